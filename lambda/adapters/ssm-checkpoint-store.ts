@@ -1,0 +1,101 @@
+import {
+  DeleteParametersCommand,
+  GetParameterCommand,
+  PutParameterCommand,
+  paginateGetParametersByPath,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import type { CheckpointStore } from '../core/ports';
+import {
+  decodeScan,
+  decodeSegment,
+  encodeScan,
+  encodeSegment,
+  type ScanRecord,
+  type SegmentCheckpoint,
+} from '../core/scan-state';
+import { errorName, translateAwsError } from './aws-errors';
+
+/** SSM: DeleteParameters takes at most 10 names. */
+const DELETE_BATCH = 10;
+
+/**
+ * Keeps the scan in the root parameter and each segment's checkpoint in `<root>/segment/<n>`,
+ * so every chain writes only its own parameter. Values are written with Intelligent-Tiering:
+ * Standard up to 4,096 characters, Advanced (up to 8,192) only when a large key needs it.
+ */
+export class SsmCheckpointStore implements CheckpointStore {
+  constructor(
+    private readonly client: SSMClient,
+    private readonly rootName: string,
+  ) {}
+
+  segmentName(segment: number): string {
+    return `${this.rootName}/segment/${segment}`;
+  }
+
+  async loadScan(): Promise<ScanRecord | null> {
+    const text = await this.get(this.rootName);
+    return text === null ? null : decodeScan(text);
+  }
+
+  async saveScan(scan: ScanRecord): Promise<void> {
+    await this.put(this.rootName, encodeScan(scan));
+  }
+
+  async loadSegment(segment: number): Promise<SegmentCheckpoint | null> {
+    const text = await this.get(this.segmentName(segment));
+    return text === null ? null : decodeSegment(text);
+  }
+
+  async saveSegment(checkpoint: SegmentCheckpoint): Promise<void> {
+    await this.put(this.segmentName(checkpoint.segment), encodeSegment(checkpoint));
+  }
+
+  async listSegments(): Promise<SegmentCheckpoint[]> {
+    const path = `${this.rootName}/segment`;
+    const checkpoints: SegmentCheckpoint[] = [];
+    try {
+      for await (const page of paginateGetParametersByPath({ client: this.client }, { Path: path, Recursive: false })) {
+        for (const parameter of page.Parameters ?? []) {
+          if (parameter.Value !== undefined) checkpoints.push(decodeSegment(parameter.Value));
+        }
+      }
+    } catch (error) {
+      throw translateAwsError(error, `GetParametersByPath ${path}`);
+    }
+    return checkpoints.sort((a, b) => a.segment - b.segment);
+  }
+
+  async deleteSegments(segments: readonly number[]): Promise<void> {
+    const names = segments.map((s) => this.segmentName(s));
+    for (let i = 0; i < names.length; i += DELETE_BATCH) {
+      const batch = names.slice(i, i + DELETE_BATCH);
+      try {
+        await this.client.send(new DeleteParametersCommand({ Names: batch }));
+      } catch (error) {
+        throw translateAwsError(error, `DeleteParameters ${batch.join(', ')}`);
+      }
+    }
+  }
+
+  private async get(name: string): Promise<string | null> {
+    try {
+      const { Parameter } = await this.client.send(new GetParameterCommand({ Name: name }));
+      return Parameter?.Value ?? null;
+    } catch (error) {
+      if (errorName(error) === 'ParameterNotFound') return null;
+      throw translateAwsError(error, `GetParameter ${name}`);
+    }
+  }
+
+  private async put(name: string, value: string): Promise<void> {
+    try {
+      await this.client.send(
+        new PutParameterCommand({ Name: name, Value: value, Type: 'String', Overwrite: true, Tier: 'Intelligent-Tiering' }),
+      );
+    } catch (error) {
+      throw translateAwsError(error, `PutParameter ${name}`);
+    }
+  }
+}

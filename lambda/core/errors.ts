@@ -1,0 +1,40 @@
+/**
+ * The scanner's error family. Adapters translate SDK errors into these (keeping the SDK
+ * error as `cause`), so the core decides on retry, hand-off or failure by kind alone.
+ */
+export class ScannerError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad input: a malformed event or configuration. Nothing was written. */
+export class ValidationError extends ScannerError {
+  constructor(
+    readonly field: string,
+    readonly expected: string,
+    received: unknown,
+  ) {
+    super(`Invalid ${field}: expected ${expected}, received ${describe(received)}.`);
+  }
+}
+
+/** An error no retry can fix (access denied, table or stream missing, record too large). */
+export class FatalScanError extends ScannerError {}
+
+/** A retryable error that outlasted its retries; Lambda's async retry takes over. */
+export class TransientError extends ScannerError {}
+
+/** A step could not finish inside the invocation's time budget; the chain hands off instead. */
+export class DeadlineError extends ScannerError {}
+
+/** Another invocation owns the segment now; this one must exit without writing. */
+export class SupersededError extends ScannerError {}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  const json = JSON.stringify(value);
+  return json === undefined ? String(value) : json.length > 80 ? `${json.slice(0, 80)}…` : json;
+}

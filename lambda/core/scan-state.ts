@@ -1,0 +1,163 @@
+import { ScanState, SegmentState } from '../contract';
+import { type AttributeMap, fromJsonMap, toJsonMap } from './attribute-value';
+import { FatalScanError } from './errors';
+
+/** SSM: a parameter value holds at most 8,192 characters (Advanced tier; 4,096 for Standard). */
+export const MAX_PARAMETER_CHARS = 8192;
+
+/** Totals kept when a scan completes. */
+export interface ScanSummary {
+  readonly itemsScanned: number;
+  readonly recordsPut: number;
+  readonly bytesPut: number;
+  readonly handoffs: number;
+  readonly durationSeconds: number;
+  readonly itemsPerSecond: number;
+}
+
+/** The scan, kept in the root parameter. */
+export interface ScanRecord {
+  readonly scanId: string;
+  readonly state: Exclude<ScanState, 'IDLE'>;
+  readonly tableName: string;
+  readonly keyAttributes: readonly string[];
+  readonly totalSegments: number;
+  readonly startedAt: number;
+  readonly finishedAt: number | null;
+  readonly error: string | null;
+  readonly summary: ScanSummary | null;
+}
+
+/** One segment's progress, kept in its own parameter under the root. */
+export interface SegmentCheckpoint {
+  readonly scanId: string;
+  readonly segment: number;
+  readonly totalSegments: number;
+  /** Raised by one at each hand-off; an invocation with an older generation is stale. */
+  readonly generation: number;
+  /** Token of the invocation that claimed this generation; null while a hand-off is in flight. */
+  readonly owner: string | null;
+  readonly state: SegmentState;
+  /** ExclusiveStartKey of the next page; null at the start and at the end. */
+  readonly position: AttributeMap | null;
+  readonly itemsScanned: number;
+  readonly recordsPut: number;
+  readonly bytesPut: number;
+  readonly handoffs: number;
+  /** Epoch milliseconds of the last write: the segment's heartbeat. */
+  readonly updatedAt: number;
+  readonly error: string | null;
+}
+
+const VERSION = 1;
+
+export function encodeScan(scan: ScanRecord | null): string {
+  return JSON.stringify({ v: VERSION, scan });
+}
+
+/** Parses the root parameter; `null` means no scan has run yet. */
+export function decodeScan(text: string): ScanRecord | null {
+  const root = parseObject(text, 'root parameter');
+  if (root.v !== VERSION) throw corrupt('root parameter', `version ${JSON.stringify(root.v)}`);
+  if (root.scan === null || root.scan === undefined) return null;
+  const scan = asObject(root.scan, 'root parameter');
+  const state = scan.state;
+  if (state !== ScanState.running && state !== ScanState.completed && state !== ScanState.failed) {
+    throw corrupt('root parameter', `state ${JSON.stringify(state)}`);
+  }
+  const keyAttributes = scan.keyAttributes;
+  if (!Array.isArray(keyAttributes) || !keyAttributes.every((k) => typeof k === 'string')) {
+    throw corrupt('root parameter', 'keyAttributes');
+  }
+  return {
+    scanId: str(scan, 'scanId', 'root parameter'),
+    state,
+    tableName: str(scan, 'tableName', 'root parameter'),
+    keyAttributes: keyAttributes as string[],
+    totalSegments: num(scan, 'totalSegments', 'root parameter'),
+    startedAt: num(scan, 'startedAt', 'root parameter'),
+    finishedAt: scan.finishedAt === null ? null : num(scan, 'finishedAt', 'root parameter'),
+    error: scan.error === null ? null : str(scan, 'error', 'root parameter'),
+    summary: (scan.summary ?? null) as ScanSummary | null,
+  };
+}
+
+/**
+ * Encodes a checkpoint, binary key attributes as base64 so they round-trip exactly.
+ * @throws FatalScanError when the value would exceed SSM's 8,192-character limit.
+ */
+export function encodeSegment(checkpoint: SegmentCheckpoint): string {
+  const text = JSON.stringify({
+    v: VERSION,
+    ...checkpoint,
+    position: checkpoint.position === null ? null : toJsonMap(checkpoint.position),
+  });
+  if (text.length > MAX_PARAMETER_CHARS) {
+    throw new FatalScanError(
+      `The checkpoint of segment ${checkpoint.segment} is ${text.length} characters, over the SSM limit of ${MAX_PARAMETER_CHARS}: the table's keys are too large to checkpoint.`,
+    );
+  }
+  return text;
+}
+
+export function decodeSegment(text: string): SegmentCheckpoint {
+  const where = 'segment checkpoint';
+  const cp = parseObject(text, where);
+  if (cp.v !== VERSION) throw corrupt(where, `version ${JSON.stringify(cp.v)}`);
+  const state = cp.state;
+  if (state !== SegmentState.running && state !== SegmentState.done && state !== SegmentState.failed) {
+    throw corrupt(where, `state ${JSON.stringify(state)}`);
+  }
+  let position: AttributeMap | null = null;
+  try {
+    position = cp.position === null ? null : fromJsonMap(cp.position, 'position');
+  } catch (error) {
+    throw new FatalScanError(`The ${where} holds an invalid position.`, { cause: error });
+  }
+  return {
+    scanId: str(cp, 'scanId', where),
+    segment: num(cp, 'segment', where),
+    totalSegments: num(cp, 'totalSegments', where),
+    generation: num(cp, 'generation', where),
+    owner: cp.owner === null ? null : str(cp, 'owner', where),
+    state,
+    position,
+    itemsScanned: num(cp, 'itemsScanned', where),
+    recordsPut: num(cp, 'recordsPut', where),
+    bytesPut: num(cp, 'bytesPut', where),
+    handoffs: num(cp, 'handoffs', where),
+    updatedAt: num(cp, 'updatedAt', where),
+    error: cp.error === null ? null : str(cp, 'error', where),
+  };
+}
+
+function parseObject(text: string, where: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new FatalScanError(`The ${where} is not JSON.`, { cause: error });
+  }
+  return asObject(value, where);
+}
+
+function asObject(value: unknown, where: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt(where, 'shape');
+  return value as Record<string, unknown>;
+}
+
+function str(o: Record<string, unknown>, key: string, where: string): string {
+  const value = o[key];
+  if (typeof value !== 'string') throw corrupt(where, key);
+  return value;
+}
+
+function num(o: Record<string, unknown>, key: string, where: string): number {
+  const value = o[key];
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw corrupt(where, key);
+  return value;
+}
+
+function corrupt(where: string, what: string): FatalScanError {
+  return new FatalScanError(`The ${where} is corrupt: unexpected ${what}.`);
+}

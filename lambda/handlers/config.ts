@@ -1,0 +1,45 @@
+import { ScannerDefaults, ScannerEnv } from '../contract';
+import { ValidationError } from '../core/errors';
+
+export interface ScannerConfig {
+  readonly tableName: string;
+  readonly streamName: string;
+  readonly parameterName: string;
+  readonly handoffMs: number;
+  readonly checkpointIntervalMs: number;
+  readonly pageSize: number | undefined;
+  readonly region: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Reads the function's configuration; a missing or malformed variable names itself. */
+export function readConfig(env: Env): ScannerConfig {
+  return {
+    tableName: required(env, ScannerEnv.tableName),
+    streamName: required(env, ScannerEnv.streamName),
+    parameterName: required(env, ScannerEnv.parameterName),
+    handoffMs: optionalInteger(env, ScannerEnv.handoffMs, 100, 600_000) ?? ScannerDefaults.handoffMs,
+    checkpointIntervalMs:
+      optionalInteger(env, ScannerEnv.checkpointIntervalMs, 0, 3_600_000) ?? ScannerDefaults.checkpointIntervalMs,
+    // Scan: Limit from 1; PutRecords batches are 500 records, so larger pages simply make more batches.
+    pageSize: optionalInteger(env, ScannerEnv.pageSize, 1, 1_000_000),
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+  };
+}
+
+function required(env: Env, name: string): string {
+  const value = env[name];
+  if (value === undefined || value === '') throw new ValidationError(`environment variable ${name}`, 'a value', value);
+  return value;
+}
+
+function optionalInteger(env: Env, name: string, min: number, max: number): number | undefined {
+  const text = env[name];
+  if (text === undefined || text === '') return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ValidationError(`environment variable ${name}`, `an integer from ${min} to ${max}`, text);
+  }
+  return value;
+}

@@ -1,0 +1,99 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { StartResponse, StatusResponse } from '../contract';
+import { DynamoDbPageReader } from '../adapters/dynamodb-page-reader';
+import { KinesisRecordSink } from '../adapters/kinesis-record-sink';
+import { LambdaContinuation } from '../adapters/lambda-continuation';
+import { SsmCheckpointStore } from '../adapters/ssm-checkpoint-store';
+import { createAwsClients, type AwsClients } from '../adapters/clients';
+import { randomIds, systemClock } from '../adapters/system';
+import type { Clock, IdSource, ScannerPorts } from '../core/ports';
+import { getStatus, startScan } from '../core/scan-control';
+import { runSegment, type SegmentOutcome } from '../core/segment-runner';
+import { readConfig, type ScannerConfig } from './config';
+import { parseEvent } from './parse-event';
+
+/** The parts of the Lambda context the scanner uses. */
+export interface InvocationContext {
+  readonly functionName: string;
+  getRemainingTimeInMillis(): number;
+}
+
+export type ScannerResult = StartResponse | StatusResponse | SegmentOutcome;
+
+export interface ScannerHandlerOptions {
+  /** @default process.env */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** @default clients built from `env` */
+  readonly clients?: AwsClients;
+  readonly clock?: Clock;
+  readonly ids?: IdSource;
+  readonly logger?: Logger;
+}
+
+/**
+ * Builds the scanner's Lambda handler. Configuration and clients are composed once, on the
+ * first invocation, and reused while the execution environment lives.
+ *
+ * @example
+ * export const handler = createScannerHandler();
+ */
+export function createScannerHandler(options: ScannerHandlerOptions = {}) {
+  const env = options.env ?? process.env;
+  const clock = options.clock ?? systemClock;
+  const logger =
+    options.logger ??
+    new Logger({ serviceName: 'ddbscan', logLevel: (env.POWERTOOLS_LOG_LEVEL ?? env.AWS_LAMBDA_LOG_LEVEL ?? 'INFO') as 'INFO' });
+  let composed: { config: ScannerConfig; clients: AwsClients } | undefined;
+
+  return async function handler(event: unknown, context: InvocationContext): Promise<ScannerResult> {
+    composed ??= { config: readConfig(env), clients: options.clients ?? createAwsClients(env) };
+    const { config, clients } = composed;
+    const request = parseEvent(event);
+    const deadline = clock.now() + context.getRemainingTimeInMillis();
+
+    logger.resetKeys();
+    if (request.action === 'segment') {
+      logger.appendKeys({ scanId: request.scanId, segment: request.segment, generation: request.generation });
+    }
+    const ports: ScannerPorts = {
+      reader: new DynamoDbPageReader(clients.dynamodb, config.tableName),
+      sink: new KinesisRecordSink(clients.kinesis, config.streamName, clock),
+      store: new SsmCheckpointStore(clients.ssm, config.parameterName),
+      continuation: new LambdaContinuation(clients.lambda, context.functionName),
+      clock,
+      ids: options.ids ?? randomIds,
+      log: logger,
+    };
+
+    try {
+      switch (request.action) {
+        case 'start':
+          return await startScan({ tableName: config.tableName, totalSegments: 1 }, ports);
+        case 'status':
+          return await getStatus(ports);
+        case 'segment': {
+          const outcome = await runSegment(
+            request,
+            {
+              deadline,
+              handoffMs: config.handoffMs,
+              checkpointIntervalMs: config.checkpointIntervalMs,
+              pageSize: config.pageSize,
+              region: config.region,
+            },
+            ports,
+          );
+          logger.info('segment invocation ended', { outcome: outcome.kind });
+          return outcome;
+        }
+      }
+    } catch (error) {
+      // Rethrown so the synchronous caller sees it, and Lambda's async retry (then the
+      // on-failure destination) takes over for a chain.
+      logger.error('invocation failed', { action: request.action, error: error as Error });
+      throw error;
+    }
+  };
+}
+
+export const handler = createScannerHandler();

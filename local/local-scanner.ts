@@ -1,0 +1,57 @@
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import { INITIAL_ROOT_PARAMETER_VALUE, ScannerEnv } from '../lambda/contract';
+import { createScannerHandler } from '../lambda/handlers/scanner';
+import type { LocalStack } from './local-stack';
+
+export interface LocalScannerOptions {
+  readonly tableName: string;
+  readonly streamName: string;
+  /** @default 'ddbscan-local' */
+  readonly functionName?: string;
+  /** @default '/ddbscan/local' */
+  readonly parameterName?: string;
+  /** The function's timeout. @default 900,000 ms, as deployed */
+  readonly timeoutMs?: number;
+  /** @default the scanner's default, 15,000 ms */
+  readonly handoffMs?: number;
+  /** @default the scanner's default, 10,000 ms */
+  readonly checkpointIntervalMs?: number;
+  /** @default DynamoDB's 1 MB pages */
+  readonly pageSize?: number;
+  /** @default 'WARN': the local stack prints summaries, not every log line */
+  readonly logLevel?: string;
+}
+
+export interface LocalScanner {
+  readonly functionName: string;
+  readonly parameterName: string;
+}
+
+/**
+ * The local counterpart of `cdk deploy`: creates the root parameter with the value the stack
+ * gives it and registers the real scanner handler with the local Lambda endpoint, configured
+ * through the same environment variables as in AWS.
+ */
+export async function deployLocalScanner(stack: LocalStack, options: LocalScannerOptions): Promise<LocalScanner> {
+  const functionName = options.functionName ?? 'ddbscan-local';
+  const parameterName = options.parameterName ?? '/ddbscan/local';
+  await stack.clients.ssm.send(
+    new PutParameterCommand({ Name: parameterName, Value: INITIAL_ROOT_PARAMETER_VALUE, Type: 'String', Overwrite: true }),
+  );
+  const env: Record<string, string | undefined> = {
+    ...stack.env,
+    [ScannerEnv.tableName]: options.tableName,
+    [ScannerEnv.streamName]: options.streamName,
+    [ScannerEnv.parameterName]: parameterName,
+    [ScannerEnv.handoffMs]: optional(options.handoffMs),
+    [ScannerEnv.checkpointIntervalMs]: optional(options.checkpointIntervalMs),
+    [ScannerEnv.pageSize]: optional(options.pageSize),
+    POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
+  };
+  stack.lambda.register(functionName, createScannerHandler({ env }), { timeoutMs: options.timeoutMs ?? 900_000 });
+  return { functionName, parameterName };
+}
+
+function optional(value: number | undefined): string | undefined {
+  return value === undefined ? undefined : String(value);
+}
