@@ -1,0 +1,176 @@
+import * as path from 'node:path';
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import { INITIAL_ROOT_PARAMETER_VALUE, ScannerDefaults, ScannerEnv } from '../lambda/contract';
+
+/** Lambda: a function runs at most 900 s. */
+const MAX_TIMEOUT_SECONDS = 900;
+
+export interface DynamoDbKinesisScannerProps {
+  /** The table whose items are scanned. Only Scan and DescribeTable are granted on it. */
+  readonly table: dynamodb.ITable;
+  /**
+   * The stream that receives one record per item.
+   * @default - a new on-demand stream encrypted with the AWS managed key
+   */
+  readonly stream?: kinesis.IStream;
+  /**
+   * Name of the root SSM parameter; segment checkpoints live under `<name>/segment/<n>`.
+   * @default - `/ddbscan/<stack name>/<construct id>`
+   */
+  readonly parameterName?: string;
+  /**
+   * The function's timeout; each invocation of a chain works until the hand-off threshold.
+   * @default Duration.minutes(15), Lambda's maximum
+   */
+  readonly timeout?: Duration;
+  /**
+   * Hand off to a new invocation when less than this remains.
+   * @default Duration.seconds(15)
+   */
+  readonly handoffThreshold?: Duration;
+  /**
+   * Least time between two checkpoint writes of a segment (SSM PutParameter allows about 3
+   * writes per second per account). A crash repeats at most this much work.
+   * @default Duration.seconds(10)
+   */
+  readonly checkpointInterval?: Duration;
+  /**
+   * Items per Scan page (`Limit`).
+   * @default - DynamoDB's 1 MB pages
+   */
+  readonly pageSize?: number;
+  /** @default 1024 */
+  readonly memorySize?: number;
+}
+
+/**
+ * A self-chaining Lambda that scans every item of a DynamoDB table into a Kinesis stream,
+ * checkpointing in SSM Parameter Store, with the stream (unless one is given) and the root
+ * parameter. Least privilege: read the table, write the stream, the root parameter path only,
+ * invoke itself only.
+ *
+ * @example
+ * const scanner = new DynamoDbKinesisScanner(this, 'Scanner', {
+ *   table: dynamodb.Table.fromTableArn(this, 'Orders', 'arn:aws:dynamodb:us-east-1:123456789012:table/Orders'),
+ * });
+ * // start: aws lambda invoke --function-name <scanner.function.functionName> --payload '{"action":"start"}' out.json
+ */
+export class DynamoDbKinesisScanner extends Construct {
+  readonly function: lambda.Function;
+  readonly stream: kinesis.IStream;
+  readonly parameter: ssm.StringParameter;
+
+  constructor(scope: Construct, id: string, props: DynamoDbKinesisScannerProps) {
+    super(scope, id);
+    const timeout = props.timeout ?? Duration.seconds(MAX_TIMEOUT_SECONDS);
+    const handoff = props.handoffThreshold ?? Duration.millis(ScannerDefaults.handoffMs);
+    const checkpointInterval = props.checkpointInterval ?? Duration.millis(ScannerDefaults.checkpointIntervalMs);
+    validate(timeout, handoff, props.pageSize);
+
+    this.stream =
+      props.stream ??
+      new kinesis.Stream(this, 'Stream', {
+        streamMode: kinesis.StreamMode.ON_DEMAND,
+        encryption: kinesis.StreamEncryption.MANAGED,
+      });
+
+    this.parameter = new ssm.StringParameter(this, 'Parameter', {
+      parameterName: props.parameterName ?? `/ddbscan/${Stack.of(this).stackName}/${id}`,
+      description: 'dynamodb-kinesis-scanner: the current scan; segment checkpoints live under <name>/segment/',
+      stringValue: INITIAL_ROOT_PARAMETER_VALUE,
+    });
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: path.join(__dirname, '..', 'lambda', 'handlers', 'scanner.ts'),
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      timeout,
+      memorySize: props.memorySize ?? 1024,
+      // The chain invokes itself once per hand-off: without ALLOW, Lambda's recursive loop
+      // detection stops it after about 16 hops.
+      recursiveLoop: lambda.RecursiveLoop.ALLOW,
+      retryAttempts: 2,
+      description: 'dynamodb-kinesis-scanner: scans a table into a Kinesis stream as a self-chaining job',
+      environment: {
+        [ScannerEnv.tableName]: props.table.tableName,
+        [ScannerEnv.streamName]: this.stream.streamName,
+        [ScannerEnv.parameterName]: this.parameter.parameterName,
+        [ScannerEnv.handoffMs]: String(handoff.toMilliseconds()),
+        [ScannerEnv.checkpointIntervalMs]: String(checkpointInterval.toMilliseconds()),
+        ...(props.pageSize === undefined ? {} : { [ScannerEnv.pageSize]: String(props.pageSize) }),
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      logGroup: new logs.LogGroup(this, 'Logs', {
+        retention: logs.RetentionDays.ONE_MONTH,
+        removalPolicy: RemovalPolicy.DESTROY,
+      }),
+      bundling: {
+        // Bundle the SDK too: the function runs the versions the tests ran.
+        externalModules: [],
+        format: OutputFormat.CJS,
+        minify: true,
+        sourceMap: true,
+        target: 'node22',
+      },
+      depsLockFilePath: path.join(__dirname, '..', 'package-lock.json'),
+      projectRoot: path.join(__dirname, '..'),
+    });
+
+    this.grantLeastPrivilege(props.table);
+  }
+
+  private grantLeastPrivilege(table: dynamodb.ITable): void {
+    const fn = this.function;
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:Scan', 'dynamodb:DescribeTable'], resources: [table.tableArn] }),
+    );
+    table.encryptionKey?.grantDecrypt(fn);
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['kinesis:PutRecords'], resources: [this.stream.streamArn] }));
+    this.stream.encryptionKey?.grantEncrypt(fn);
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'ssm:GetParameter',
+          'ssm:PutParameter',
+          'ssm:GetParametersByPath',
+          'ssm:DeleteParameter',
+          'ssm:DeleteParameters',
+        ],
+        resources: [this.parameter.parameterArn, `${this.parameter.parameterArn}/*`],
+      }),
+    );
+    // Invoke itself, in a policy of its own: granting through the role's default policy (as
+    // fn.grantInvoke(fn) does) makes the function depend on its own ARN, a dependency cycle.
+    const role = fn.role;
+    if (role === undefined) throw new Error('The scanner function has no role.');
+    new iam.Policy(this, 'SelfInvokePolicy', {
+      roles: [role],
+      statements: [new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] })],
+    });
+  }
+}
+
+function validate(timeout: Duration, handoff: Duration, pageSize: number | undefined): void {
+  const timeoutSeconds = timeout.toSeconds();
+  if (!Token.isUnresolved(timeoutSeconds) && (timeoutSeconds < 60 || timeoutSeconds > MAX_TIMEOUT_SECONDS)) {
+    throw new Error(`Invalid timeout: expected 60 to ${MAX_TIMEOUT_SECONDS} seconds, received ${timeoutSeconds}.`);
+  }
+  const handoffSeconds = handoff.toSeconds({ integral: false });
+  if (handoffSeconds < 5 || handoffSeconds > timeoutSeconds / 2) {
+    throw new Error(
+      `Invalid handoffThreshold: expected 5 seconds to half the timeout (${timeoutSeconds / 2} s), received ${handoffSeconds} s.`,
+    );
+  }
+  if (pageSize !== undefined && (!Number.isInteger(pageSize) || pageSize < 1)) {
+    throw new Error(`Invalid pageSize: expected a whole number of at least 1, received ${pageSize}.`);
+  }
+}
