@@ -86,7 +86,12 @@ export interface StatusResponse {
   readonly recordsPut: number;
   readonly bytesPut: number;
   readonly handoffs: number;
-  readonly segments: { readonly total: number; readonly done: number; readonly running: number; readonly failed: number };
+  readonly segments: {
+    readonly total: number;
+    readonly done: number;
+    readonly running: number;
+    readonly failed: number;
+  };
   /** Seconds since the oldest running segment last saved its checkpoint; null when none is running. */
   readonly checkpointAgeSeconds: number | null;
   readonly error: string | null;

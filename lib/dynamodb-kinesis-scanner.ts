@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
@@ -23,7 +23,7 @@ export interface DynamoDbKinesisScannerProps {
   readonly stream?: kinesis.IStream;
   /**
    * Name of the root SSM parameter; segment checkpoints live under `<name>/segment/<n>`.
-   * @default - `/ddbscan/<stack name>/<construct id>`
+   * @default - `/ddbscan/<construct path>`, e.g. `/ddbscan/MyStack/Scanner`
    */
   readonly parameterName?: string;
   /**
@@ -72,7 +72,8 @@ export class DynamoDbKinesisScanner extends Construct {
     super(scope, id);
     const timeout = props.timeout ?? Duration.seconds(MAX_TIMEOUT_SECONDS);
     const handoff = props.handoffThreshold ?? Duration.millis(ScannerDefaults.handoffMs);
-    const checkpointInterval = props.checkpointInterval ?? Duration.millis(ScannerDefaults.checkpointIntervalMs);
+    const checkpointInterval =
+      props.checkpointInterval ?? Duration.millis(ScannerDefaults.checkpointIntervalMs);
     validate(timeout, handoff, props.pageSize);
 
     this.stream =
@@ -83,8 +84,9 @@ export class DynamoDbKinesisScanner extends Construct {
       });
 
     this.parameter = new ssm.StringParameter(this, 'Parameter', {
-      parameterName: props.parameterName ?? `/ddbscan/${Stack.of(this).stackName}/${id}`,
-      description: 'dynamodb-kinesis-scanner: the current scan; segment checkpoints live under <name>/segment/',
+      parameterName: props.parameterName ?? defaultParameterName(this),
+      description:
+        'dynamodb-kinesis-scanner: the current scan; segment checkpoints live under <name>/segment/',
       stringValue: INITIAL_ROOT_PARAMETER_VALUE,
     });
 
@@ -131,20 +133,19 @@ export class DynamoDbKinesisScanner extends Construct {
   private grantLeastPrivilege(table: dynamodb.ITable): void {
     const fn = this.function;
     fn.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['dynamodb:Scan', 'dynamodb:DescribeTable'], resources: [table.tableArn] }),
+      new iam.PolicyStatement({
+        actions: ['dynamodb:Scan', 'dynamodb:DescribeTable'],
+        resources: [table.tableArn],
+      }),
     );
     table.encryptionKey?.grantDecrypt(fn);
-    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['kinesis:PutRecords'], resources: [this.stream.streamArn] }));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['kinesis:PutRecords'], resources: [this.stream.streamArn] }),
+    );
     this.stream.encryptionKey?.grantEncrypt(fn);
     fn.addToRolePolicy(
       new iam.PolicyStatement({
-        actions: [
-          'ssm:GetParameter',
-          'ssm:PutParameter',
-          'ssm:GetParametersByPath',
-          'ssm:DeleteParameter',
-          'ssm:DeleteParameters',
-        ],
+        actions: ['ssm:GetParameter', 'ssm:PutParameter', 'ssm:GetParametersByPath', 'ssm:DeleteParameters'],
         resources: [this.parameter.parameterArn, `${this.parameter.parameterArn}/*`],
       }),
     );
@@ -154,7 +155,9 @@ export class DynamoDbKinesisScanner extends Construct {
     if (role === undefined) throw new Error('The scanner function has no role.');
     new iam.Policy(this, 'SelfInvokePolicy', {
       roles: [role],
-      statements: [new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] })],
+      statements: [
+        new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }),
+      ],
     });
   }
 }
@@ -162,15 +165,23 @@ export class DynamoDbKinesisScanner extends Construct {
 function validate(timeout: Duration, handoff: Duration, pageSize: number | undefined): void {
   const timeoutSeconds = timeout.toSeconds();
   if (!Token.isUnresolved(timeoutSeconds) && (timeoutSeconds < 60 || timeoutSeconds > MAX_TIMEOUT_SECONDS)) {
-    throw new Error(`Invalid timeout: expected 60 to ${MAX_TIMEOUT_SECONDS} seconds, received ${timeoutSeconds}.`);
+    throw new Error(
+      `Invalid timeout: expected 60 to ${MAX_TIMEOUT_SECONDS} seconds, received ${timeoutSeconds}.`,
+    );
   }
   const handoffSeconds = handoff.toSeconds({ integral: false });
-  if (handoffSeconds < 5 || handoffSeconds > timeoutSeconds / 2) {
+  const maxHandoff = Token.isUnresolved(timeoutSeconds) ? MAX_TIMEOUT_SECONDS / 2 : timeoutSeconds / 2;
+  if (handoffSeconds < 5 || handoffSeconds > maxHandoff) {
     throw new Error(
-      `Invalid handoffThreshold: expected 5 seconds to half the timeout (${timeoutSeconds / 2} s), received ${handoffSeconds} s.`,
+      `Invalid handoffThreshold: expected 5 seconds to half the timeout (${maxHandoff} s), received ${handoffSeconds} s.`,
     );
   }
   if (pageSize !== undefined && (!Number.isInteger(pageSize) || pageSize < 1)) {
     throw new Error(`Invalid pageSize: expected a whole number of at least 1, received ${pageSize}.`);
   }
+}
+
+/** Unique per construct path (ids in different scopes do not collide); SSM names allow `a-zA-Z0-9_.-/`. */
+function defaultParameterName(scope: Construct): string {
+  return `/ddbscan/${scope.node.path.replace(/[^a-zA-Z0-9_.\-/]/g, '-')}`;
 }

@@ -26,7 +26,10 @@ export class ScannerStack extends Stack {
   constructor(scope: Construct, id: string, props: ScannerStackProps) {
     super(scope, id, props);
     const table = dynamodb.Table.fromTableArn(this, 'Table', props.tableArn);
-    const stream = props.streamArn === undefined ? undefined : kinesis.Stream.fromStreamArn(this, 'ImportedStream', props.streamArn);
+    const stream =
+      props.streamArn === undefined
+        ? undefined
+        : kinesis.Stream.fromStreamArn(this, 'ImportedStream', props.streamArn);
     this.scanner = new DynamoDbKinesisScanner(this, 'Scanner', { table, stream });
 
     new CfnOutput(this, 'FunctionName', {
@@ -43,13 +46,19 @@ export class ScannerStack extends Stack {
  * Reads and checks the app's context. A missing or malformed value fails synth with a message
  * that names the context key and shows an example.
  */
-export function readStackContext(context: (key: string) => unknown): { tableArn: string; streamArn?: string; region: string } {
+export function readStackContext(context: (key: string) => unknown): {
+  tableArn: string;
+  streamArn?: string;
+  region: string;
+} {
   const tableArn = context('tableArn');
   if (tableArn === undefined || tableArn === '') {
     throw new Error(`Missing context "tableArn": deploy with -c tableArn=${TABLE_EXAMPLE}`);
   }
   if (typeof tableArn !== 'string' || !TABLE_ARN.test(tableArn)) {
-    throw new Error(`Invalid context "tableArn": expected a DynamoDB table ARN such as ${TABLE_EXAMPLE}, received ${JSON.stringify(tableArn)}.`);
+    throw new Error(
+      `Invalid context "tableArn": expected a DynamoDB table ARN such as ${TABLE_EXAMPLE}, received ${JSON.stringify(tableArn)}.`,
+    );
   }
   // The stack deploys in the table's region: the scanner's clients use the function's region.
   const region = tableArn.split(':')[3] ?? '';

@@ -1,4 +1,9 @@
-import { type AttributeMap, type AttributeValueJson, fromJsonMap, toJsonMap } from '../lambda/core/attribute-value';
+import {
+  type AttributeMap,
+  type AttributeValueJson,
+  fromJsonMap,
+  toJsonMap,
+} from '../lambda/core/attribute-value';
 
 export interface DeliveryReport {
   readonly itemsInTable: number;
@@ -26,7 +31,8 @@ export function checkDelivery(
   records: readonly Uint8Array[],
   scanId: string,
 ): DeliveryReport {
-  const keyOf = (item: AttributeMap) => JSON.stringify(keyAttributes.map((name) => toJsonMap({ [name]: item[name] ?? { NULL: true } })));
+  const keyOf = (item: AttributeMap) =>
+    JSON.stringify(keyAttributes.map((name) => toJsonMap({ [name]: item[name] ?? { NULL: true } })));
   const wanted = new Map(expected.map((item) => [keyOf(item), canonical(toJsonMap(item))]));
   const seen = new Map<string, number>();
   let unexpected = 0;
@@ -91,6 +97,10 @@ function canonical(map: Record<string, AttributeValueJson>): string {
     return value;
   };
   const normalizeMap = (m: Record<string, AttributeValueJson>) =>
-    Object.fromEntries(Object.keys(m).sort().map((k) => [k, normalize(m[k] as AttributeValueJson)]));
+    Object.fromEntries(
+      Object.keys(m)
+        .sort()
+        .map((k) => [k, normalize(m[k] as AttributeValueJson)]),
+    );
   return JSON.stringify(normalizeMap(map));
 }

@@ -1,5 +1,10 @@
-import { BatchWriteItemCommand, CreateTableCommand, type DynamoDBClient, type AttributeValue as SdkAttributeValue } from '@aws-sdk/client-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  BatchWriteItemCommand,
+  CreateTableCommand,
+  type DynamoDBClient,
+  type AttributeValue as SdkAttributeValue,
+} from '@aws-sdk/client-dynamodb';
 import type { AttributeMap, AttributeValue } from '../lambda/core/attribute-value';
 
 /** DynamoDB: an item is at most 400 KB; BatchWriteItem takes at most 25 items. */
@@ -11,7 +16,10 @@ const WRITE_BATCH = 25;
  * every attribute type (S, N with 38 digits, B, SS, NS, BS, M, L, BOOL, NULL, empty values),
  * and every `bigEvery`-th item near the 400 KB item limit.
  */
-export function generateItems(count: number, options: { seed?: number; bigEvery?: number } = {}): AttributeMap[] {
+export function generateItems(
+  count: number,
+  options: { seed?: number; bigEvery?: number } = {},
+): AttributeMap[] {
   const random = mulberry32(options.seed ?? 1);
   const bigEvery = options.bigEvery ?? 750;
   const items: AttributeMap[] = [];
@@ -27,8 +35,16 @@ export function generateItems(count: number, options: { seed?: number; bigEvery?
       tags: { SS: ['a', `t${i % 3}`, `x${i}`] },
       scores: { NS: ['1', String(i + 2), '99999999999999999999999999999999999999'] },
       blobs: { BS: [bytes(3), bytes(5)] },
-      address: { M: { city: { S: 'Lisbon' }, zip: { N: String(1000 + i) }, geo: { L: [{ N: '38.7' }, { N: '-9.1' }] } } },
-      history: { L: [{ S: 'created' }, { N: String(i) }, { BOOL: i % 2 === 0 }, { NULL: true }, { M: {} }, { L: [] }] },
+      address: {
+        M: {
+          city: { S: 'Lisbon' },
+          zip: { N: String(1000 + i) },
+          geo: { L: [{ N: '38.7' }, { N: '-9.1' }] },
+        },
+      },
+      history: {
+        L: [{ S: 'created' }, { N: String(i) }, { BOOL: i % 2 === 0 }, { NULL: true }, { M: {} }, { L: [] }],
+      },
       active: { BOOL: i % 3 === 0 },
       deleted: { NULL: true },
       note: { S: '' },
@@ -58,16 +74,27 @@ export async function createDemoTable(client: DynamoDBClient, tableName: string)
 }
 
 /** Writes items with BatchWriteItem, resending unprocessed ones. */
-export async function writeItems(client: DynamoDBClient, tableName: string, items: readonly AttributeMap[]): Promise<void> {
+export async function writeItems(
+  client: DynamoDBClient,
+  tableName: string,
+  items: readonly AttributeMap[],
+): Promise<void> {
   for (let i = 0; i < items.length; i += WRITE_BATCH) {
     let requests = items
       .slice(i, i + WRITE_BATCH)
       .map((item) => ({ PutRequest: { Item: item as Record<string, SdkAttributeValue> } }));
     for (let attempt = 0; requests.length > 0; attempt++) {
-      if (attempt > 10) throw new Error(`BatchWriteItem left ${requests.length} items unprocessed after ${attempt} attempts.`);
+      if (attempt > 10)
+        throw new Error(
+          `BatchWriteItem left ${requests.length} items unprocessed after ${attempt} attempts.`,
+        );
       if (attempt > 0) await sleep(50 * 2 ** attempt);
-      const output = await client.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }));
-      requests = (output.UnprocessedItems?.[tableName] ?? []).map((r) => ({ PutRequest: { Item: r.PutRequest?.Item ?? {} } }));
+      const output = await client.send(
+        new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }),
+      );
+      requests = (output.UnprocessedItems?.[tableName] ?? []).map((r) => ({
+        PutRequest: { Item: r.PutRequest?.Item ?? {} },
+      }));
     }
   }
 }

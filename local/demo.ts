@@ -1,9 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateStreamCommand } from '@aws-sdk/client-kinesis';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ScanState, type StartResponse, type StatusResponse } from '../lambda/contract';
-import { createDemoTable, generateItems, writeItems } from './demo-data';
 import { checkDelivery, type DeliveryReport } from './delivery-check';
+import { createDemoTable, generateItems, writeItems } from './demo-data';
 import type { LocalLambdaOptions } from './local-lambda';
 import { deployLocalScanner } from './local-scanner';
 import { startLocalStack } from './local-stack';
@@ -13,9 +13,9 @@ export interface DemoOptions {
   /** Items in the demo table. @default 3000 */
   readonly items?: number;
   readonly seed?: number;
-  /** Simulated function timeout, short so that the chain hands off often. @default 1100 ms */
+  /** Simulated function timeout, short so that the chain hands off often. @default 1050 ms */
   readonly timeoutMs?: number;
-  /** Hand off when less than this remains. @default 1000 ms (so each invocation works about 0.1 s) */
+  /** Hand off when less than this remains. @default 1000 ms (so each invocation works about 50 ms) */
   readonly handoffMs?: number;
   /** @default 250 ms */
   readonly checkpointIntervalMs?: number;
@@ -55,31 +55,44 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const streamName = 'demo-scan-stream';
   const stack = await startLocalStack({ lambda: { asyncRetryDelaysMs: [200, 400], ...options.lambda } });
   try {
-    print(`local stack up: DynamoDB ${stack.env.AWS_ENDPOINT_URL_DYNAMODB}, Kinesis ${stack.env.AWS_ENDPOINT_URL_KINESIS}`);
+    print(
+      `local stack up: DynamoDB ${stack.env.AWS_ENDPOINT_URL_DYNAMODB}, Kinesis ${stack.env.AWS_ENDPOINT_URL_KINESIS}`,
+    );
     const items = generateItems(count, { seed: options.seed });
     await createDemoTable(stack.clients.dynamodb, tableName);
-    await stack.clients.kinesis.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: options.shards ?? 4 }));
+    await stack.clients.kinesis.send(
+      new CreateStreamCommand({ StreamName: streamName, ShardCount: options.shards ?? 4 }),
+    );
     const loadStarted = Date.now();
     await writeItems(stack.clients.dynamodb, tableName, items);
-    print(`table ${tableName}: ${count} items written in ${((Date.now() - loadStarted) / 1000).toFixed(1)} s`);
+    print(
+      `table ${tableName}: ${count} items written in ${((Date.now() - loadStarted) / 1000).toFixed(1)} s`,
+    );
 
     const scanner = await deployLocalScanner(stack, {
       tableName,
       streamName,
-      timeoutMs: options.timeoutMs ?? 1100,
+      timeoutMs: options.timeoutMs ?? 1050,
       handoffMs: options.handoffMs ?? 1000,
       checkpointIntervalMs: options.checkpointIntervalMs ?? 250,
       pageSize: options.pageSize ?? 50,
     });
     const started = Date.now();
-    const start = (await invoke(stack.clients.lambda, scanner.functionName, { action: 'start' })) as StartResponse;
+    const start = (await invoke(stack.clients.lambda, scanner.functionName, {
+      action: 'start',
+    })) as StartResponse;
     print(`scan ${start.scanId} started`);
-    let status = (await invoke(stack.clients.lambda, scanner.functionName, { action: 'status' })) as StatusResponse;
+    let status = (await invoke(stack.clients.lambda, scanner.functionName, {
+      action: 'status',
+    })) as StatusResponse;
     let lastLine = 0;
     while (status.state === ScanState.running) {
-      if (Date.now() - started > 10 * 60_000) throw new Error('The demo scan did not finish within 10 minutes.');
+      if (Date.now() - started > 10 * 60_000)
+        throw new Error('The demo scan did not finish within 10 minutes.');
       await sleep(200);
-      status = (await invoke(stack.clients.lambda, scanner.functionName, { action: 'status' })) as StatusResponse;
+      status = (await invoke(stack.clients.lambda, scanner.functionName, {
+        action: 'status',
+      })) as StatusResponse;
       if (Date.now() - lastLine >= 1000) {
         lastLine = Date.now();
         print(`  ${status.state}: ${status.itemsScanned} items checkpointed, ${status.handoffs} hand-offs`);
@@ -91,9 +104,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const delivery = checkDelivery(items, ['pk', 'sk'], records, start.scanId);
 
     const problems: string[] = [];
-    if (status.state !== ScanState.completed) problems.push(`the scan ended ${status.state}: ${status.error ?? 'no error recorded'}`);
-    if (delivery.missing > 0) problems.push(`${delivery.missing} items missing, e.g. ${delivery.missingExamples.join(', ')}`);
-    if (delivery.altered > 0) problems.push(`${delivery.altered} items arrived altered, e.g. ${delivery.alteredExamples.join(', ')}`);
+    if (status.state !== ScanState.completed)
+      problems.push(`the scan ended ${status.state}: ${status.error ?? 'no error recorded'}`);
+    if (delivery.missing > 0)
+      problems.push(`${delivery.missing} items missing, e.g. ${delivery.missingExamples.join(', ')}`);
+    if (delivery.altered > 0)
+      problems.push(`${delivery.altered} items arrived altered, e.g. ${delivery.alteredExamples.join(', ')}`);
     if (delivery.unexpected > 0) problems.push(`${delivery.unexpected} unexpected records on the stream`);
 
     print('');

@@ -26,7 +26,8 @@ export async function listen(
 ): Promise<{ server: Server; url: string }> {
   const server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
-      if (!response.headersSent) sendJson(response, 500, { __type: 'InternalFailure', message: String(error) });
+      if (!response.headersSent)
+        sendJson(response, 500, { __type: 'InternalFailure', message: String(error) });
       else response.destroy();
     });
   });

@@ -47,7 +47,9 @@ interface LocalFunction {
   readonly timeoutMs: number;
 }
 
-type Outcome = { readonly ok: true; readonly result: unknown } | { readonly ok: false; readonly errorType: string; readonly errorMessage: string };
+type Outcome =
+  | { readonly ok: true; readonly result: unknown }
+  | { readonly ok: false; readonly errorType: string; readonly errorMessage: string };
 
 /**
  * A local Lambda Invoke endpoint (REST-JSON, `POST /2015-03-31/functions/{name}/invocations`).
@@ -65,7 +67,15 @@ export class LocalLambda {
   private busy = 0;
   private waiters: (() => void)[] = [];
   private readonly region: string;
-  readonly stats: LocalLambdaStats = { invocations: 0, events: 0, errors: 0, timeouts: 0, retries: 0, duplicates: 0, dropped: 0 };
+  readonly stats: LocalLambdaStats = {
+    invocations: 0,
+    events: 0,
+    errors: 0,
+    timeouts: 0,
+    retries: 0,
+    duplicates: 0,
+    dropped: 0,
+  };
   /** Errors of failed invocations, newest last (bounded). */
   readonly recentErrors: string[] = [];
 
@@ -99,23 +109,43 @@ export class LocalLambda {
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(request.url?.split('?')[0] ?? '');
     if (request.method !== 'POST' || !match?.[1]) {
-      return sendError(response, 404, 'UnknownOperationException', `${request.method} ${request.url} is not supported by the local Lambda.`);
+      return sendError(
+        response,
+        404,
+        'UnknownOperationException',
+        `${request.method} ${request.url} is not supported by the local Lambda.`,
+      );
     }
     const requested = decodeURIComponent(match[1]);
     const fn = this.functions.get(requested.split(':').at(requested.startsWith('arn:') ? 6 : 0) ?? requested);
     if (!fn) {
-      return sendError(response, 404, 'ResourceNotFoundException', `Function not found: ${this.arn(requested)}`);
+      return sendError(
+        response,
+        404,
+        'ResourceNotFoundException',
+        `Function not found: ${this.arn(requested)}`,
+      );
     }
     const body = await readBody(request);
     const type = String(request.headers['x-amz-invocation-type'] ?? 'RequestResponse');
     if (body.byteLength > (type === 'Event' ? MAX_EVENT_PAYLOAD : MAX_SYNC_PAYLOAD)) {
-      return sendError(response, 413, 'RequestTooLargeException', `Request must be smaller than ${type === 'Event' ? MAX_EVENT_PAYLOAD : MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation`);
+      return sendError(
+        response,
+        413,
+        'RequestTooLargeException',
+        `Request must be smaller than ${type === 'Event' ? MAX_EVENT_PAYLOAD : MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation`,
+      );
     }
     let event: unknown;
     try {
       event = body.byteLength === 0 ? {} : JSON.parse(body.toString('utf8'));
     } catch {
-      return sendError(response, 400, 'InvalidRequestContentException', 'Could not parse request body into json');
+      return sendError(
+        response,
+        400,
+        'InvalidRequestContentException',
+        'Could not parse request body into json',
+      );
     }
     switch (type) {
       case 'Event':
@@ -134,13 +164,23 @@ export class LocalLambda {
           const outcome = await this.run(fn, event);
           const headers = { 'content-type': 'application/json', 'x-amz-executed-version': '$LATEST' };
           if (outcome.ok) return sendJson(response, 200, outcome.result ?? null, headers);
-          return sendJson(response, 200, { errorType: outcome.errorType, errorMessage: outcome.errorMessage, trace: [] }, { ...headers, 'x-amz-function-error': 'Unhandled' });
+          return sendJson(
+            response,
+            200,
+            { errorType: outcome.errorType, errorMessage: outcome.errorMessage, trace: [] },
+            { ...headers, 'x-amz-function-error': 'Unhandled' },
+          );
         } finally {
           this.end();
         }
       }
       default:
-        return sendError(response, 400, 'InvalidParameterValueException', `Unsupported invocation type ${JSON.stringify(type)}.`);
+        return sendError(
+          response,
+          400,
+          'InvalidParameterValueException',
+          `Unsupported invocation type ${JSON.stringify(type)}.`,
+        );
     }
   }
 
@@ -177,14 +217,21 @@ export class LocalLambda {
     const timeout = new Promise<Outcome>((resolve) => {
       timer = setTimeout(() => {
         this.stats.timeouts++;
-        resolve({ ok: false, errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${(fn.timeoutMs / 1000).toFixed(2)} seconds` });
+        resolve({
+          ok: false,
+          errorType: 'Sandbox.Timedout',
+          errorMessage: `Task timed out after ${(fn.timeoutMs / 1000).toFixed(2)} seconds`,
+        });
       }, fn.timeoutMs);
     });
     // Round-trip through JSON, as Lambda serializes events and results.
     const execution = Promise.resolve()
       .then(() => fn.handler(structuredClone(event), context))
       .then(
-        (result): Outcome => ({ ok: true, result: result === undefined ? null : JSON.parse(JSON.stringify(result)) }),
+        (result): Outcome => ({
+          ok: true,
+          result: result === undefined ? null : JSON.parse(JSON.stringify(result)),
+        }),
         (error: unknown): Outcome => ({
           ok: false,
           errorType: error instanceof Error ? error.name : 'Error',
@@ -223,5 +270,10 @@ export class LocalLambda {
 }
 
 function sendError(response: ServerResponse, status: number, type: string, message: string): void {
-  sendJson(response, status, { Type: 'User', message }, { 'x-amzn-errortype': type, 'content-type': 'application/json' });
+  sendJson(
+    response,
+    status,
+    { Type: 'User', message },
+    { 'x-amzn-errortype': type, 'content-type': 'application/json' },
+  );
 }

@@ -32,11 +32,19 @@ export interface LocalScanner {
  * gives it and registers the real scanner handler with the local Lambda endpoint, configured
  * through the same environment variables as in AWS.
  */
-export async function deployLocalScanner(stack: LocalStack, options: LocalScannerOptions): Promise<LocalScanner> {
+export async function deployLocalScanner(
+  stack: LocalStack,
+  options: LocalScannerOptions,
+): Promise<LocalScanner> {
   const functionName = options.functionName ?? 'ddbscan-local';
   const parameterName = options.parameterName ?? '/ddbscan/local';
   await stack.clients.ssm.send(
-    new PutParameterCommand({ Name: parameterName, Value: INITIAL_ROOT_PARAMETER_VALUE, Type: 'String', Overwrite: true }),
+    new PutParameterCommand({
+      Name: parameterName,
+      Value: INITIAL_ROOT_PARAMETER_VALUE,
+      Type: 'String',
+      Overwrite: true,
+    }),
   );
   const env: Record<string, string | undefined> = {
     ...stack.env,
@@ -48,7 +56,9 @@ export async function deployLocalScanner(stack: LocalStack, options: LocalScanne
     [ScannerEnv.pageSize]: optional(options.pageSize),
     POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
   };
-  stack.lambda.register(functionName, createScannerHandler({ env }), { timeoutMs: options.timeoutMs ?? 900_000 });
+  stack.lambda.register(functionName, createScannerHandler({ env }), {
+    timeoutMs: options.timeoutMs ?? 900_000,
+  });
   return { functionName, parameterName };
 }
 

@@ -85,11 +85,17 @@ export class LocalSsm {
       }
       this.calls[operation] = (this.calls[operation] ?? 0) + 1;
       const fault = this.faults?.(operation, input);
-      if (fault !== undefined) throw new SsmError(fault, fault === 'ThrottlingException' ? 'Rate exceeded' : fault);
+      if (fault !== undefined)
+        throw new SsmError(fault, fault === 'ThrottlingException' ? 'Rate exceeded' : fault);
       sendJson(response, 200, this.dispatch(operation, input), headers);
     } catch (error) {
       if (!(error instanceof SsmError)) throw error;
-      sendJson(response, 400, { __type: error.type, message: error.message }, { ...headers, 'x-amzn-errortype': error.type });
+      sendJson(
+        response,
+        400,
+        { __type: error.type, message: error.message },
+        { ...headers, 'x-amzn-errortype': error.type },
+      );
     }
   }
 
@@ -108,7 +114,10 @@ export class LocalSsm {
       case 'GetParametersByPath':
         return this.byPath(input);
       default:
-        throw new SsmError('UnknownOperationException', `Operation ${operation} is not supported by the local SSM.`);
+        throw new SsmError(
+          'UnknownOperationException',
+          `Operation ${operation} is not supported by the local SSM.`,
+        );
     }
   }
 
@@ -122,16 +131,29 @@ export class LocalSsm {
     const name = requiredName(input.Name);
     const value = input.Value;
     if (typeof value !== 'string' || value.length === 0) {
-      throw new SsmError('ValidationException', "1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1");
+      throw new SsmError(
+        'ValidationException',
+        "1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1",
+      );
     }
     const history = this.parameters.get(name) ?? [];
     const latest = history.at(-1);
     if (latest && input.Overwrite !== true) {
-      throw new SsmError('ParameterAlreadyExists', 'The parameter already exists. To overwrite this value, set the overwrite option in the request to true.');
+      throw new SsmError(
+        'ParameterAlreadyExists',
+        'The parameter already exists. To overwrite this value, set the overwrite option in the request to true.',
+      );
     }
     const type = typeof input.Type === 'string' ? input.Type : (latest?.type ?? 'String');
     const tier = chooseTier(input.Tier, value, latest?.tier);
-    const stored: StoredParameter = { name, type, value, version: (latest?.version ?? 0) + 1, tier, modified: Date.now() };
+    const stored: StoredParameter = {
+      name,
+      type,
+      value,
+      version: (latest?.version ?? 0) + 1,
+      tier,
+      modified: Date.now(),
+    };
     history.push(stored);
     if (history.length > MAX_VERSIONS) history.shift();
     this.parameters.set(name, history);
@@ -140,7 +162,10 @@ export class LocalSsm {
 
   private deleteMany(names: unknown): unknown {
     if (!Array.isArray(names) || names.length < 1 || names.length > 10) {
-      throw new SsmError('ValidationException', "1 validation error detected: Value at 'names' failed to satisfy constraint: Member must have length between 1 and 10");
+      throw new SsmError(
+        'ValidationException',
+        "1 validation error detected: Value at 'names' failed to satisfy constraint: Member must have length between 1 and 10",
+      );
     }
     const deleted: string[] = [];
     const invalid: string[] = [];
@@ -158,17 +183,23 @@ export class LocalSsm {
     }
     const max = input.MaxResults ?? MAX_PAGE;
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > MAX_PAGE) {
-      throw new SsmError('ValidationException', `1 validation error detected: Value '${String(max)}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10`);
+      throw new SsmError(
+        'ValidationException',
+        `1 validation error detected: Value '${String(max)}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10`,
+      );
     }
     const prefix = path.endsWith('/') ? path : `${path}/`;
     const matches = this.names().filter((name) => {
       if (!name.startsWith(prefix)) return false;
       return input.Recursive === true || !name.slice(prefix.length).includes('/');
     });
-    const start = typeof input.NextToken === 'string' ? Number(Buffer.from(input.NextToken, 'base64').toString()) : 0;
-    if (!Number.isInteger(start) || start < 0) throw new SsmError('InvalidNextToken', 'The specified token is not valid.');
+    const start =
+      typeof input.NextToken === 'string' ? Number(Buffer.from(input.NextToken, 'base64').toString()) : 0;
+    if (!Number.isInteger(start) || start < 0)
+      throw new SsmError('InvalidNextToken', 'The specified token is not valid.');
     const page = matches.slice(start, start + max);
-    const next = start + max < matches.length ? Buffer.from(String(start + max)).toString('base64') : undefined;
+    const next =
+      start + max < matches.length ? Buffer.from(String(start + max)).toString('base64') : undefined;
     return { Parameters: page.map((name) => this.describe(this.current(name))), NextToken: next };
   }
 
@@ -186,36 +217,68 @@ export class LocalSsm {
 }
 
 function requiredName(name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 2048 || !/^[a-zA-Z0-9_.\-/]+$/.test(name)) {
-    throw new SsmError('ValidationException', `Parameter name ${JSON.stringify(name)} is not valid: use letters, digits, and _ . - /.`);
+  if (
+    typeof name !== 'string' ||
+    name.length === 0 ||
+    name.length > 2048 ||
+    !/^[a-zA-Z0-9_.\-/]+$/.test(name)
+  ) {
+    throw new SsmError(
+      'ValidationException',
+      `Parameter name ${JSON.stringify(name)} is not valid: use letters, digits, and _ . - /.`,
+    );
   }
   if (name.includes('/') && !name.startsWith('/')) {
-    throw new SsmError('ValidationException', 'Parameter name: can\'t be prefixed with "/" unless it is fully qualified with a leading "/".');
+    throw new SsmError(
+      'ValidationException',
+      'Parameter name: can\'t be prefixed with "/" unless it is fully qualified with a leading "/".',
+    );
   }
   if (name.split('/').length - 1 > MAX_LEVELS) {
-    throw new SsmError('HierarchyLevelLimitExceededException', `A hierarchy can have a maximum of ${MAX_LEVELS} levels.`);
+    throw new SsmError(
+      'HierarchyLevelLimitExceededException',
+      `A hierarchy can have a maximum of ${MAX_LEVELS} levels.`,
+    );
   }
   return name;
 }
 
 function chooseTier(requested: unknown, value: string, existing: Tier | undefined): Tier {
-  if (requested !== undefined && requested !== 'Standard' && requested !== 'Advanced' && requested !== 'Intelligent-Tiering') {
-    throw new SsmError('ValidationException', `Tier ${JSON.stringify(requested)} is not one of Standard, Advanced, Intelligent-Tiering.`);
+  if (
+    requested !== undefined &&
+    requested !== 'Standard' &&
+    requested !== 'Advanced' &&
+    requested !== 'Intelligent-Tiering'
+  ) {
+    throw new SsmError(
+      'ValidationException',
+      `Tier ${JSON.stringify(requested)} is not one of Standard, Advanced, Intelligent-Tiering.`,
+    );
   }
   if (value.length > ADVANCED_MAX) {
-    throw new SsmError('ValidationException', `Parameter value can't be longer than ${ADVANCED_MAX} characters for the advanced tier.`);
+    throw new SsmError(
+      'ValidationException',
+      `Parameter value can't be longer than ${ADVANCED_MAX} characters for the advanced tier.`,
+    );
   }
   const tier: Tier =
-    requested === 'Advanced' || (requested === 'Intelligent-Tiering' && (value.length > STANDARD_MAX || existing === 'Advanced'))
+    requested === 'Advanced' ||
+    (requested === 'Intelligent-Tiering' && (value.length > STANDARD_MAX || existing === 'Advanced'))
       ? 'Advanced'
       : requested === undefined && existing === 'Advanced'
         ? 'Advanced'
         : 'Standard';
   if (tier === 'Standard' && existing === 'Advanced') {
-    throw new SsmError('ValidationException', 'This parameter uses the advanced-parameter tier. You can\'t downgrade a parameter from the advanced-parameter tier to the standard-parameter tier.');
+    throw new SsmError(
+      'ValidationException',
+      "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier.",
+    );
   }
   if (tier === 'Standard' && value.length > STANDARD_MAX) {
-    throw new SsmError('ValidationException', `Standard tier parameters support a maximum parameter value of ${STANDARD_MAX} characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier.`);
+    throw new SsmError(
+      'ValidationException',
+      `Standard tier parameters support a maximum parameter value of ${STANDARD_MAX} characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier.`,
+    );
   }
   return tier;
 }

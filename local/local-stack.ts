@@ -9,7 +9,12 @@ import { LocalSsm } from './local-ssm';
 
 export interface LocalStackOptions {
   /** Ports of the four endpoints; 0 picks free ones. @default 0 for all */
-  readonly ports?: { readonly dynamodb?: number; readonly kinesis?: number; readonly ssm?: number; readonly lambda?: number };
+  readonly ports?: {
+    readonly dynamodb?: number;
+    readonly kinesis?: number;
+    readonly ssm?: number;
+    readonly lambda?: number;
+  };
   readonly lambda?: LocalLambdaOptions;
   /** @default 'us-east-1' */
   readonly region?: string;

@@ -1,4 +1,9 @@
-import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type KinesisClient,
+  ListShardsCommand,
+} from '@aws-sdk/client-kinesis';
 
 /**
  * Reads every record of a stream from the start of each shard (TRIM_HORIZON) to its end.
@@ -9,7 +14,11 @@ export async function readWholeStream(client: KinesisClient, streamName: string)
   const records: Uint8Array[] = [];
   for (const shard of Shards) {
     let { ShardIterator: iterator } = await client.send(
-      new GetShardIteratorCommand({ StreamName: streamName, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }),
+      new GetShardIteratorCommand({
+        StreamName: streamName,
+        ShardId: shard.ShardId,
+        ShardIteratorType: 'TRIM_HORIZON',
+      }),
     );
     while (iterator) {
       const output = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));

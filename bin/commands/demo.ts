@@ -1,7 +1,11 @@
 import { runDemo } from '../../local/demo';
 
 /** `ddbscan demo`: returns the exit code, 0 only when every item arrived unchanged. */
-export async function runDemoCommand(options: { items: number; seed: number; duplicateDelivery: boolean }): Promise<number> {
+export async function runDemoCommand(options: {
+  items: number;
+  seed: number;
+  duplicateDelivery: boolean;
+}): Promise<number> {
   const result = await runDemo({
     items: options.items,
     seed: options.seed,

@@ -1,5 +1,5 @@
-import { CreateStreamCommand } from '@aws-sdk/client-kinesis';
 import { once } from 'node:events';
+import { CreateStreamCommand } from '@aws-sdk/client-kinesis';
 import { createDemoTable, generateItems, writeItems } from '../../local/demo-data';
 import { deployLocalScanner } from '../../local/local-scanner';
 import { startLocalStack } from '../../local/local-stack';
@@ -10,7 +10,9 @@ import { startLocalStack } from '../../local/local-stack';
  */
 export async function runLocalCommand(options: { port: number; items: number }): Promise<number> {
   const base = options.port;
-  const stack = await startLocalStack({ ports: { dynamodb: base, kinesis: base + 1, ssm: base + 2, lambda: base + 3 } });
+  const stack = await startLocalStack({
+    ports: { dynamodb: base, kinesis: base + 1, ssm: base + 2, lambda: base + 3 },
+  });
   const tableName = 'Orders';
   const streamName = 'ddbscan-local-stream';
   await createDemoTable(stack.clients.dynamodb, tableName);

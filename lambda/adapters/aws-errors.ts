@@ -26,7 +26,9 @@ export function translateAwsError(error: unknown, operation: string): FatalScanE
   if (error instanceof FatalScanError || error instanceof TransientError) return error;
   const name = error instanceof Error ? error.name : 'UnknownError';
   const message = `${operation} failed: ${name}: ${error instanceof Error ? error.message : String(error)}`;
-  return FATAL_ERRORS.has(name) ? new FatalScanError(message, { cause: error }) : new TransientError(message, { cause: error });
+  return FATAL_ERRORS.has(name)
+    ? new FatalScanError(message, { cause: error })
+    : new TransientError(message, { cause: error });
 }
 
 export function errorName(error: unknown): string | undefined {

@@ -26,7 +26,10 @@ export function createAwsClients(env: Env = process.env): AwsClients {
     dynamodb: new DynamoDBClient({ ...common('DYNAMODB'), maxAttempts: 6 }),
     kinesis: new KinesisClient({
       ...common('KINESIS'),
-      requestHandler: new NodeHttpHandler({ httpAgent: { keepAlive: true }, httpsAgent: { keepAlive: true } }),
+      requestHandler: new NodeHttpHandler({
+        httpAgent: { keepAlive: true },
+        httpsAgent: { keepAlive: true },
+      }),
     }),
     // SSM PutParameter allows about 3 TPS per account: back off for longer.
     ssm: new SSMClient({ ...common('SSM'), maxAttempts: 8 }),

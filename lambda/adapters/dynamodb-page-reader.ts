@@ -1,4 +1,9 @@
-import { type AttributeValue as SdkAttributeValue, DescribeTableCommand, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeTableCommand,
+  type DynamoDBClient,
+  ScanCommand,
+  type AttributeValue as SdkAttributeValue,
+} from '@aws-sdk/client-dynamodb';
 import type { AttributeMap } from '../core/attribute-value';
 import type { Page, PageReader, PageRequest } from '../core/ports';
 import { translateAwsError } from './aws-errors';
@@ -32,7 +37,9 @@ export class DynamoDbPageReader implements PageReader {
       const output = await this.client.send(
         new ScanCommand({
           TableName: this.tableName,
-          ExclusiveStartKey: (request.exclusiveStartKey ?? undefined) as Record<string, SdkAttributeValue> | undefined,
+          ExclusiveStartKey: (request.exclusiveStartKey ?? undefined) as
+            | Record<string, SdkAttributeValue>
+            | undefined,
           Limit: request.limit,
           Segment: parallel ? request.segment : undefined,
           TotalSegments: parallel ? request.totalSegments : undefined,

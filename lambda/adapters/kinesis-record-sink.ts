@@ -47,16 +47,23 @@ export class KinesisRecordSink implements RecordSink {
 
   /** Sends one batch until every entry is accepted; returns how many entries were resent. */
   private async putBatch(batch: readonly OutboundRecord[], deadline: number): Promise<number> {
-    let pending: PutRecordsRequestEntry[] = batch.map((r) => ({ Data: r.data, PartitionKey: r.partitionKey }));
+    let pending: PutRecordsRequestEntry[] = batch.map((r) => ({
+      Data: r.data,
+      PartitionKey: r.partitionKey,
+    }));
     let resent = 0;
     for (let attempt = 0; ; attempt++) {
       let failed: PutRecordsRequestEntry[];
       let reason: string;
       try {
-        const output = await this.client.send(new PutRecordsCommand({ StreamName: this.streamName, Records: pending }));
+        const output = await this.client.send(
+          new PutRecordsCommand({ StreamName: this.streamName, Records: pending }),
+        );
         const results = output.Records ?? [];
         if (results.length !== pending.length) {
-          throw new FatalScanError(`PutRecords answered ${results.length} results for ${pending.length} records.`);
+          throw new FatalScanError(
+            `PutRecords answered ${results.length} results for ${pending.length} records.`,
+          );
         }
         failed = pending.filter((_, i) => results[i]?.ErrorCode !== undefined);
         reason = results.find((r) => r.ErrorCode !== undefined)?.ErrorCode ?? '';

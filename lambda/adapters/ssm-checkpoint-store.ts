@@ -56,7 +56,10 @@ export class SsmCheckpointStore implements CheckpointStore {
     const path = `${this.rootName}/segment`;
     const checkpoints: SegmentCheckpoint[] = [];
     try {
-      for await (const page of paginateGetParametersByPath({ client: this.client }, { Path: path, Recursive: false })) {
+      for await (const page of paginateGetParametersByPath(
+        { client: this.client },
+        { Path: path, Recursive: false },
+      )) {
         for (const parameter of page.Parameters ?? []) {
           if (parameter.Value !== undefined) checkpoints.push(decodeSegment(parameter.Value));
         }
@@ -92,7 +95,13 @@ export class SsmCheckpointStore implements CheckpointStore {
   private async put(name: string, value: string): Promise<void> {
     try {
       await this.client.send(
-        new PutParameterCommand({ Name: name, Value: value, Type: 'String', Overwrite: true, Tier: 'Intelligent-Tiering' }),
+        new PutParameterCommand({
+          Name: name,
+          Value: value,
+          Type: 'String',
+          Overwrite: true,
+          Tier: 'Intelligent-Tiering',
+        }),
       );
     } catch (error) {
       throw translateAwsError(error, `PutParameter ${name}`);

@@ -35,7 +35,7 @@ export interface RecordSink {
 export interface PutSummary {
   readonly records: number;
   readonly bytes: number;
-  /** Entries that failed at least once and were sent again. */
+  /** Entry sends beyond the first: an entry that failed twice before being accepted counts twice. */
   readonly resent: number;
 }
 

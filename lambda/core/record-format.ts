@@ -34,7 +34,9 @@ export interface OutboundRecord {
  */
 export function buildRecord(item: AttributeMap, context: RecordContext, scannedAt: number): OutboundRecord {
   const keys = pickKeys(item, context.keyAttributes);
-  const canonicalKey = JSON.stringify(context.keyAttributes.map((name) => toJsonMap({ [name]: keys[name] as AttributeValue })));
+  const canonicalKey = JSON.stringify(
+    context.keyAttributes.map((name) => toJsonMap({ [name]: keys[name] as AttributeValue })),
+  );
   const partitionKey = hash('md5', canonicalKey);
   const scan: ScanRecordMetadata = { scanId: context.scanId, segment: context.segment, scannedAt };
   const body = {
@@ -68,7 +70,8 @@ export function pickKeys(item: AttributeMap, keyAttributes: readonly string[]): 
   const keys: Record<string, AttributeValue> = {};
   for (const name of keyAttributes) {
     const value = item[name];
-    if (value === undefined) throw new FatalScanError(`An item has no key attribute ${JSON.stringify(name)}.`);
+    if (value === undefined)
+      throw new FatalScanError(`An item has no key attribute ${JSON.stringify(name)}.`);
     keys[name] = value;
   }
   return keys;
@@ -96,7 +99,11 @@ function valueSize(value: AttributeValue): number {
 
 // Numbers: about one byte per two significant digits, plus one.
 function numberSize(n: string): number {
-  const digits = n.replace(/^[-+]/, '').replace(/[eE].*$/, '').replace('.', '').replace(/^0+/, '');
+  const digits = n
+    .replace(/^[-+]/, '')
+    .replace(/[eE].*$/, '')
+    .replace('.', '')
+    .replace(/^0+/, '');
   return Math.ceil(digits.length / 2) + 1;
 }
 

@@ -81,7 +81,8 @@ export async function getStatus(ports: ScannerPorts): Promise<StatusResponse> {
   }
   const segments = scan.summary === null ? await segmentsOf(scan, ports) : [];
   const totals = scan.summary ?? summarize(segments, scan, clock.now());
-  const done = scan.summary === null ? segments.filter((s) => s.state === SegmentState.done).length : scan.totalSegments;
+  const done =
+    scan.summary === null ? segments.filter((s) => s.state === SegmentState.done).length : scan.totalSegments;
   const failed = segments.filter((s) => s.state === SegmentState.failed).length;
   const running = scan.state === ScanState.running ? scan.totalSegments - done - failed : 0;
   const heartbeats = segments.filter((s) => s.state === SegmentState.running).map((s) => s.updatedAt);
@@ -97,7 +98,9 @@ export async function getStatus(ports: ScannerPorts): Promise<StatusResponse> {
     handoffs: totals.handoffs,
     segments: { total: scan.totalSegments, done, running, failed },
     checkpointAgeSeconds:
-      running > 0 && heartbeats.length > 0 ? Math.round((clock.now() - Math.min(...heartbeats)) / 1000) : null,
+      running > 0 && heartbeats.length > 0
+        ? Math.round((clock.now() - Math.min(...heartbeats)) / 1000)
+        : null,
     error: scan.error,
   };
 }
@@ -109,7 +112,8 @@ export async function getStatus(ports: ScannerPorts): Promise<StatusResponse> {
 export async function completeScanIfDone(scan: ScanRecord, ports: ScannerPorts): Promise<boolean> {
   const { store, clock } = ports;
   const segments = await segmentsOf(scan, ports);
-  if (segments.length < scan.totalSegments || segments.some((s) => s.state !== SegmentState.done)) return false;
+  if (segments.length < scan.totalSegments || segments.some((s) => s.state !== SegmentState.done))
+    return false;
   const current = await store.loadScan();
   if (current?.scanId !== scan.scanId || current.state !== ScanState.running) return false;
   const finishedAt = clock.now();
@@ -128,7 +132,12 @@ export async function completeScanIfDone(scan: ScanRecord, ports: ScannerPorts):
 export async function failScan(scanId: string, message: string, ports: ScannerPorts): Promise<void> {
   const current = await ports.store.loadScan();
   if (current?.scanId !== scanId || current.state !== ScanState.running) return;
-  await ports.store.saveScan({ ...current, state: ScanState.failed, error: message, finishedAt: ports.clock.now() });
+  await ports.store.saveScan({
+    ...current,
+    state: ScanState.failed,
+    error: message,
+    finishedAt: ports.clock.now(),
+  });
 }
 
 async function segmentsOf(scan: ScanRecord, ports: ScannerPorts): Promise<SegmentCheckpoint[]> {

@@ -79,7 +79,11 @@ export async function runSegment(
 
   const save = async (next: SegmentCheckpoint): Promise<void> => {
     const current = await store.loadSegment(event.segment);
-    if (current?.scanId !== event.scanId || current.generation !== event.generation || current.owner !== owner) {
+    if (
+      current?.scanId !== event.scanId ||
+      current.generation !== event.generation ||
+      current.owner !== owner
+    ) {
       throw new SupersededError(`generation ${event.generation} was superseded`);
     }
     await store.saveSegment(next);
@@ -88,7 +92,14 @@ export async function runSegment(
 
   const handOff = async (): Promise<SegmentOutcome> => {
     const generation = event.generation + 1;
-    await save({ ...saved, ...progress, generation, owner: null, handoffs: saved.handoffs + 1, updatedAt: clock.now() });
+    await save({
+      ...saved,
+      ...progress,
+      generation,
+      owner: null,
+      handoffs: saved.handoffs + 1,
+      updatedAt: clock.now(),
+    });
     await continuation.continueSegment({ ...event, generation });
     log.info('handed off', { generation, itemsScanned: progress.itemsScanned });
     return { kind: 'handed-off', generation, itemsScanned: progress.itemsScanned };
@@ -105,7 +116,8 @@ export async function runSegment(
   let pages = 0;
   try {
     for (;;) {
-      if (clock.now() >= config.deadline - config.handoffMs) return await handOff();
+      // At least one page per invocation, so a chain always progresses.
+      if (pages > 0 && clock.now() >= config.deadline - config.handoffMs) return await handOff();
       const page = await reader.readPage({
         segment: event.segment,
         totalSegments: event.totalSegments,
@@ -162,7 +174,12 @@ function stale(reason: string): SegmentOutcome {
 }
 
 function pick(cp: SegmentCheckpoint) {
-  return { position: cp.position, itemsScanned: cp.itemsScanned, recordsPut: cp.recordsPut, bytesPut: cp.bytesPut };
+  return {
+    position: cp.position,
+    itemsScanned: cp.itemsScanned,
+    recordsPut: cp.recordsPut,
+    bytesPut: cp.bytesPut,
+  };
 }
 
 function freshCheckpoint(event: SegmentEvent, now: number): SegmentCheckpoint {

@@ -21,7 +21,8 @@ export function readConfig(env: Env): ScannerConfig {
     parameterName: required(env, ScannerEnv.parameterName),
     handoffMs: optionalInteger(env, ScannerEnv.handoffMs, 100, 600_000) ?? ScannerDefaults.handoffMs,
     checkpointIntervalMs:
-      optionalInteger(env, ScannerEnv.checkpointIntervalMs, 0, 3_600_000) ?? ScannerDefaults.checkpointIntervalMs,
+      optionalInteger(env, ScannerEnv.checkpointIntervalMs, 0, 3_600_000) ??
+      ScannerDefaults.checkpointIntervalMs,
     // Scan: Limit from 1; PutRecords batches are 500 records, so larger pages simply make more batches.
     pageSize: optionalInteger(env, ScannerEnv.pageSize, 1, 1_000_000),
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
@@ -30,7 +31,8 @@ export function readConfig(env: Env): ScannerConfig {
 
 function required(env: Env, name: string): string {
   const value = env[name];
-  if (value === undefined || value === '') throw new ValidationError(`environment variable ${name}`, 'a value', value);
+  if (value === undefined || value === '')
+    throw new ValidationError(`environment variable ${name}`, 'a value', value);
   return value;
 }
 

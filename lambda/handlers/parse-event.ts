@@ -58,6 +58,10 @@ function integer(fields: Record<string, unknown>, name: string, min: number, max
 function rejectUnknownFields(fields: Record<string, unknown>, allowed: readonly string[]): void {
   const unknown = Object.keys(fields).find((key) => !allowed.includes(key));
   if (unknown !== undefined) {
-    throw new ValidationError(unknown, `no such field (this action accepts: ${allowed.join(', ')})`, fields[unknown]);
+    throw new ValidationError(
+      unknown,
+      `no such field (this action accepts: ${allowed.join(', ')})`,
+      fields[unknown],
+    );
   }
 }

@@ -1,11 +1,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { StartResponse, StatusResponse } from '../contract';
+import { type AwsClients, createAwsClients } from '../adapters/clients';
 import { DynamoDbPageReader } from '../adapters/dynamodb-page-reader';
 import { KinesisRecordSink } from '../adapters/kinesis-record-sink';
 import { LambdaContinuation } from '../adapters/lambda-continuation';
 import { SsmCheckpointStore } from '../adapters/ssm-checkpoint-store';
-import { createAwsClients, type AwsClients } from '../adapters/clients';
 import { randomIds, systemClock } from '../adapters/system';
+import type { StartResponse, StatusResponse } from '../contract';
 import type { Clock, IdSource, ScannerPorts } from '../core/ports';
 import { getStatus, startScan } from '../core/scan-control';
 import { runSegment, type SegmentOutcome } from '../core/segment-runner';
@@ -42,7 +42,10 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
   const clock = options.clock ?? systemClock;
   const logger =
     options.logger ??
-    new Logger({ serviceName: 'ddbscan', logLevel: (env.POWERTOOLS_LOG_LEVEL ?? env.AWS_LAMBDA_LOG_LEVEL ?? 'INFO') as 'INFO' });
+    new Logger({
+      serviceName: 'ddbscan',
+      logLevel: (env.POWERTOOLS_LOG_LEVEL ?? env.AWS_LAMBDA_LOG_LEVEL ?? 'INFO') as 'INFO',
+    });
   let composed: { config: ScannerConfig; clients: AwsClients } | undefined;
 
   return async function handler(event: unknown, context: InvocationContext): Promise<ScannerResult> {

@@ -1,0 +1,307 @@
+import {
+  AccessDeniedException,
+  KinesisClient,
+  ProvisionedThroughputExceededException,
+  PutRecordsCommand,
+  type PutRecordsCommandInput,
+  type PutRecordsResultEntry,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-kinesis';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { KinesisRecordSink, type KinesisRecordSinkOptions } from '../../lambda/adapters/kinesis-record-sink';
+import { DeadlineError, FatalScanError } from '../../lambda/core/errors';
+import type { Clock } from '../../lambda/core/ports';
+import type { OutboundRecord } from '../../lambda/core/record-format';
+
+const STREAM = 'scan-stream';
+const START = 1_700_000_000_000;
+
+const kinesis = mockClient(KinesisClient);
+
+/** A clock whose sleep only moves time forward, so backoff costs no real time. */
+function fakeClock(start = START): { clock: Clock; sleeps: number[] } {
+  let now = start;
+  const sleeps: number[] = [];
+  return {
+    sleeps,
+    clock: {
+      now: () => now,
+      sleep: (ms) => {
+        sleeps.push(ms);
+        now += ms;
+        return Promise.resolve();
+      },
+    },
+  };
+}
+
+function records(count: number): OutboundRecord[] {
+  return Array.from({ length: count }, (_, i) => ({
+    partitionKey: `pk-${i}`,
+    data: Uint8Array.from([i % 256, Math.floor(i / 256)]),
+  }));
+}
+
+const entry = (record: OutboundRecord) => ({ Data: record.data, PartitionKey: record.partitionKey });
+const accepted: PutRecordsResultEntry = {
+  SequenceNumber: '49590338271490256608559692538361571095921575989136588898',
+  ShardId: 'shardId-000000000000',
+};
+const throttled: PutRecordsResultEntry = {
+  ErrorCode: 'ProvisionedThroughputExceededException',
+  ErrorMessage: 'Rate exceeded for shard shardId-000000000000',
+};
+const internalFailure: PutRecordsResultEntry = {
+  ErrorCode: 'InternalFailure',
+  ErrorMessage: 'Internal service failure.',
+};
+
+/** Answers every request with the same result for each of its entries. */
+function answerEach(result: PutRecordsResultEntry) {
+  return (input: PutRecordsCommandInput) => ({
+    FailedRecordCount: result.ErrorCode === undefined ? 0 : (input.Records?.length ?? 0),
+    Records: (input.Records ?? []).map(() => result),
+  });
+}
+
+function sentInputs(): PutRecordsCommandInput[] {
+  return kinesis.commandCalls(PutRecordsCommand).map((call) => call.args[0].input);
+}
+
+function newSink(
+  clock: Clock,
+  random: () => number = () => 0.5,
+  options: KinesisRecordSinkOptions = {},
+): KinesisRecordSink {
+  return new KinesisRecordSink(new KinesisClient({ region: 'us-east-1', maxAttempts: 1 }), STREAM, clock, {
+    random,
+    ...options,
+  });
+}
+
+describe('KinesisRecordSink', () => {
+  beforeEach(() => {
+    kinesis.reset();
+  });
+
+  it('sends records in order as separate PutRecords calls of at most 500', async () => {
+    kinesis.on(PutRecordsCommand).callsFake(answerEach(accepted));
+    const input = records(1201);
+
+    const summary = await newSink(fakeClock().clock).putRecords(input, START + 60_000);
+
+    const sent = sentInputs();
+    expect(sent.map((call) => call.Records?.length)).toEqual([500, 500, 201]);
+    expect(sent.every((call) => call.StreamName === STREAM)).toBe(true);
+    expect(sent.flatMap((call) => call.Records ?? [])).toEqual(input.map(entry));
+    expect(summary).toEqual({
+      records: 1201,
+      bytes: 1201 * 2 + input.reduce((n, r) => n + r.partitionKey.length, 0),
+      resent: 0,
+    });
+  });
+
+  it('sends nothing for no records', async () => {
+    const summary = await newSink(fakeClock().clock).putRecords([], START + 60_000);
+
+    expect(kinesis).not.toHaveReceivedCommand(PutRecordsCommand);
+    expect(summary).toEqual({ records: 0, bytes: 0, resent: 0 });
+  });
+
+  it('resends only the entries that failed in a partial failure and reports them as resent', async () => {
+    const input = records(5);
+    kinesis
+      .on(PutRecordsCommand)
+      .resolvesOnce({
+        FailedRecordCount: 2,
+        Records: [accepted, throttled, accepted, internalFailure, accepted],
+      })
+      .resolvesOnce({ FailedRecordCount: 0, Records: [accepted, accepted] });
+    const { clock, sleeps } = fakeClock();
+
+    const summary = await newSink(clock).putRecords(input, START + 60_000);
+
+    expect(sentInputs()).toEqual([
+      { StreamName: STREAM, Records: input.map(entry) },
+      {
+        StreamName: STREAM,
+        Records: [
+          { Data: Uint8Array.from([1, 0]), PartitionKey: 'pk-1' },
+          { Data: Uint8Array.from([3, 0]), PartitionKey: 'pk-3' },
+        ],
+      },
+    ]);
+    expect(summary.resent).toBe(2);
+    expect(summary.records).toBe(5);
+    expect(sleeps).toHaveLength(1);
+  });
+
+  it('counts every resend, so an entry that fails in two rounds counts twice', async () => {
+    const input = records(4);
+    kinesis
+      .on(PutRecordsCommand)
+      .resolvesOnce({ FailedRecordCount: 3, Records: [throttled, accepted, throttled, internalFailure] })
+      .resolvesOnce({ FailedRecordCount: 1, Records: [accepted, accepted, throttled] })
+      .resolvesOnce({ FailedRecordCount: 0, Records: [accepted] });
+
+    const summary = await newSink(fakeClock().clock).putRecords(input, START + 60_000);
+
+    expect(sentInputs().map((call) => call.Records?.map((r) => r.PartitionKey))).toEqual([
+      ['pk-0', 'pk-1', 'pk-2', 'pk-3'],
+      ['pk-0', 'pk-2', 'pk-3'],
+      ['pk-3'],
+    ]);
+    expect(summary.resent).toBe(4);
+  });
+
+  it('adds up the resent entries of every batch', async () => {
+    const input = records(501);
+    let calls = 0;
+    kinesis.on(PutRecordsCommand).callsFake((request: PutRecordsCommandInput) => {
+      calls += 1;
+      // The first attempt of each batch loses its last entry.
+      const entries = request.Records ?? [];
+      const failLast = calls === 1 || calls === 3;
+      return {
+        FailedRecordCount: failLast ? 1 : 0,
+        Records: entries.map((_, i) => (failLast && i === entries.length - 1 ? throttled : accepted)),
+      };
+    });
+
+    const summary = await newSink(fakeClock().clock).putRecords(input, START + 60_000);
+
+    expect(sentInputs().map((call) => call.Records?.length)).toEqual([500, 1, 1, 1]);
+    expect(summary).toMatchObject({ records: 501, resent: 2 });
+  });
+
+  it('retries the whole batch when the request itself is throttled', async () => {
+    const input = records(3);
+    kinesis
+      .on(PutRecordsCommand)
+      .rejectsOnce(
+        new ProvisionedThroughputExceededException({ message: 'Rate exceeded for stream', $metadata: {} }),
+      )
+      .callsFake(answerEach(accepted));
+
+    const summary = await newSink(fakeClock().clock).putRecords(input, START + 60_000);
+
+    expect(sentInputs()).toEqual([
+      { StreamName: STREAM, Records: input.map(entry) },
+      { StreamName: STREAM, Records: input.map(entry) },
+    ]);
+    expect(summary.resent).toBe(3);
+  });
+
+  it('throws DeadlineError instead of sleeping past the deadline when failures persist', async () => {
+    kinesis.on(PutRecordsCommand).callsFake(answerEach(throttled));
+    const { clock, sleeps } = fakeClock();
+    const deadline = START + 1000;
+
+    const error = await newSink(clock, () => 0.5)
+      .putRecords(records(2), deadline)
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(DeadlineError);
+    expect(error).toHaveProperty(
+      'message',
+      expect.stringContaining('ProvisionedThroughputExceededException'),
+    );
+    // Ceilings 100, 200, 400, 800, 1600 at random 0.5: the fifth delay (800) would end at START + 1550.
+    expect(sleeps).toEqual([50, 100, 200, 400]);
+    expect(kinesis).toHaveReceivedCommandTimes(PutRecordsCommand, 5);
+    expect(clock.now()).toBeLessThan(deadline);
+  });
+
+  it('throws DeadlineError when request-level throttling outlasts the deadline', async () => {
+    kinesis
+      .on(PutRecordsCommand)
+      .rejects(
+        new ProvisionedThroughputExceededException({ message: 'Rate exceeded for stream', $metadata: {} }),
+      );
+    const { clock } = fakeClock();
+
+    const error = await newSink(clock)
+      .putRecords(records(1), START + 500)
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(DeadlineError);
+    expect(clock.now()).toBeLessThan(START + 500);
+  });
+
+  it.each([
+    [
+      'ResourceNotFoundException',
+      new ResourceNotFoundException({ message: 'Stream scan-stream not found', $metadata: {} }),
+    ],
+    [
+      'AccessDeniedException',
+      new AccessDeniedException({ message: 'not authorized to perform kinesis:PutRecords', $metadata: {} }),
+    ],
+  ])(
+    'turns %s into FatalScanError with the SDK error as cause, without retrying',
+    async (_name, sdkError) => {
+      kinesis.on(PutRecordsCommand).rejects(sdkError);
+      const { clock, sleeps } = fakeClock();
+
+      const error = await newSink(clock)
+        .putRecords(records(2), START + 60_000)
+        .catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(FatalScanError);
+      expect(error).toHaveProperty('cause', sdkError);
+      expect(kinesis).toHaveReceivedCommandTimes(PutRecordsCommand, 1);
+      expect(sleeps).toEqual([]);
+    },
+  );
+
+  it('throws FatalScanError when PutRecords answers a different number of results than entries', async () => {
+    kinesis.on(PutRecordsCommand).resolves({ FailedRecordCount: 0, Records: [accepted] });
+
+    const error = await newSink(fakeClock().clock)
+      .putRecords(records(2), START + 60_000)
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(FatalScanError);
+  });
+
+  it.each([0, 0.5, 0.999_999])(
+    'keeps each backoff delay within the exponential full-jitter bounds (random %s)',
+    async (r) => {
+      const failures = 8;
+      let calls = 0;
+      kinesis.on(PutRecordsCommand).callsFake((input: PutRecordsCommandInput) => {
+        calls += 1;
+        return answerEach(calls <= failures ? throttled : accepted)(input);
+      });
+      const { clock, sleeps } = fakeClock();
+
+      await newSink(clock, () => r).putRecords(records(1), START + 600_000);
+
+      // Full jitter: attempt n sleeps a random share of min(5,000, 100 * 2^n), the default cap and base.
+      const ceilings = [100, 200, 400, 800, 1600, 3200, 5000, 5000];
+      expect(sleeps).toEqual(ceilings.map((ceiling) => Math.floor(r * ceiling)));
+      for (const [attempt, delay] of sleeps.entries()) {
+        expect(delay).toBeGreaterThanOrEqual(0);
+        expect(delay).toBeLessThan(ceilings[attempt] ?? 0);
+      }
+    },
+  );
+
+  it('uses the configured base and largest backoff ceilings', async () => {
+    let calls = 0;
+    kinesis.on(PutRecordsCommand).callsFake((input: PutRecordsCommandInput) => {
+      calls += 1;
+      return answerEach(calls <= 4 ? throttled : accepted)(input);
+    });
+    const { clock, sleeps } = fakeClock();
+
+    await newSink(clock, () => 0.5, { baseDelayMs: 10, maxDelayMs: 40 }).putRecords(
+      records(1),
+      START + 60_000,
+    );
+
+    // Ceilings 10, 20, 40, then capped at 40.
+    expect(sleeps).toEqual([5, 10, 20, 20]);
+  });
+});

@@ -1,0 +1,270 @@
+import {
+  AccessDeniedException,
+  DeleteParametersCommand,
+  GetParameterCommand,
+  GetParametersByPathCommand,
+  type GetParametersByPathCommandInput,
+  ParameterNotFound,
+  PutParameterCommand,
+  type PutParameterCommandInput,
+  SSMClient,
+  ThrottlingException,
+} from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { SsmCheckpointStore } from '../../lambda/adapters/ssm-checkpoint-store';
+import { INITIAL_ROOT_PARAMETER_VALUE } from '../../lambda/contract';
+import { FatalScanError, TransientError } from '../../lambda/core/errors';
+import { encodeSegment, type ScanRecord, type SegmentCheckpoint } from '../../lambda/core/scan-state';
+
+const ROOT = '/ddbscan/orders';
+
+const ssm = mockClient(SSMClient);
+
+function newStore(): SsmCheckpointStore {
+  return new SsmCheckpointStore(new SSMClient({ region: 'us-east-1', maxAttempts: 1 }), ROOT);
+}
+
+function checkpoint(segment: number, overrides: Partial<SegmentCheckpoint> = {}): SegmentCheckpoint {
+  return {
+    scanId: '20261121T131600Z-4f2a9c',
+    segment,
+    totalSegments: 4,
+    generation: 3,
+    owner: 'a1b2c3d4e5f60718',
+    state: 'RUNNING',
+    position: { pk: { S: `customer#${segment}` }, sk: { N: '42' } },
+    itemsScanned: 1200,
+    recordsPut: 1200,
+    bytesPut: 987_654,
+    handoffs: 2,
+    updatedAt: 1_700_000_000_000,
+    error: null,
+    ...overrides,
+  };
+}
+
+const scan: ScanRecord = {
+  scanId: '20261121T131600Z-4f2a9c',
+  state: 'RUNNING',
+  tableName: 'orders',
+  keyAttributes: ['pk', 'sk'],
+  totalSegments: 4,
+  startedAt: 1_700_000_000_000,
+  finishedAt: null,
+  error: null,
+  summary: null,
+};
+
+function putInputs(): PutParameterCommandInput[] {
+  return ssm.commandCalls(PutParameterCommand).map((call) => call.args[0].input);
+}
+
+const notFound = () => new ParameterNotFound({ message: 'Parameter not found', $metadata: {} });
+const throttling = () =>
+  new ThrottlingException({ message: 'Rate exceeded', Message: 'Rate exceeded', $metadata: {} });
+const accessDenied = () => {
+  const message = 'not authorized to perform an SSM action on this resource';
+  return new AccessDeniedException({ message, Message: message, $metadata: {} });
+};
+
+describe('SsmCheckpointStore', () => {
+  beforeEach(() => {
+    ssm.reset();
+  });
+
+  describe('loading', () => {
+    it('returns null for the scan when the root parameter does not exist', async () => {
+      ssm.on(GetParameterCommand, { Name: ROOT }).rejects(notFound());
+
+      await expect(newStore().loadScan()).resolves.toBeNull();
+      expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: ROOT });
+    });
+
+    it('returns null for a segment whose parameter does not exist', async () => {
+      ssm.on(GetParameterCommand, { Name: `${ROOT}/segment/3` }).rejects(notFound());
+
+      await expect(newStore().loadSegment(3)).resolves.toBeNull();
+      expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: `${ROOT}/segment/3` });
+    });
+
+    it('returns null for the scan while the root parameter holds its initial value', async () => {
+      ssm
+        .on(GetParameterCommand)
+        .resolves({ Parameter: { Name: ROOT, Value: INITIAL_ROOT_PARAMETER_VALUE } });
+
+      await expect(newStore().loadScan()).resolves.toBeNull();
+    });
+
+    it('reads back the scan it saved in the root parameter', async () => {
+      ssm.on(PutParameterCommand).resolves({ Version: 2 });
+      const store = newStore();
+      await store.saveScan(scan);
+      const [written] = putInputs();
+      expect(written).toMatchObject({ Name: ROOT, Overwrite: true, Tier: 'Intelligent-Tiering' });
+      ssm.on(GetParameterCommand).resolves({ Parameter: { Name: ROOT, Value: written?.Value } });
+
+      await expect(store.loadScan()).resolves.toEqual(scan);
+    });
+  });
+
+  describe('saving a segment', () => {
+    it('writes <root>/segment/<n> as a String with Overwrite and Intelligent-Tiering', async () => {
+      ssm.on(PutParameterCommand).resolves({ Version: 4, Tier: 'Standard' });
+
+      await newStore().saveSegment(checkpoint(7));
+
+      expect(ssm).toHaveReceivedCommandExactlyOnceWith(PutParameterCommand, {
+        Name: `${ROOT}/segment/7`,
+        Value: encodeSegment(checkpoint(7)),
+        Type: 'String',
+        Overwrite: true,
+        Tier: 'Intelligent-Tiering',
+      });
+    });
+
+    it('round-trips a position with binary key attributes byte for byte', async () => {
+      const bytes = Uint8Array.from([0, 1, 127, 128, 254, 255, 0x2f, 0x2b, 0x3d]);
+      const set = [Uint8Array.from([255, 0]), Uint8Array.from([]), Uint8Array.from([10, 13, 34, 92])];
+      const saved = checkpoint(2, {
+        position: { pk: { B: bytes }, sk: { S: 'order#1' }, tags: { BS: set } },
+      });
+      ssm.on(PutParameterCommand).resolves({ Version: 1 });
+      const store = newStore();
+
+      await store.saveSegment(saved);
+      const [written] = putInputs();
+      ssm.on(GetParameterCommand, { Name: `${ROOT}/segment/2` }).resolves({
+        Parameter: { Name: `${ROOT}/segment/2`, Value: written?.Value },
+      });
+      const loaded = await store.loadSegment(2);
+
+      expect(loaded).toEqual(saved);
+      const position = loaded?.position;
+      expect(position?.pk).toEqual({ B: bytes });
+      expect(position?.pk && 'B' in position.pk ? [...position.pk.B] : []).toEqual([
+        0, 1, 127, 128, 254, 255, 47, 43, 61,
+      ]);
+      expect(position?.tags && 'BS' in position.tags ? position.tags.BS.map((b) => [...b]) : []).toEqual([
+        [255, 0],
+        [],
+        [10, 13, 34, 92],
+      ]);
+    });
+
+    it('writes a checkpoint above the Standard tier size, up to 8,192 characters', async () => {
+      ssm.on(PutParameterCommand).resolves({ Version: 1, Tier: 'Advanced' });
+      const large = checkpoint(0, { position: { pk: { S: 'x'.repeat(6000) } } });
+
+      await newStore().saveSegment(large);
+
+      const [written] = putInputs();
+      expect(written?.Value?.length).toBeGreaterThan(4096);
+      expect(written?.Value?.length).toBeLessThanOrEqual(8192);
+      expect(written?.Tier).toBe('Intelligent-Tiering');
+    });
+
+    it('throws FatalScanError before any PutParameter when the checkpoint exceeds 8,192 characters', async () => {
+      ssm.on(PutParameterCommand).resolves({ Version: 1 });
+      const huge = checkpoint(1, { position: { pk: { S: 'x'.repeat(8192) } } });
+
+      await expect(newStore().saveSegment(huge)).rejects.toBeInstanceOf(FatalScanError);
+      expect(ssm).not.toHaveReceivedCommand(PutParameterCommand);
+    });
+  });
+
+  describe('listing segments', () => {
+    it('pages through GetParametersByPath with NextToken and sorts by segment', async () => {
+      const parameter = (segment: number) => ({
+        Name: `${ROOT}/segment/${segment}`,
+        Value: encodeSegment(checkpoint(segment)),
+      });
+      const pages = new Map([
+        [undefined, { Parameters: [parameter(10), parameter(2)], NextToken: 'page-2' }],
+        ['page-2', { Parameters: [parameter(0), parameter(1)], NextToken: 'page-3' }],
+        ['page-3', { Parameters: [] }],
+      ]);
+      // The paginator reuses one input object, so record each request as it is sent.
+      const requests: (string | undefined)[][] = [];
+      ssm.on(GetParametersByPathCommand).callsFake((input: GetParametersByPathCommandInput) => {
+        requests.push([input.Path, input.NextToken]);
+        return pages.get(input.NextToken);
+      });
+
+      const segments = await newStore().listSegments();
+
+      expect(segments.map((s) => s.segment)).toEqual([0, 1, 2, 10]);
+      expect(segments[0]).toEqual(checkpoint(0));
+      expect(requests).toEqual([
+        [`${ROOT}/segment`, undefined],
+        [`${ROOT}/segment`, 'page-2'],
+        [`${ROOT}/segment`, 'page-3'],
+      ]);
+    });
+
+    it('returns no segments when none is stored', async () => {
+      ssm.on(GetParametersByPathCommand).resolves({ Parameters: [] });
+
+      await expect(newStore().listSegments()).resolves.toEqual([]);
+    });
+  });
+
+  describe('deleting segments', () => {
+    it('sends DeleteParameters in chunks of at most 10 names', async () => {
+      ssm.on(DeleteParametersCommand).resolves({ DeletedParameters: [], InvalidParameters: [] });
+      const segments = Array.from({ length: 23 }, (_, i) => i);
+
+      await newStore().deleteSegments(segments);
+
+      const batches = ssm.commandCalls(DeleteParametersCommand).map((call) => call.args[0].input.Names);
+      expect(batches.map((names) => names?.length)).toEqual([10, 10, 3]);
+      expect(batches.flat()).toEqual(segments.map((s) => `${ROOT}/segment/${s}`));
+    });
+
+    it('sends nothing when there is nothing to delete', async () => {
+      await newStore().deleteSegments([]);
+
+      expect(ssm).not.toHaveReceivedCommand(DeleteParametersCommand);
+    });
+  });
+
+  describe('error translation', () => {
+    const operations = [
+      ['loadScan', (store: SsmCheckpointStore) => store.loadScan()],
+      ['loadSegment', (store: SsmCheckpointStore) => store.loadSegment(1)],
+      ['saveScan', (store: SsmCheckpointStore) => store.saveScan(scan)],
+      ['saveSegment', (store: SsmCheckpointStore) => store.saveSegment(checkpoint(1))],
+      ['listSegments', (store: SsmCheckpointStore) => store.listSegments()],
+      ['deleteSegments', (store: SsmCheckpointStore) => store.deleteSegments([1, 2])],
+    ] as const;
+
+    it.each(operations)(
+      '%s turns a ThrottlingException that outlasted the SDK retries into TransientError',
+      async (_name, run) => {
+        const sdkError = throttling();
+        ssm.rejects(sdkError);
+
+        const error = await run(newStore()).catch((e: unknown) => e);
+
+        expect(error).toBeInstanceOf(TransientError);
+        expect(error).toHaveProperty('cause', sdkError);
+      },
+    );
+
+    it.each(operations)('%s turns AccessDeniedException into FatalScanError', async (_name, run) => {
+      const sdkError = accessDenied();
+      ssm.rejects(sdkError);
+
+      const error = await run(newStore()).catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(FatalScanError);
+      expect(error).toHaveProperty('cause', sdkError);
+    });
+
+    it('throws FatalScanError when a stored checkpoint is not JSON', async () => {
+      ssm.on(GetParameterCommand).resolves({ Parameter: { Name: `${ROOT}/segment/1`, Value: '{oops' } });
+
+      await expect(newStore().loadSegment(1)).rejects.toBeInstanceOf(FatalScanError);
+    });
+  });
+});

@@ -1,0 +1,159 @@
+import { CreateTableCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateStreamCommand } from '@aws-sdk/client-kinesis';
+import { describe, expect, it } from 'vitest';
+import { ScanState, type StartResponse, type StatusResponse } from '../../lambda/contract';
+import type { AttributeMap } from '../../lambda/core/attribute-value';
+import { checkDelivery } from '../../local/delivery-check';
+import { invoke, runDemo } from '../../local/demo';
+import { deployLocalScanner } from '../../local/local-scanner';
+import { startLocalStack } from '../../local/local-stack';
+import { readWholeStream } from '../../local/stream-reader';
+
+async function waitForEnd(
+  stack: Awaited<ReturnType<typeof startLocalStack>>,
+  functionName: string,
+): Promise<StatusResponse> {
+  for (let i = 0; i < 600; i++) {
+    await stack.lambda.idle();
+    const status = (await invoke(stack.clients.lambda, functionName, { action: 'status' })) as StatusResponse;
+    if (status.state !== ScanState.running) return status;
+  }
+  throw new Error('the scan did not end');
+}
+
+describe('the scanner on the local stack', () => {
+  it('delivers every item of a varied table, unchanged, through a chain of at least five hand-offs', async () => {
+    // A window of 0 ms: every invocation writes one page of 100 and hands off (20 pages and the
+    // empty one DynamoDB returns after a full last page).
+    const result = await runDemo({ items: 2000, timeoutMs: 1000, handoffMs: 1000, pageSize: 100 });
+
+    expect(result.problems).toEqual([]);
+    expect(result.status.state).toBe('COMPLETED');
+    expect(result.status.handoffs).toBeGreaterThanOrEqual(19);
+    expect(result.delivery).toMatchObject({
+      itemsInTable: 2000,
+      distinctItems: 2000,
+      missing: 0,
+      altered: 0,
+      unexpected: 0,
+    });
+    expect(result.status.itemsScanned).toBe(2000);
+  });
+
+  it('converges to one chain when every async event is delivered twice', async () => {
+    const pageSize = 50;
+    const result = await runDemo({ items: 1500, pageSize, lambda: { duplicateDelivery: true } });
+
+    expect(result.problems).toEqual([]);
+    expect(result.delivery.missing).toBe(0);
+    // A duplicate invocation stops at its first checkpoint, after one page.
+    expect(result.delivery.duplicates).toBeLessThanOrEqual(pageSize * (result.status.handoffs + 1));
+  });
+
+  it('checkpoints and resumes binary keys exactly', async () => {
+    const stack = await startLocalStack({ lambda: { asyncRetryDelaysMs: [100, 200] } });
+    try {
+      const { dynamodb, kinesis } = stack.clients;
+      await dynamodb.send(
+        new CreateTableCommand({
+          TableName: 'Blobs',
+          AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'B' }],
+          KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+      await kinesis.send(new CreateStreamCommand({ StreamName: 'blobs', ShardCount: 2 }));
+      const items: AttributeMap[] = Array.from({ length: 300 }, (_, i) => ({
+        id: { B: new Uint8Array([0, 255, i % 256, Math.floor(i / 256), 10, 13]) },
+        n: { N: String(i) },
+      }));
+      for (const item of items)
+        await dynamodb.send(new PutItemCommand({ TableName: 'Blobs', Item: item as never }));
+      const scanner = await deployLocalScanner(stack, {
+        tableName: 'Blobs',
+        streamName: 'blobs',
+        timeoutMs: 1050,
+        handoffMs: 1000,
+        checkpointIntervalMs: 0,
+        pageSize: 7,
+      });
+
+      const start = (await invoke(stack.clients.lambda, scanner.functionName, {})) as StartResponse;
+      const status = await waitForEnd(stack, scanner.functionName);
+      const delivery = checkDelivery(items, ['id'], await readWholeStream(kinesis, 'blobs'), start.scanId);
+
+      expect(status).toMatchObject({ state: 'COMPLETED', itemsScanned: 300 });
+      expect(status.handoffs).toBeGreaterThanOrEqual(1);
+      expect(delivery).toMatchObject({ distinctItems: 300, missing: 0, altered: 0 });
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it('answers start idempotently, rejects bad input by name and writes nothing for it', async () => {
+    const stack = await startLocalStack();
+    try {
+      await stack.clients.dynamodb.send(
+        new CreateTableCommand({
+          TableName: 'Small',
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+      await stack.clients.kinesis.send(new CreateStreamCommand({ StreamName: 'small', ShardCount: 1 }));
+      const scanner = await deployLocalScanner(stack, { tableName: 'Small', streamName: 'small' });
+      const before = stack.ssm.value(scanner.parameterName);
+
+      await expect(invoke(stack.clients.lambda, scanner.functionName, { action: 'begin' })).rejects.toThrow(
+        'ValidationError: Invalid action: expected "start" or "status", received "begin".',
+      );
+      await expect(
+        invoke(stack.clients.lambda, scanner.functionName, { action: 'start', segments: 'many' }),
+      ).rejects.toThrow('Invalid segments');
+      expect(stack.ssm.value(scanner.parameterName)).toBe(before);
+      expect(stack.ssm.calls.PutParameter ?? 0).toBe(1); // the deploy's own write
+
+      // Hold the chain back so the scan is still running for the second start.
+      const first = (await invoke(stack.clients.lambda, scanner.functionName, {
+        action: 'start',
+      })) as StartResponse;
+      const second = (await invoke(stack.clients.lambda, scanner.functionName, {
+        action: 'start',
+      })) as StartResponse;
+      const status = await waitForEnd(stack, scanner.functionName);
+
+      expect(second.scanId).toBe(first.scanId);
+      expect(second.alreadyRunning || status.scanId === first.scanId).toBe(true);
+      expect(status).toMatchObject({ scanId: first.scanId, state: 'COMPLETED' });
+
+      const third = (await invoke(stack.clients.lambda, scanner.functionName, {})) as StartResponse;
+      expect(third).toMatchObject({ alreadyRunning: false });
+      expect(third.scanId).not.toBe(first.scanId);
+      await waitForEnd(stack, scanner.functionName);
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it('fails the scan loudly when the table does not exist', async () => {
+    const stack = await startLocalStack();
+    try {
+      await stack.clients.kinesis.send(new CreateStreamCommand({ StreamName: 'orphan', ShardCount: 1 }));
+      const scanner = await deployLocalScanner(stack, {
+        tableName: 'Missing',
+        streamName: 'orphan',
+        logLevel: 'SILENT',
+      });
+      await expect(invoke(stack.clients.lambda, scanner.functionName, {})).rejects.toThrow(
+        /DescribeTable on Missing failed: ResourceNotFoundException/,
+      );
+      const status = (await invoke(stack.clients.lambda, scanner.functionName, {
+        action: 'status',
+      })) as StatusResponse;
+      expect(status.state).toBe('IDLE');
+    } finally {
+      await stack.stop();
+    }
+  });
+});

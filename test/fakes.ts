@@ -1,0 +1,182 @@
+import type { SegmentEvent } from '../lambda/contract';
+import type { AttributeMap } from '../lambda/core/attribute-value';
+import { recordBytes } from '../lambda/core/batching';
+import type {
+  CheckpointStore,
+  Clock,
+  Continuation,
+  IdSource,
+  Log,
+  Page,
+  PageReader,
+  PageRequest,
+  PutSummary,
+  RecordSink,
+  ScannerPorts,
+} from '../lambda/core/ports';
+import type { OutboundRecord } from '../lambda/core/record-format';
+import {
+  decodeSegment,
+  encodeSegment,
+  type ScanRecord,
+  type SegmentCheckpoint,
+} from '../lambda/core/scan-state';
+
+/** A clock that moves only when told to (or when something sleeps). */
+export class FakeClock implements Clock {
+  constructor(public time = 1_700_000_000_000) {}
+  now(): number {
+    return this.time;
+  }
+  async sleep(ms: number): Promise<void> {
+    this.time += ms;
+  }
+  advance(ms: number): void {
+    this.time += ms;
+  }
+}
+
+/** A table of items read in key order; each page costs `msPerPage` on the clock. */
+export class FakeTable implements PageReader {
+  readonly requests: PageRequest[] = [];
+  failWith: Error | undefined;
+  constructor(
+    readonly items: AttributeMap[],
+    private readonly clock: FakeClock,
+    private readonly options: { pageSize?: number; msPerPage?: number; keyAttributes?: string[] } = {},
+  ) {}
+
+  async describeTable() {
+    return { keyAttributes: this.options.keyAttributes ?? ['pk'], itemCount: this.items.length };
+  }
+
+  async readPage(request: PageRequest): Promise<Page> {
+    this.requests.push(request);
+    if (this.failWith) throw this.failWith;
+    this.clock.advance(this.options.msPerPage ?? 0);
+    const start = request.exclusiveStartKey === null ? 0 : Number(numberOf(request.exclusiveStartKey)) + 1;
+    const size = request.limit ?? this.options.pageSize ?? 10;
+    const items = this.items.slice(start, start + size);
+    const last = items.at(-1);
+    return {
+      items,
+      lastEvaluatedKey:
+        start + size < this.items.length && last ? { pk: { N: String(start + items.length - 1) } } : null,
+    };
+  }
+}
+
+function numberOf(key: AttributeMap): string {
+  const pk = key.pk;
+  if (pk === undefined || !('N' in pk)) throw new Error('FakeTable keys are { pk: { N } }');
+  return pk.N;
+}
+
+/** Items `{ pk: { N: i } }` for i in [0, count). */
+export function numberedItems(count: number): AttributeMap[] {
+  return Array.from({ length: count }, (_, i) => ({ pk: { N: String(i) }, body: { S: `item ${i}` } }));
+}
+
+/** Accepts records into memory; `beforePut` can throw to simulate failures. */
+export class MemorySink implements RecordSink {
+  readonly records: OutboundRecord[] = [];
+  beforePut: ((records: readonly OutboundRecord[]) => void) | undefined;
+  async putRecords(records: readonly OutboundRecord[]): Promise<PutSummary> {
+    this.beforePut?.(records);
+    this.records.push(...records);
+    return { records: records.length, bytes: records.reduce((sum, r) => sum + recordBytes(r), 0), resent: 0 };
+  }
+  /** The item ids (`pk` numbers) of every record written, in order. */
+  itemIds(): number[] {
+    return this.records.map((r) => {
+      const record = JSON.parse(Buffer.from(r.data).toString('utf8')) as {
+        dynamodb: { Keys: { pk: { N: string } } };
+      };
+      return Number(record.dynamodb.Keys.pk.N);
+    });
+  }
+}
+
+/** Keeps the scan and checkpoints as encoded strings, like SSM does, and logs every write. */
+export class MemoryStore implements CheckpointStore {
+  scan: ScanRecord | null = null;
+  readonly segments = new Map<number, string>();
+  readonly writes: { kind: 'scan' | 'segment' | 'delete'; value: unknown }[] = [];
+  /** Runs after each segment write; tests use it to simulate a concurrent invocation. */
+  afterSegmentWrite: ((checkpoint: SegmentCheckpoint) => void) | undefined;
+
+  async loadScan() {
+    return this.scan;
+  }
+  async saveScan(scan: ScanRecord) {
+    this.writes.push({ kind: 'scan', value: scan });
+    this.scan = scan;
+  }
+  async loadSegment(segment: number) {
+    const text = this.segments.get(segment);
+    return text === undefined ? null : decodeSegment(text);
+  }
+  async saveSegment(checkpoint: SegmentCheckpoint) {
+    const text = encodeSegment(checkpoint);
+    this.writes.push({ kind: 'segment', value: checkpoint });
+    this.segments.set(checkpoint.segment, text);
+    this.afterSegmentWrite?.(checkpoint);
+  }
+  async listSegments() {
+    return [...this.segments.values()].map(decodeSegment).sort((a, b) => a.segment - b.segment);
+  }
+  async deleteSegments(segments: readonly number[]) {
+    this.writes.push({ kind: 'delete', value: segments });
+    for (const s of segments) this.segments.delete(s);
+  }
+  segmentWrites(): SegmentCheckpoint[] {
+    return this.writes.filter((w) => w.kind === 'segment').map((w) => w.value as SegmentCheckpoint);
+  }
+}
+
+export class QueueContinuation implements Continuation {
+  readonly events: SegmentEvent[] = [];
+  failWith: Error | undefined;
+  async continueSegment(event: SegmentEvent) {
+    if (this.failWith) throw this.failWith;
+    this.events.push(event);
+  }
+}
+
+export const silentLog: Log = { info: () => {}, warn: () => {}, error: () => {} };
+
+export function sequentialIds(): IdSource {
+  let scans = 0;
+  let owners = 0;
+  return { newScanId: () => `scan-${++scans}`, newOwnerToken: () => `owner-${++owners}` };
+}
+
+export interface FakeWorld {
+  readonly clock: FakeClock;
+  readonly table: FakeTable;
+  readonly sink: MemorySink;
+  readonly store: MemoryStore;
+  readonly continuation: QueueContinuation;
+  readonly ports: ScannerPorts;
+}
+
+export function fakeWorld(
+  items: AttributeMap[],
+  options: { pageSize?: number; msPerPage?: number } = {},
+): FakeWorld {
+  const clock = new FakeClock();
+  const table = new FakeTable(items, clock, options);
+  const sink = new MemorySink();
+  const store = new MemoryStore();
+  const continuation = new QueueContinuation();
+  const ports: ScannerPorts = {
+    reader: table,
+    sink,
+    store,
+    continuation,
+    clock,
+    ids: sequentialIds(),
+    log: silentLog,
+  };
+  return { clock, table, sink, store, continuation, ports };
+}

@@ -1,0 +1,502 @@
+import { App, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { INITIAL_ROOT_PARAMETER_VALUE, ScannerDefaults, ScannerEnv } from '../../lambda/contract';
+import { DynamoDbKinesisScanner, type DynamoDbKinesisScannerProps } from '../../lib/dynamodb-kinesis-scanner';
+import { readStackContext, ScannerStack } from '../../lib/scanner-stack';
+
+const ACCOUNT = '123456789012';
+const REGION = 'us-east-1';
+const TABLE_ARN = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/Orders`;
+const STREAM_ARN = `arn:aws:kinesis:${REGION}:${ACCOUNT}:stream/orders-backfill`;
+const STACK_NAME = 'Backfill';
+const SSM_ACTIONS = [
+  'ssm:GetParameter',
+  'ssm:PutParameter',
+  'ssm:GetParametersByPath',
+  'ssm:DeleteParameters',
+];
+
+/**
+ * Bundling is skipped so the tests stay fast. CloudFormation validation is turned into errors: by
+ * default CDK only warns about a dependency cycle or two resources with one physical name, and
+ * `app.synth()` would succeed anyway.
+ */
+function newApp(context: Record<string, unknown> = {}): App {
+  return new App({
+    context: { 'aws:cdk:bundling-stacks': [], '@aws-cdk/core:validateAgainstDefaultRules': true, ...context },
+  });
+}
+
+/** Builds the stack the way bin/app.ts does: context read and checked by readStackContext. */
+function stackFromContext(context: Record<string, string>): { app: App; stack: ScannerStack } {
+  const app = newApp(context);
+  const read = readStackContext((key) => app.node.tryGetContext(key));
+  const stack = new ScannerStack(app, STACK_NAME, {
+    tableArn: read.tableArn,
+    streamArn: read.streamArn,
+    env: { account: ACCOUNT, region: read.region },
+  });
+  return { app, stack };
+}
+
+/** A bare stack and table for testing the construct on its own. */
+function constructScope(): { app: App; stack: Stack; table: dynamodb.ITable } {
+  const app = newApp();
+  const stack = new Stack(app, STACK_NAME, { env: { account: ACCOUNT, region: REGION } });
+  return { app, stack, table: dynamodb.Table.fromTableArn(stack, 'Table', TABLE_ARN) };
+}
+
+function newScanner(props: Omit<DynamoDbKinesisScannerProps, 'table'>): DynamoDbKinesisScanner {
+  const { stack, table } = constructScope();
+  return new DynamoDbKinesisScanner(stack, 'Scanner', { table, ...props });
+}
+
+/** Builds once, on first use inside a test, so a construct error fails the tests rather than the file. */
+function once<T>(build: () => T): () => T {
+  let built: { readonly value: T } | undefined;
+  return () => {
+    built ??= { value: build() };
+    return built.value;
+  };
+}
+
+/** The logical id of the one resource of a type, failing when there is not exactly one. */
+function onlyLogicalId(template: Template, type: string): string {
+  const ids = Object.keys(template.findResources(type));
+  expect(ids, `resources of type ${type}`).toHaveLength(1);
+  return ids[0] ?? '';
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function asList(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [value];
+}
+
+/** JSON with sorted keys, so two equal CloudFormation values compare equal as strings. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (isRecord(value)) {
+    const entries = Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonical(value[key])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function stringLeaves(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value.flatMap(stringLeaves);
+  if (isRecord(value)) return Object.values(value).flatMap(stringLeaves);
+  return [];
+}
+
+interface Grant {
+  readonly action: string;
+  readonly resource: unknown;
+}
+
+/**
+ * Every (action, resource) pair allowed by every AWS::IAM::Policy in the template. Statements may be
+ * merged or split by CDK; pairs are what IAM evaluates. A statement with anything but Effect Allow,
+ * Action and Resource (a Condition, NotAction, NotResource, Principal) fails here.
+ */
+function collectGrants(template: Template): Grant[] {
+  const grants: Grant[] = [];
+  for (const [id, policy] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
+    const document: unknown = policy.Properties?.PolicyDocument;
+    const statements = isRecord(document) ? asList(document.Statement) : [];
+    expect(statements.length, `statements of ${id}`).toBeGreaterThan(0);
+    for (const statement of statements) {
+      if (!isRecord(statement)) throw new Error(`${id}: a statement is not an object`);
+      expect(Object.keys(statement).sort(), `keys of a statement of ${id}`).toEqual([
+        'Action',
+        'Effect',
+        'Resource',
+      ]);
+      expect(statement.Effect).toBe('Allow');
+      for (const action of asList(statement.Action)) {
+        if (typeof action !== 'string') throw new Error(`${id}: an action is not a string`);
+        for (const resource of asList(statement.Resource)) grants.push({ action, resource });
+      }
+    }
+  }
+  return grants;
+}
+
+function describeGrants(grants: readonly Grant[]): string[] {
+  return grants.map((grant) => `${grant.action} on ${canonical(grant.resource)}`).sort();
+}
+
+function grantsOn(actions: readonly string[], resources: readonly unknown[]): Grant[] {
+  return actions.flatMap((action) => resources.map((resource) => ({ action, resource })));
+}
+
+function ssmParameterArn(parameterLogicalId: string, suffix: string[] = []): unknown {
+  return {
+    'Fn::Join': [
+      '',
+      [
+        'arn:',
+        { Ref: 'AWS::Partition' },
+        `:ssm:${REGION}:${ACCOUNT}:parameter`,
+        { Ref: parameterLogicalId },
+        ...suffix,
+      ],
+    ],
+  };
+}
+
+function getAttArn(logicalId: string): unknown {
+  return { 'Fn::GetAtt': [logicalId, 'Arn'] };
+}
+
+/** The stack deployed with only `-c tableArn=…`, shared by the tests that only read its template. */
+const synthDefault = once(() => {
+  const template = Template.fromStack(stackFromContext({ tableArn: TABLE_ARN }).stack);
+  const functionId = onlyLogicalId(template, 'AWS::Lambda::Function');
+  const streamId = onlyLogicalId(template, 'AWS::Kinesis::Stream');
+  const parameterId = onlyLogicalId(template, 'AWS::SSM::Parameter');
+  const parameterPath = ssmParameterArn(parameterId, ['/*']);
+  return { template, functionId, streamId, parameterId, parameterPath, grants: collectGrants(template) };
+});
+
+describe('ScannerStack with only a tableArn', () => {
+  const synth = synthDefault;
+
+  it('has one scanner function on Node.js 22 with the maximum timeout and recursion allowed', () => {
+    const { template } = synth();
+    template.resourceCountIs('AWS::Lambda::Function', 1);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Timeout: 900,
+      RecursiveLoop: 'Allow',
+    });
+  });
+
+  it('configures the function through the SCANNER_* environment variables of the contract', () => {
+    const { template, streamId, parameterId } = synth();
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          [ScannerEnv.tableName]: 'Orders',
+          [ScannerEnv.streamName]: { Ref: streamId },
+          [ScannerEnv.parameterName]: { Ref: parameterId },
+          [ScannerEnv.handoffMs]: String(ScannerDefaults.handoffMs),
+          [ScannerEnv.checkpointIntervalMs]: String(ScannerDefaults.checkpointIntervalMs),
+          [ScannerEnv.pageSize]: Match.absent(),
+        }),
+      },
+    });
+  });
+
+  it('creates one root parameter holding the initial value of the contract', () => {
+    const { template } = synth();
+    template.resourceCountIs('AWS::SSM::Parameter', 1);
+    template.hasResourceProperties('AWS::SSM::Parameter', {
+      Name: `/ddbscan/${STACK_NAME}/Scanner`,
+      Type: 'String',
+      Value: INITIAL_ROOT_PARAMETER_VALUE,
+    });
+  });
+
+  it('creates one on-demand stream encrypted with the AWS managed Kinesis key', () => {
+    const { template } = synth();
+    template.resourceCountIs('AWS::Kinesis::Stream', 1);
+    template.hasResourceProperties('AWS::Kinesis::Stream', {
+      StreamModeDetails: { StreamMode: 'ON_DEMAND' },
+      StreamEncryption: { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' },
+      ShardCount: Match.absent(),
+    });
+  });
+
+  it('outputs the function name, stream name and ARN, and parameter name', () => {
+    const { template, functionId, streamId, parameterId } = synth();
+    template.hasOutput('FunctionName', { Value: { Ref: functionId } });
+    template.hasOutput('StreamName', { Value: { Ref: streamId } });
+    template.hasOutput('StreamArn', { Value: getAttArn(streamId) });
+    template.hasOutput('ParameterName', { Value: { Ref: parameterId } });
+  });
+});
+
+describe('ScannerStack with a streamArn', () => {
+  const synth = once(() => ({
+    template: Template.fromStack(stackFromContext({ tableArn: TABLE_ARN, streamArn: STREAM_ARN }).stack),
+  }));
+
+  it('creates no stream', () => {
+    const { template } = synth();
+    template.resourceCountIs('AWS::Kinesis::Stream', 0);
+  });
+
+  it('grants PutRecords on the given stream ARN and nothing else on Kinesis', () => {
+    const { template } = synth();
+    const kinesis = collectGrants(template).filter((grant) => grant.action.startsWith('kinesis:'));
+    expect(describeGrants(kinesis)).toEqual(describeGrants(grantsOn(['kinesis:PutRecords'], [STREAM_ARN])));
+  });
+
+  it('grants nothing beyond the table, the stream, the parameter path and the function itself', () => {
+    const { template } = synth();
+    const services = new Set(collectGrants(template).map((grant) => grant.action.split(':')[0]));
+    expect([...services].sort()).toEqual(['dynamodb', 'kinesis', 'lambda', 'ssm']);
+  });
+
+  it('configures the function with the given stream and outputs it', () => {
+    const { template } = synth();
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [ScannerEnv.streamName]: 'orders-backfill' }) },
+    });
+    template.hasOutput('StreamName', { Value: 'orders-backfill' });
+    template.hasOutput('StreamArn', { Value: STREAM_ARN });
+  });
+});
+
+describe('IAM least privilege', () => {
+  const synth = synthDefault;
+
+  it('allows exactly the scanner permissions across all policies, so any added permission fails', () => {
+    const { functionId, streamId, parameterId, parameterPath, grants } = synth();
+    expect(describeGrants(grants)).toEqual(
+      describeGrants([
+        ...grantsOn(['dynamodb:Scan', 'dynamodb:DescribeTable'], [TABLE_ARN]),
+        ...grantsOn(['kinesis:PutRecords'], [getAttArn(streamId)]),
+        ...grantsOn(SSM_ACTIONS, [ssmParameterArn(parameterId), parameterPath]),
+        ...grantsOn(['lambda:InvokeFunction'], [getAttArn(functionId)]),
+      ]),
+    );
+  });
+
+  it('allows on the table only Scan and DescribeTable, on its exact ARN', () => {
+    const { grants } = synth();
+    const dynamodbGrants = grants.filter((grant) => grant.action.startsWith('dynamodb:'));
+    expect(describeGrants(dynamodbGrants)).toEqual(
+      describeGrants(grantsOn(['dynamodb:Scan', 'dynamodb:DescribeTable'], [TABLE_ARN])),
+    );
+  });
+
+  it('allows on SSM only the root parameter and the parameters under its path', () => {
+    const { parameterId, parameterPath, grants } = synth();
+    const ssmGrants = grants.filter((grant) => grant.action.startsWith('ssm:'));
+    expect(describeGrants(ssmGrants)).toEqual(
+      describeGrants(grantsOn(SSM_ACTIONS, [ssmParameterArn(parameterId), parameterPath])),
+    );
+  });
+
+  it('allows invoking only the function itself', () => {
+    const { functionId, grants } = synth();
+    const lambdaGrants = grants.filter((grant) => grant.action.startsWith('lambda:'));
+    expect(describeGrants(lambdaGrants)).toEqual(
+      describeGrants(grantsOn(['lambda:InvokeFunction'], [getAttArn(functionId)])),
+    );
+  });
+
+  it('uses no wildcard except the /* suffix of the parameter path', () => {
+    const { parameterPath, grants } = synth();
+    expect(grants.filter((grant) => grant.action.includes('*'))).toEqual([]);
+    const wildcards = grants.filter((grant) =>
+      stringLeaves(grant.resource).some((leaf) => leaf.includes('*')),
+    );
+    expect(wildcards.length).toBeGreaterThan(0);
+    for (const grant of wildcards) {
+      expect(grant.action).toMatch(/^ssm:/);
+      expect(canonical(grant.resource)).toBe(canonical(parameterPath));
+      expect(stringLeaves(grant.resource).filter((leaf) => leaf.includes('*'))).toEqual(['/*']);
+    }
+  });
+
+  it('attaches no managed policy but basic Lambda logging, and no inline role policy', () => {
+    const { template } = synth();
+    template.resourceCountIs('AWS::IAM::ManagedPolicy', 0);
+    template.resourceCountIs('AWS::IAM::Role', 1);
+    template.hasResourceProperties('AWS::IAM::Role', {
+      ManagedPolicyArns: [
+        {
+          'Fn::Join': [
+            '',
+            ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
+          ],
+        },
+      ],
+      Policies: Match.absent(),
+    });
+  });
+});
+
+describe('self-invoke permission', () => {
+  it('lives in a policy the function does not depend on, so synth has no dependency cycle', () => {
+    const { app, stack } = stackFromContext({ tableArn: TABLE_ARN });
+    // With validateAgainstDefaultRules, CDK throws on a cycle such as fn.grantInvoke(fn) makes.
+    expect(() => app.synth()).not.toThrow();
+
+    const template = Template.fromStack(stack);
+    const functionId = onlyLogicalId(template, 'AWS::Lambda::Function');
+    const policies = Object.entries(template.findResources('AWS::IAM::Policy'));
+    const invokePolicies = policies
+      .filter(([, policy]) =>
+        JSON.stringify(policy.Properties?.PolicyDocument).includes('lambda:InvokeFunction'),
+      )
+      .map(([id]) => id);
+    expect(invokePolicies).toHaveLength(1);
+    const scanPolicies = policies
+      .filter(([, policy]) => JSON.stringify(policy.Properties?.PolicyDocument).includes('dynamodb:Scan'))
+      .map(([id]) => id);
+    expect(scanPolicies).toHaveLength(1);
+
+    const fn: unknown = template.toJSON().Resources?.[functionId];
+    const dependsOn = isRecord(fn) ? asList(fn.DependsOn ?? []) : [];
+    // The role's default policy is a dependency: the function must not start without its grants.
+    expect(dependsOn).toEqual(expect.arrayContaining(scanPolicies));
+    expect(dependsOn).not.toEqual(expect.arrayContaining(invokePolicies));
+    expect(invokePolicies).not.toEqual(scanPolicies);
+  });
+});
+
+describe('readStackContext', () => {
+  const contextOf =
+    (values: Record<string, unknown>) =>
+    (key: string): unknown =>
+      values[key];
+
+  it('rejects a missing tableArn, naming the key and showing an example ARN', () => {
+    expect(() => readStackContext(contextOf({}))).toThrow(/"tableArn"/);
+    expect(() => readStackContext(contextOf({}))).toThrow(/arn:aws:dynamodb:[a-z0-9-]+:\d{12}:table\/\w+/);
+  });
+
+  it('rejects an empty tableArn as missing', () => {
+    expect(() => readStackContext(contextOf({ tableArn: '' }))).toThrow(/Missing context "tableArn"/);
+  });
+
+  it('rejects a malformed tableArn, naming the key and the received value', () => {
+    expect(() => readStackContext(contextOf({ tableArn: 'orders' }))).toThrow(
+      /"tableArn".*received "orders"/,
+    );
+  });
+
+  it('rejects a streamArn in another region than the table', () => {
+    const streamArn = `arn:aws:kinesis:eu-west-1:${ACCOUNT}:stream/orders-backfill`;
+    expect(() => readStackContext(contextOf({ tableArn: TABLE_ARN, streamArn }))).toThrow(
+      /"streamArn".*us-east-1.*eu-west-1/,
+    );
+  });
+
+  it('rejects a malformed streamArn, naming the key and the received value', () => {
+    expect(() => readStackContext(contextOf({ tableArn: TABLE_ARN, streamArn: 'orders-backfill' }))).toThrow(
+      /"streamArn".*received "orders-backfill"/,
+    );
+  });
+
+  it('returns the ARNs and the table region for a valid pair', () => {
+    const tableArn = `arn:aws:dynamodb:eu-west-1:${ACCOUNT}:table/Orders`;
+    const streamArn = `arn:aws:kinesis:eu-west-1:${ACCOUNT}:stream/orders-backfill`;
+    expect(readStackContext(contextOf({ tableArn, streamArn }))).toEqual({
+      tableArn,
+      streamArn,
+      region: 'eu-west-1',
+    });
+  });
+
+  it('returns no streamArn when none is given', () => {
+    expect(readStackContext(contextOf({ tableArn: TABLE_ARN }))).toEqual({
+      tableArn: TABLE_ARN,
+      region: REGION,
+    });
+  });
+});
+
+describe('DynamoDbKinesisScanner validation', () => {
+  it('rejects a handoffThreshold over half the timeout, naming the prop', () => {
+    expect(() =>
+      newScanner({ timeout: Duration.minutes(2), handoffThreshold: Duration.seconds(61) }),
+    ).toThrow(/handoffThreshold.*received 61 s/);
+  });
+
+  it('rejects a timeout over 900 seconds, naming the prop', () => {
+    expect(() => newScanner({ timeout: Duration.seconds(901) })).toThrow(/Invalid timeout.*received 901/);
+  });
+
+  it('rejects a pageSize of 0, naming the prop', () => {
+    expect(() => newScanner({ pageSize: 0 })).toThrow(/pageSize.*received 0/);
+  });
+
+  it('accepts the limits themselves: a 900 s timeout, a handoff of half of it, a pageSize of 1', () => {
+    expect(() =>
+      newScanner({ timeout: Duration.seconds(900), handoffThreshold: Duration.seconds(450), pageSize: 1 }),
+    ).not.toThrow();
+  });
+
+  it('accepts a timeout given as a token', () => {
+    const { stack, table } = constructScope();
+    const seconds = new CfnParameter(stack, 'TimeoutSeconds', { type: 'Number', default: 900 });
+    expect(
+      () =>
+        new DynamoDbKinesisScanner(stack, 'Scanner', {
+          table,
+          timeout: Duration.seconds(seconds.valueAsNumber),
+        }),
+    ).not.toThrow();
+  });
+
+  it('passes a given pageSize to the function', () => {
+    const scanner = newScanner({ pageSize: 250 });
+    Template.fromStack(Stack.of(scanner)).hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [ScannerEnv.pageSize]: '250' }) },
+    });
+  });
+});
+
+describe('DynamoDbKinesisScanner reuse', () => {
+  it('gives scanners with one id in different scopes distinct parameter names', () => {
+    const { app, stack, table } = constructScope();
+    new DynamoDbKinesisScanner(new Construct(stack, 'A'), 'Scanner', { table });
+    new DynamoDbKinesisScanner(new Construct(stack, 'B'), 'Scanner', { table });
+    expect(() => app.synth()).not.toThrow();
+    const names = Object.values(Template.fromStack(stack).findResources('AWS::SSM::Parameter')).map(
+      (parameter): unknown => parameter.Properties?.Name,
+    );
+    expect(names.sort()).toEqual([`/ddbscan/${STACK_NAME}/A/Scanner`, `/ddbscan/${STACK_NAME}/B/Scanner`]);
+  });
+
+  it('synthesizes two scanners in one stack with distinct parameter names', () => {
+    const { app, stack, table } = constructScope();
+    const users = dynamodb.Table.fromTableArn(
+      stack,
+      'Users',
+      `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/Users`,
+    );
+    const ordersScanner = new DynamoDbKinesisScanner(stack, 'OrdersScanner', { table });
+    const usersScanner = new DynamoDbKinesisScanner(stack, 'UsersScanner', { table: users });
+    // Validation rules are errors in these tests: two parameters with one name fail here.
+    expect(() => app.synth()).not.toThrow();
+
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::Lambda::Function', 2);
+    template.resourceCountIs('AWS::Kinesis::Stream', 2);
+    const names = Object.values(template.findResources('AWS::SSM::Parameter')).map(
+      (parameter): unknown => parameter.Properties?.Name,
+    );
+    expect(names.sort()).toEqual([
+      `/ddbscan/${STACK_NAME}/OrdersScanner`,
+      `/ddbscan/${STACK_NAME}/UsersScanner`,
+    ]);
+    for (const [scanner, tableName] of [
+      [ordersScanner, 'Orders'],
+      [usersScanner, 'Users'],
+    ] as const) {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: Match.objectLike({
+            [ScannerEnv.tableName]: tableName,
+            [ScannerEnv.parameterName]: stack.resolve(scanner.parameter.parameterName),
+            [ScannerEnv.streamName]: stack.resolve(scanner.stream.streamName),
+          }),
+        },
+      });
+    }
+  });
+});

@@ -1,0 +1,212 @@
+import { describe, expect, it } from 'vitest';
+import type { SegmentEvent } from '../../lambda/contract';
+import { DeadlineError, FatalScanError, TransientError } from '../../lambda/core/errors';
+import { startScan } from '../../lambda/core/scan-control';
+import { runSegment, type SegmentRunConfig } from '../../lambda/core/segment-runner';
+import { type FakeWorld, fakeWorld, numberedItems } from '../fakes';
+
+const HANDOFF_MS = 15_000;
+
+function config(world: FakeWorld, overrides: Partial<SegmentRunConfig> = {}): SegmentRunConfig {
+  return {
+    deadline: world.clock.now() + 900_000,
+    handoffMs: HANDOFF_MS,
+    checkpointIntervalMs: 10_000,
+    region: 'us-east-1',
+    ...overrides,
+  };
+}
+
+async function started(world: FakeWorld): Promise<SegmentEvent> {
+  await startScan({ tableName: 'Orders', totalSegments: 1 }, world.ports);
+  const event = world.continuation.events.shift();
+  if (!event) throw new Error('start launched no segment');
+  return event;
+}
+
+describe('runSegment', () => {
+  it('writes every item once and completes the scan in one invocation', async () => {
+    const world = fakeWorld(numberedItems(95), { pageSize: 10 });
+    const outcome = await runSegment(await started(world), config(world), world.ports);
+
+    expect(outcome).toEqual({ kind: 'done', scanCompleted: true, itemsScanned: 95 });
+    expect(world.sink.itemIds()).toEqual(Array.from({ length: 95 }, (_, i) => i));
+    expect(world.store.scan?.state).toBe('COMPLETED');
+    expect(world.store.scan?.summary).toMatchObject({ itemsScanned: 95, recordsPut: 95, handoffs: 0 });
+    expect(world.store.segments.size).toBe(0);
+  });
+
+  it('hands off with the next generation once less than the threshold remains', async () => {
+    const world = fakeWorld(numberedItems(200), { pageSize: 10, msPerPage: 10_000 });
+    const event = await started(world);
+    const outcome = await runSegment(
+      event,
+      config(world, { deadline: world.clock.now() + 100_000 }),
+      world.ports,
+    );
+
+    expect(outcome).toEqual({ kind: 'handed-off', generation: 2, itemsScanned: 90 });
+    expect(world.continuation.events).toEqual([{ ...event, generation: 2 }]);
+    const checkpoint = await world.store.loadSegment(0);
+    expect(checkpoint).toMatchObject({ generation: 2, owner: null, itemsScanned: 90, handoffs: 1 });
+    expect(checkpoint?.position).toEqual({ pk: { N: '89' } });
+  });
+
+  it('delivers every item exactly once across a chain of many hand-offs', async () => {
+    const world = fakeWorld(numberedItems(500), { pageSize: 7, msPerPage: 10_000 });
+    const outcomes = [];
+    let event: SegmentEvent | undefined = await started(world);
+    while (event) {
+      outcomes.push(
+        await runSegment(event, config(world, { deadline: world.clock.now() + 60_000 }), world.ports),
+      );
+      event = world.continuation.events.shift();
+    }
+
+    expect(outcomes.filter((o) => o.kind === 'handed-off').length).toBeGreaterThanOrEqual(5);
+    expect(outcomes.at(-1)).toMatchObject({ kind: 'done', scanCompleted: true, itemsScanned: 500 });
+    expect(world.sink.itemIds()).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    expect(world.store.scan?.summary?.handoffs).toBe(outcomes.length - 1);
+  });
+
+  it('checkpoints on the time cadence, not every page', async () => {
+    const world = fakeWorld(numberedItems(300), { pageSize: 10, msPerPage: 1_000 });
+    await runSegment(await started(world), config(world), world.ports);
+    // 30 pages of 1 s: the claim, the first page, about one write per 10 s, and the final one.
+    const writes = world.store.segmentWrites();
+    expect(writes.length).toBeGreaterThanOrEqual(4);
+    expect(writes.length).toBeLessThanOrEqual(6);
+  });
+
+  it('never saves a position whose records were not accepted', async () => {
+    const world = fakeWorld(numberedItems(100), { pageSize: 10 });
+    let pages = 0;
+    world.sink.beforePut = () => {
+      if (++pages === 4) throw new DeadlineError('out of time');
+    };
+    const outcome = await runSegment(await started(world), config(world), world.ports);
+
+    expect(outcome.kind).toBe('handed-off');
+    const checkpoint = await world.store.loadSegment(0);
+    // Pages 1-3 (items 0-29) were accepted; page 4 was not, so the checkpoint stays after item 29.
+    expect(checkpoint?.position).toEqual({ pk: { N: '29' } });
+    expect(checkpoint?.itemsScanned).toBe(30);
+    for (const write of world.store.segmentWrites()) {
+      const position = write.position?.pk;
+      const upTo = position && 'N' in position ? Number(position.N) : -1;
+      expect(world.sink.itemIds().filter((id) => id <= upTo).length).toBe(upTo + 1);
+    }
+  });
+
+  it('skips empty pages instead of sending them', async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+    const original = world.table.readPage.bind(world.table);
+    world.table.readPage = async (request) => {
+      const page = await original(request);
+      return request.exclusiveStartKey === null ? { ...page, items: [] } : page;
+    };
+    let puts = 0;
+    world.sink.beforePut = () => {
+      puts++;
+    };
+    await runSegment(await started(world), config(world), world.ports);
+    expect(puts).toBe(2);
+    expect(world.sink.itemIds()).toEqual(Array.from({ length: 20 }, (_, i) => i + 10));
+  });
+
+  it('exits without writing when its generation is older than the checkpoint', async () => {
+    const world = fakeWorld(numberedItems(50), { pageSize: 10, msPerPage: 1 });
+    const event = await started(world);
+    await runSegment(event, config(world, { deadline: world.clock.now() + 15_001 }), world.ports);
+    world.continuation.events.length = 0;
+    await runSegment(
+      { ...event, generation: 2 },
+      config(world, { deadline: world.clock.now() + 15_001 }),
+      world.ports,
+    );
+    world.continuation.events.length = 0;
+    const writesBefore = world.store.writes.length;
+    const recordsBefore = world.sink.records.length;
+
+    const outcome = await runSegment(event, config(world), world.ports);
+
+    expect(outcome).toEqual({ kind: 'stale', reason: 'generation 1 is older than 3' });
+    expect(world.store.writes.length).toBe(writesBefore);
+    expect(world.sink.records.length).toBe(recordsBefore);
+    expect(world.continuation.events).toEqual([]);
+  });
+
+  it('re-sends a hand-off that no invocation has claimed', async () => {
+    const world = fakeWorld(numberedItems(50), { pageSize: 10, msPerPage: 1 });
+    const event = await started(world);
+    await runSegment(event, config(world, { deadline: world.clock.now() + 15_001 }), world.ports);
+    world.continuation.events.length = 0;
+
+    const outcome = await runSegment(event, config(world), world.ports);
+
+    expect(outcome.kind).toBe('stale');
+    expect(world.continuation.events).toEqual([{ ...event, generation: 2 }]);
+  });
+
+  it('stops after one page when a duplicate invocation claims the segment', async () => {
+    const world = fakeWorld(numberedItems(100), { pageSize: 10 });
+    const event = await started(world);
+    world.store.afterSegmentWrite = (checkpoint) => {
+      if (checkpoint.owner === 'owner-1') {
+        world.store.afterSegmentWrite = undefined;
+        void world.store.saveSegment({ ...checkpoint, owner: 'duplicate' });
+      }
+    };
+
+    const outcome = await runSegment(event, config(world), world.ports);
+
+    expect(outcome).toEqual({ kind: 'stale', reason: 'generation 1 was superseded' });
+    expect(world.sink.records).toHaveLength(10);
+    expect((await world.store.loadSegment(0))?.owner).toBe('duplicate');
+  });
+
+  it('exits when the event belongs to a scan that is no longer current', async () => {
+    const world = fakeWorld(numberedItems(10));
+    const event = await started(world);
+    const outcome = await runSegment({ ...event, scanId: 'scan-0' }, config(world), world.ports);
+    expect(outcome.kind).toBe('stale');
+    expect(world.sink.records).toHaveLength(0);
+  });
+
+  it('marks the segment and the scan FAILED on a fatal error, with the message', async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+    const event = await started(world);
+    world.table.failWith = new FatalScanError('Scan on Orders failed: AccessDeniedException: not allowed');
+
+    const outcome = await runSegment(event, config(world), world.ports);
+
+    expect(outcome).toEqual({
+      kind: 'failed',
+      error: 'Scan on Orders failed: AccessDeniedException: not allowed',
+    });
+    expect(world.store.scan).toMatchObject({
+      state: 'FAILED',
+      error: outcome.kind === 'failed' ? outcome.error : '',
+    });
+    expect((await world.store.loadSegment(0))?.state).toBe('FAILED');
+  });
+
+  it('rethrows a transient error and leaves the checkpoint where it was', async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+    const event = await started(world);
+    world.table.failWith = new TransientError('Scan throttled');
+
+    await expect(runSegment(event, config(world), world.ports)).rejects.toThrow('Scan throttled');
+    expect(world.store.scan?.state).toBe('RUNNING');
+    expect((await world.store.loadSegment(0))?.position).toBeNull();
+  });
+
+  it('fails the scan when an item is too large for one Kinesis record', async () => {
+    const huge = [{ pk: { N: '0' }, blob: { S: 'x'.repeat(1024 * 1024) } }];
+    const world = fakeWorld(huge);
+    const outcome = await runSegment(await started(world), config(world), world.ports);
+    expect(outcome.kind).toBe('failed');
+    expect(world.store.scan?.error).toMatch(/over the Kinesis record limit of 1048576 bytes/);
+    expect(world.sink.records).toHaveLength(0);
+  });
+});
