@@ -1,0 +1,26 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ScannerStack } from '../../lib/scanner-stack';
+
+describe('bundling', () => {
+  const outdir = mkdtempSync(join(tmpdir(), 'ddbscan-synth-'));
+  afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+  it('bundles the handler with the local esbuild, without Docker', () => {
+    const app = new App({ outdir });
+    new ScannerStack(app, 'Bundled', {
+      tableArn: 'arn:aws:dynamodb:us-east-1:123456789012:table/Orders',
+      env: { region: 'us-east-1' },
+    });
+    app.synth();
+
+    const assets = readdirSync(outdir).filter((name) => name.startsWith('asset.'));
+    expect(assets).toHaveLength(1);
+    const bundle = join(outdir, assets[0] ?? '', 'index.js');
+    expect(statSync(bundle).size).toBeGreaterThan(100_000);
+    expect(readFileSync(bundle, 'utf8')).toContain('SCANNER_TABLE_NAME');
+  }, 60_000);
+});
