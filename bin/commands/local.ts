@@ -23,7 +23,9 @@ export async function runLocalCommand(options: { port: number; items: number }):
   console.log('Local stack running. In another shell:\n');
   for (const [name, value] of Object.entries(stack.env)) console.log(`export ${name}=${value}`);
   // AWS CLI v1 reads the region from AWS_DEFAULT_REGION only.
-  console.log(`export AWS_DEFAULT_REGION=${stack.env.AWS_REGION} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local\n`);
+  console.log(
+    `export AWS_DEFAULT_REGION=${stack.env.AWS_REGION} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local\n`,
+  );
   console.log(`table     ${tableName} (${options.items} items)`);
   console.log(`stream    ${streamName}`);
   console.log(`function  ${scanner.functionName}`);
