@@ -3,8 +3,8 @@ import { FatalScanError, TransientError } from '../core/errors';
 /** Error names that no retry can fix: permissions, missing resources, invalid requests, keys. */
 const FATAL_ERRORS = new Set([
   'AccessDeniedException',
-  'AccessDenied',
   'UnrecognizedClientException',
+  'CredentialsProviderError',
   'ResourceNotFoundException',
   'ValidationException',
   'InvalidArgumentException',
@@ -14,10 +14,15 @@ const FATAL_ERRORS = new Set([
   'KMSNotFoundException',
   'KMSOptInRequired',
   'ParameterNotFound',
+  'ParameterLimitExceeded',
   'ParameterMaxVersionLimitExceeded',
+  'ParameterPatternMismatchException',
   'HierarchyLevelLimitExceededException',
+  'HierarchyTypeMismatchException',
   'UnsupportedParameterType',
+  'InvalidParameterValueException',
   'InvalidRequestContentException',
+  'RecursiveInvocationException',
   'RequestTooLargeException',
 ]);
 

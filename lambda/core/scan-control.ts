@@ -19,7 +19,11 @@ export interface StartConfig {
 export async function startScan(config: StartConfig, ports: ScannerPorts): Promise<StartResponse> {
   const { store, reader, clock, continuation, log } = ports;
   const current = await store.loadScan();
-  if (current?.state === ScanState.running) return startResponse(current, true);
+  // A scan whose segments are all done but whose completion was interrupted is completed here,
+  // so it cannot block new scans.
+  if (current?.state === ScanState.running && !(await completeScanIfDone(current, ports))) {
+    return startResponse(current, true);
+  }
 
   const { keyAttributes } = await reader.describeTable();
   await reader.readPage({ segment: 0, totalSegments: 1, exclusiveStartKey: null, limit: 1 });
@@ -62,7 +66,8 @@ export async function startScan(config: StartConfig, ports: ScannerPorts): Promi
 /** Aggregates the scan and its segments into one progress report. */
 export async function getStatus(ports: ScannerPorts): Promise<StatusResponse> {
   const { store, clock } = ports;
-  const scan = await store.loadScan();
+  let scan = await store.loadScan();
+  if (scan?.state === ScanState.running && (await completeScanIfDone(scan, ports))) scan = await store.loadScan();
   if (scan === null) {
     return {
       scanId: null,

@@ -44,6 +44,8 @@ export interface SegmentCheckpoint {
   readonly recordsPut: number;
   readonly bytesPut: number;
   readonly handoffs: number;
+  /** Consecutive hand-offs that completed no page; the scan fails when it reaches the limit. */
+  readonly stalls: number;
   /** Epoch milliseconds of the last write: the segment's heartbeat. */
   readonly updatedAt: number;
   readonly error: string | null;
@@ -126,6 +128,7 @@ export function decodeSegment(text: string): SegmentCheckpoint {
     recordsPut: num(cp, 'recordsPut', where),
     bytesPut: num(cp, 'bytesPut', where),
     handoffs: num(cp, 'handoffs', where),
+    stalls: num(cp, 'stalls', where),
     updatedAt: num(cp, 'updatedAt', where),
     error: cp.error === null ? null : str(cp, 'error', where),
   };

@@ -1,9 +1,12 @@
 import { ScanState, type SegmentEvent, SegmentState } from '../contract';
 import { DeadlineError, FatalScanError, SupersededError } from './errors';
-import type { ScannerPorts } from './ports';
+import type { Page, ScannerPorts } from './ports';
 import { buildRecord, type RecordContext } from './record-format';
 import { completeScanIfDone, failScan } from './scan-control';
-import type { SegmentCheckpoint } from './scan-state';
+import type { ScanRecord, SegmentCheckpoint } from './scan-state';
+
+/** Consecutive invocations that complete no page before the scan is failed rather than retried forever. */
+export const MAX_STALLED_HANDOFFS = 3;
 
 export interface SegmentRunConfig {
   /** Epoch milliseconds at which this invocation is stopped by Lambda. */
@@ -27,8 +30,8 @@ export type SegmentOutcome =
  * a new invocation before the deadline.
  *
  * Invariants: a checkpoint is saved only after every record before its position was accepted;
- * before each write the invocation checks that it still owns the segment (generation and
- * owner token) and exits without writing when it does not.
+ * before each write the invocation checks that the scan still runs and that it still owns the
+ * segment (generation and owner token), and exits without writing when it does not.
  *
  * Transient errors are rethrown so that Lambda's async retry resumes from the checkpoint;
  * fatal ones mark the segment and the scan FAILED.
@@ -36,92 +39,108 @@ export type SegmentOutcome =
  * @example
  * const outcome = await runSegment(event, { deadline, handoffMs: 15_000, checkpointIntervalMs: 10_000, region }, ports);
  */
-export async function runSegment(
-  event: SegmentEvent,
-  config: SegmentRunConfig,
-  ports: ScannerPorts,
-): Promise<SegmentOutcome> {
-  const { store, clock, reader, sink, continuation, log } = ports;
-  const scan = await store.loadScan();
-  if (scan === null || scan.scanId !== event.scanId) return stale('the scan is no longer the current one');
-  if (scan.state !== ScanState.running) return stale(`the scan is ${scan.state}`);
+export function runSegment(event: SegmentEvent, config: SegmentRunConfig, ports: ScannerPorts): Promise<SegmentOutcome> {
+  return new SegmentRun(event, config, ports).run();
+}
 
-  const found = await store.loadSegment(event.segment);
-  const existing = found !== null && found.scanId === event.scanId ? found : null;
-  if (existing !== null) {
-    if (existing.state === SegmentState.done) {
-      // A crash between finishing the segment and completing the scan is repaired here.
-      await completeScanIfDone(scan, ports);
-      return stale('the segment is already done');
-    }
-    if (existing.state === SegmentState.failed) return stale('the segment has failed');
-    if (existing.generation > event.generation) {
-      if (existing.generation === event.generation + 1 && existing.owner === null) {
-        // A hand-off was recorded but no invocation claimed it yet: it may be lost, so send it
-        // again. A duplicate converges through the claim below.
-        await continuation.continueSegment({ ...event, generation: existing.generation });
-        return stale(`re-sent the unclaimed hand-off to generation ${existing.generation}`);
-      }
-      return stale(`generation ${event.generation} is older than ${existing.generation}`);
+type Progress = Pick<SegmentCheckpoint, 'position' | 'itemsScanned' | 'recordsPut' | 'bytesPut'>;
+
+class SegmentRun {
+  private readonly owner: string;
+  private scan: ScanRecord | null = null;
+  /** The last checkpoint this invocation wrote; undefined until it has claimed the segment. */
+  private saved: SegmentCheckpoint | undefined;
+  private progress: Progress = { position: null, itemsScanned: 0, recordsPut: 0, bytesPut: 0 };
+  /** Pages completed (read and accepted by Kinesis) in this invocation. */
+  private pages = 0;
+  private lastDeadline = '';
+
+  constructor(
+    private readonly event: SegmentEvent,
+    private readonly config: SegmentRunConfig,
+    private readonly ports: ScannerPorts,
+  ) {
+    this.owner = ports.ids.newOwnerToken();
+  }
+
+  async run(): Promise<SegmentOutcome> {
+    try {
+      const refusal = await this.claim();
+      if (refusal !== undefined) return stale(refusal);
+      return await this.scanPages();
+    } catch (error) {
+      if (error instanceof SupersededError) return stale(error.message);
+      if (!(error instanceof FatalScanError)) throw error;
+      return await this.fail(error);
     }
   }
 
-  const owner = ports.ids.newOwnerToken();
-  let saved: SegmentCheckpoint = {
-    ...(existing ?? freshCheckpoint(event, clock.now())),
-    generation: event.generation,
-    owner,
-    state: SegmentState.running,
-    updatedAt: clock.now(),
-  };
-  await store.saveSegment(saved); // the claim: a concurrent duplicate sees this owner and exits
-  let progress = pick(saved);
-
-  const save = async (next: SegmentCheckpoint): Promise<void> => {
-    const current = await store.loadSegment(event.segment);
-    if (
-      current?.scanId !== event.scanId ||
-      current.generation !== event.generation ||
-      current.owner !== owner
-    ) {
-      throw new SupersededError(`generation ${event.generation} was superseded`);
+  /** Checks that this invocation may run, then records it as the segment's owner. */
+  private async claim(): Promise<string | undefined> {
+    const { store, clock, continuation } = this.ports;
+    const { event } = this;
+    const scan = await store.loadScan();
+    this.scan = scan;
+    if (scan === null || scan.scanId !== event.scanId) return 'the scan is no longer the current one';
+    if (scan.state !== ScanState.running) return `the scan is ${scan.state}`;
+    // A LastEvaluatedKey is only valid with the Segment and TotalSegments that produced it.
+    if (event.totalSegments !== scan.totalSegments) {
+      return `the event has totalSegments ${event.totalSegments}, the scan ${scan.totalSegments}`;
     }
-    await store.saveSegment(next);
-    saved = next;
-  };
 
-  const handOff = async (): Promise<SegmentOutcome> => {
-    const generation = event.generation + 1;
-    await save({
-      ...saved,
-      ...progress,
-      generation,
-      owner: null,
-      handoffs: saved.handoffs + 1,
+    const found = await store.loadSegment(event.segment);
+    const existing = found !== null && found.scanId === event.scanId ? found : null;
+    if (existing !== null) {
+      if (existing.state === SegmentState.done) {
+        // A crash between finishing the segment and completing the scan is repaired here.
+        await completeScanIfDone(scan, this.ports);
+        return 'the segment is already done';
+      }
+      if (existing.state === SegmentState.failed) return 'the segment has failed';
+      if (existing.generation > event.generation) {
+        if (existing.generation === event.generation + 1 && existing.owner === null) {
+          // A hand-off was recorded but no invocation claimed it yet: it may be lost, so send it
+          // again. A duplicate converges through the claim.
+          await continuation.continueSegment({ ...event, generation: existing.generation });
+          return `re-sent the unclaimed hand-off to generation ${existing.generation}`;
+        }
+        return `generation ${event.generation} is older than ${existing.generation}`;
+      }
+    }
+
+    const claim: SegmentCheckpoint = {
+      ...(existing ?? freshCheckpoint(event, clock.now())),
+      generation: event.generation,
+      owner: this.owner,
+      state: SegmentState.running,
       updatedAt: clock.now(),
-    });
-    await continuation.continueSegment({ ...event, generation });
-    log.info('handed off', { generation, itemsScanned: progress.itemsScanned });
-    return { kind: 'handed-off', generation, itemsScanned: progress.itemsScanned };
-  };
+    };
+    // Unconditional (SSM has no compare-and-swap): an invocation that claimed the same
+    // generation earlier sees this owner at its next save and exits.
+    await store.saveSegment(claim);
+    this.saved = claim;
+    this.progress = pickProgress(claim);
+    return undefined;
+  }
 
-  const context: RecordContext = {
-    tableName: scan.tableName,
-    region: config.region,
-    keyAttributes: scan.keyAttributes,
-    scanId: scan.scanId,
-    segment: event.segment,
-  };
-
-  let pages = 0;
-  try {
+  private async scanPages(): Promise<SegmentOutcome> {
+    const { clock, reader, sink } = this.ports;
+    const { event, config } = this;
+    const scan = this.requireScan();
+    const context: RecordContext = {
+      tableName: scan.tableName,
+      region: config.region,
+      keyAttributes: scan.keyAttributes,
+      scanId: scan.scanId,
+      segment: event.segment,
+    };
     for (;;) {
       // At least one page per invocation, so a chain always progresses.
-      if (pages > 0 && clock.now() >= config.deadline - config.handoffMs) return await handOff();
-      const page = await reader.readPage({
+      if (this.pages > 0 && clock.now() >= config.deadline - config.handoffMs) return await this.handOff();
+      const page: Page = await reader.readPage({
         segment: event.segment,
         totalSegments: event.totalSegments,
-        exclusiveStartKey: progress.position,
+        exclusiveStartKey: this.progress.position,
         limit: config.pageSize,
       });
       const scannedAt = clock.now();
@@ -134,38 +153,99 @@ export async function runSegment(
         } catch (error) {
           // The page was not fully written: the checkpoint stays before it and the next
           // generation reads it again.
-          if (error instanceof DeadlineError) return await handOff();
-          throw error;
+          if (!(error instanceof DeadlineError)) throw error;
+          this.lastDeadline = error.message;
+          return await this.handOff();
         }
       }
-      progress = {
+      this.progress = {
         position: page.lastEvaluatedKey,
-        itemsScanned: progress.itemsScanned + page.items.length,
-        recordsPut: progress.recordsPut + put.records,
-        bytesPut: progress.bytesPut + put.bytes,
+        itemsScanned: this.progress.itemsScanned + page.items.length,
+        recordsPut: this.progress.recordsPut + put.records,
+        bytesPut: this.progress.bytesPut + put.bytes,
       };
-      if (page.lastEvaluatedKey === null) {
-        await save({ ...saved, ...progress, state: SegmentState.done, updatedAt: clock.now() });
-        const scanCompleted = await completeScanIfDone(scan, ports);
-        log.info('segment done', { itemsScanned: progress.itemsScanned, scanCompleted });
-        return { kind: 'done', scanCompleted, itemsScanned: progress.itemsScanned };
-      }
-      pages++;
+      this.pages++;
+      if (page.lastEvaluatedKey === null) return await this.finish();
       // The first page's checkpoint also verifies the claim, so a duplicate invocation that
       // started at the same moment stops after one page instead of one checkpoint interval.
-      if (pages === 1 || clock.now() - saved.updatedAt >= config.checkpointIntervalMs) {
-        await save({ ...saved, ...progress, updatedAt: clock.now() });
+      if (this.pages === 1 || clock.now() - this.requireSaved().updatedAt >= config.checkpointIntervalMs) {
+        await this.save({ ...this.requireSaved(), ...this.progress, stalls: 0, updatedAt: clock.now() });
       }
     }
-  } catch (error) {
-    if (error instanceof SupersededError) return stale(error.message);
-    if (!(error instanceof FatalScanError)) throw error;
+  }
+
+  private async handOff(): Promise<SegmentOutcome> {
+    const saved = this.requireSaved();
+    const stalls = this.pages === 0 ? saved.stalls + 1 : 0;
+    if (stalls >= MAX_STALLED_HANDOFFS) {
+      throw new FatalScanError(
+        `No page of segment ${this.event.segment} could be written in ${stalls} consecutive invocations: ${this.lastDeadline}`,
+      );
+    }
+    const generation = this.event.generation + 1;
+    await this.save({
+      ...saved,
+      ...this.progress,
+      generation,
+      owner: null,
+      handoffs: saved.handoffs + 1,
+      stalls,
+      updatedAt: this.ports.clock.now(),
+    });
+    await this.ports.continuation.continueSegment({ ...this.event, generation });
+    this.ports.log.info('handed off', { generation, itemsScanned: this.progress.itemsScanned, stalls });
+    return { kind: 'handed-off', generation, itemsScanned: this.progress.itemsScanned };
+  }
+
+  private async finish(): Promise<SegmentOutcome> {
+    const { clock, log } = this.ports;
+    await this.save({ ...this.requireSaved(), ...this.progress, state: SegmentState.done, stalls: 0, updatedAt: clock.now() });
+    const scanCompleted = await completeScanIfDone(this.requireScan(), this.ports);
+    log.info('segment done', { itemsScanned: this.progress.itemsScanned, scanCompleted });
+    return { kind: 'done', scanCompleted, itemsScanned: this.progress.itemsScanned };
+  }
+
+  private async fail(error: FatalScanError): Promise<SegmentOutcome> {
+    const { clock, log } = this.ports;
     log.error('segment failed', { error: error.message });
-    await save({ ...saved, state: SegmentState.failed, error: error.message, updatedAt: clock.now() }).catch(
-      (cause: unknown) => log.warn('could not mark the segment failed', { cause: String(cause) }),
-    );
-    await failScan(scan.scanId, error.message, ports);
+    if (this.saved !== undefined) {
+      const failed = { ...this.saved, state: SegmentState.failed, error: error.message, updatedAt: clock.now() };
+      await this.save(failed).catch((cause: unknown) =>
+        log.warn('could not mark the segment failed', { cause: String(cause) }),
+      );
+    }
+    await failScan(this.event.scanId, error.message, this.ports).catch((cause: unknown) => {
+      // Marking failed needs the root parameter; if that is what broke, let Lambda see the error.
+      log.error('could not mark the scan failed', { cause: String(cause) });
+      throw error;
+    });
     return { kind: 'failed', error: error.message };
+  }
+
+  /** Writes a checkpoint if the scan still runs and this invocation still owns the segment. */
+  private async save(next: SegmentCheckpoint): Promise<void> {
+    const { store } = this.ports;
+    const { event } = this;
+    const scan = await store.loadScan();
+    if (scan?.scanId !== event.scanId || scan.state !== ScanState.running) {
+      throw new SupersededError(`the scan is ${scan?.scanId === event.scanId ? scan.state : 'no longer the current one'}`);
+    }
+    const current = await store.loadSegment(event.segment);
+    if (current?.scanId !== event.scanId || current.generation !== event.generation || current.owner !== this.owner) {
+      throw new SupersededError(`generation ${event.generation} was superseded`);
+    }
+    await store.saveSegment(next);
+    this.saved = next;
+  }
+
+  private requireScan(): ScanRecord {
+    if (this.scan === null) throw new Error('runSegment: the scan was not loaded');
+    return this.scan;
+  }
+
+  private requireSaved(): SegmentCheckpoint {
+    if (this.saved === undefined) throw new Error('runSegment: the segment was not claimed');
+    return this.saved;
   }
 }
 
@@ -173,13 +253,8 @@ function stale(reason: string): SegmentOutcome {
   return { kind: 'stale', reason };
 }
 
-function pick(cp: SegmentCheckpoint) {
-  return {
-    position: cp.position,
-    itemsScanned: cp.itemsScanned,
-    recordsPut: cp.recordsPut,
-    bytesPut: cp.bytesPut,
-  };
+function pickProgress(cp: SegmentCheckpoint): Progress {
+  return { position: cp.position, itemsScanned: cp.itemsScanned, recordsPut: cp.recordsPut, bytesPut: cp.bytesPut };
 }
 
 function freshCheckpoint(event: SegmentEvent, now: number): SegmentCheckpoint {
@@ -195,6 +270,7 @@ function freshCheckpoint(event: SegmentEvent, now: number): SegmentCheckpoint {
     recordsPut: 0,
     bytesPut: 0,
     handoffs: 0,
+    stalls: 0,
     updatedAt: now,
     error: null,
   };

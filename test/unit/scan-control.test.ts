@@ -98,6 +98,7 @@ describe('startScan', () => {
       recordsPut: 1,
       bytesPut: 1,
       handoffs: 0,
+      stalls: 0,
       updatedAt: 0,
       error: 'boom',
     });
@@ -106,6 +107,36 @@ describe('startScan', () => {
     await startScan(start, world.ports);
 
     expect(world.store.segments.has(5)).toBe(false);
+  });
+  it('completes a scan whose segments are all done before starting the next one', async () => {
+    const world = fakeWorld(numberedItems(10));
+    await startScan(start, world.ports);
+    const done = {
+      scanId: 'scan-1',
+      segment: 0,
+      totalSegments: 1,
+      generation: 1,
+      owner: null,
+      state: 'DONE' as const,
+      position: null,
+      itemsScanned: 10,
+      recordsPut: 10,
+      bytesPut: 100,
+      handoffs: 0,
+      stalls: 0,
+      updatedAt: world.clock.now(),
+      error: null,
+    };
+    await world.store.saveSegment(done);
+
+    const next = await startScan(start, world.ports);
+
+    expect(next).toMatchObject({ scanId: 'scan-2', alreadyRunning: false });
+    expect(
+      world.store.writes.some(
+        (w) => w.kind === 'scan' && (w.value as { state: string; scanId: string }).state === 'COMPLETED',
+      ),
+    ).toBe(true);
   });
 });
 

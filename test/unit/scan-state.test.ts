@@ -21,6 +21,7 @@ const checkpoint: SegmentCheckpoint = {
   recordsPut: 10,
   bytesPut: 1234,
   handoffs: 6,
+  stalls: 1,
   updatedAt: 1_700_000_000_000,
   error: null,
 };

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { SegmentEvent } from '../../lambda/contract';
 import { DeadlineError, FatalScanError, TransientError } from '../../lambda/core/errors';
 import { startScan } from '../../lambda/core/scan-control';
-import { runSegment, type SegmentRunConfig } from '../../lambda/core/segment-runner';
+import { MAX_STALLED_HANDOFFS, runSegment, type SegmentRunConfig } from '../../lambda/core/segment-runner';
 import { type FakeWorld, fakeWorld, numberedItems } from '../fakes';
 
 const HANDOFF_MS = 15_000;
@@ -208,5 +208,89 @@ describe('runSegment', () => {
     expect(outcome.kind).toBe('failed');
     expect(world.store.scan?.error).toMatch(/over the Kinesis record limit of 1048576 bytes/);
     expect(world.sink.records).toHaveLength(0);
+  });
+
+  it('refuses an event whose segment count differs from the scan, without writing', async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+    const event = await started(world);
+    const outcome = await runSegment(
+      { ...event, totalSegments: 4, generation: 9 },
+      config(world),
+      world.ports,
+    );
+
+    expect(outcome).toEqual({ kind: 'stale', reason: 'the event has totalSegments 4, the scan 1' });
+    expect(world.store.segments.size).toBe(0);
+    expect(world.table.requests).toHaveLength(1); // only start's probe
+  });
+
+  it('fails the scan instead of handing off forever when no page can be written', async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+    world.sink.beforePut = () => {
+      throw new DeadlineError(
+        '10 of 10 records still failing after 7 attempts (InternalFailure); out of time.',
+      );
+    };
+    const outcomes = [];
+    let event: SegmentEvent | undefined = await started(world);
+    while (event && outcomes.length < 10) {
+      outcomes.push(await runSegment(event, config(world), world.ports));
+      event = world.continuation.events.shift();
+    }
+
+    expect(outcomes.map((o) => o.kind)).toEqual([
+      ...Array(MAX_STALLED_HANDOFFS - 1).fill('handed-off'),
+      'failed',
+    ]);
+    expect(world.store.scan).toMatchObject({ state: 'FAILED' });
+    expect(world.store.scan?.error).toBe(
+      'No page of segment 0 could be written in 3 consecutive invocations: 10 of 10 records still failing after 7 attempts (InternalFailure); out of time.',
+    );
+  });
+
+  it('resets the stall count once a page gets through', async () => {
+    const world = fakeWorld(numberedItems(100), { pageSize: 10, msPerPage: 1 });
+    let calls = 0;
+    world.sink.beforePut = () => {
+      // Every other invocation's first put fails; the others make progress.
+      if (++calls % 2 === 1) throw new DeadlineError('throttled');
+    };
+    let event: SegmentEvent | undefined = await started(world);
+    let last;
+    while (event) {
+      last = await runSegment(event, config(world, { deadline: world.clock.now() + 15_001 }), world.ports);
+      event = world.continuation.events.shift();
+    }
+    expect(last).toMatchObject({ kind: 'done', scanCompleted: true });
+  });
+
+  it('marks the scan FAILED when its checkpoint is corrupt', async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+    const event = await started(world);
+    world.store.segments.set(0, '{"v":1,"scanId":"scan-1","state":"RUNNING"}');
+
+    const outcome = await runSegment(event, config(world), world.ports);
+
+    expect(outcome).toMatchObject({
+      kind: 'failed',
+      error: expect.stringMatching(/^The segment checkpoint (is corrupt|holds an invalid)/),
+    });
+    expect(world.store.scan?.state).toBe('FAILED');
+  });
+
+  it('stops at its next checkpoint once the scan is no longer running', async () => {
+    const world = fakeWorld(numberedItems(100), { pageSize: 10, msPerPage: 5_000 });
+    const event = await started(world);
+    world.store.afterSegmentWrite = (checkpoint) => {
+      if (checkpoint.itemsScanned > 0 && world.store.scan) {
+        world.store.scan = { ...world.store.scan, state: 'FAILED', error: 'another segment failed' };
+      }
+    };
+
+    const outcome = await runSegment(event, config(world), world.ports);
+
+    expect(outcome).toEqual({ kind: 'stale', reason: 'the scan is FAILED' });
+    // Failed after the first page's checkpoint; the next checkpoint (10 s, two pages later) sees it.
+    expect(world.sink.records).toHaveLength(30);
   });
 });
