@@ -67,7 +67,8 @@ export async function startScan(config: StartConfig, ports: ScannerPorts): Promi
 export async function getStatus(ports: ScannerPorts): Promise<StatusResponse> {
   const { store, clock } = ports;
   let scan = await store.loadScan();
-  if (scan?.state === ScanState.running && (await completeScanIfDone(scan, ports))) scan = await store.loadScan();
+  if (scan?.state === ScanState.running && (await completeScanIfDone(scan, ports)))
+    scan = await store.loadScan();
   if (scan === null) {
     return {
       scanId: null,

@@ -39,7 +39,11 @@ export type SegmentOutcome =
  * @example
  * const outcome = await runSegment(event, { deadline, handoffMs: 15_000, checkpointIntervalMs: 10_000, region }, ports);
  */
-export function runSegment(event: SegmentEvent, config: SegmentRunConfig, ports: ScannerPorts): Promise<SegmentOutcome> {
+export function runSegment(
+  event: SegmentEvent,
+  config: SegmentRunConfig,
+  ports: ScannerPorts,
+): Promise<SegmentOutcome> {
   return new SegmentRun(event, config, ports).run();
 }
 
@@ -199,7 +203,13 @@ class SegmentRun {
 
   private async finish(): Promise<SegmentOutcome> {
     const { clock, log } = this.ports;
-    await this.save({ ...this.requireSaved(), ...this.progress, state: SegmentState.done, stalls: 0, updatedAt: clock.now() });
+    await this.save({
+      ...this.requireSaved(),
+      ...this.progress,
+      state: SegmentState.done,
+      stalls: 0,
+      updatedAt: clock.now(),
+    });
     const scanCompleted = await completeScanIfDone(this.requireScan(), this.ports);
     log.info('segment done', { itemsScanned: this.progress.itemsScanned, scanCompleted });
     return { kind: 'done', scanCompleted, itemsScanned: this.progress.itemsScanned };
@@ -209,7 +219,12 @@ class SegmentRun {
     const { clock, log } = this.ports;
     log.error('segment failed', { error: error.message });
     if (this.saved !== undefined) {
-      const failed = { ...this.saved, state: SegmentState.failed, error: error.message, updatedAt: clock.now() };
+      const failed = {
+        ...this.saved,
+        state: SegmentState.failed,
+        error: error.message,
+        updatedAt: clock.now(),
+      };
       await this.save(failed).catch((cause: unknown) =>
         log.warn('could not mark the segment failed', { cause: String(cause) }),
       );
@@ -228,10 +243,16 @@ class SegmentRun {
     const { event } = this;
     const scan = await store.loadScan();
     if (scan?.scanId !== event.scanId || scan.state !== ScanState.running) {
-      throw new SupersededError(`the scan is ${scan?.scanId === event.scanId ? scan.state : 'no longer the current one'}`);
+      throw new SupersededError(
+        `the scan is ${scan?.scanId === event.scanId ? scan.state : 'no longer the current one'}`,
+      );
     }
     const current = await store.loadSegment(event.segment);
-    if (current?.scanId !== event.scanId || current.generation !== event.generation || current.owner !== this.owner) {
+    if (
+      current?.scanId !== event.scanId ||
+      current.generation !== event.generation ||
+      current.owner !== this.owner
+    ) {
       throw new SupersededError(`generation ${event.generation} was superseded`);
     }
     await store.saveSegment(next);
@@ -254,7 +275,12 @@ function stale(reason: string): SegmentOutcome {
 }
 
 function pickProgress(cp: SegmentCheckpoint): Progress {
-  return { position: cp.position, itemsScanned: cp.itemsScanned, recordsPut: cp.recordsPut, bytesPut: cp.bytesPut };
+  return {
+    position: cp.position,
+    itemsScanned: cp.itemsScanned,
+    recordsPut: cp.recordsPut,
+    bytesPut: cp.bytesPut,
+  };
 }
 
 function freshCheckpoint(event: SegmentEvent, now: number): SegmentCheckpoint {

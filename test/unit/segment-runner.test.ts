@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { SegmentEvent } from '../../lambda/contract';
 import { DeadlineError, FatalScanError, TransientError } from '../../lambda/core/errors';
 import { startScan } from '../../lambda/core/scan-control';
-import { MAX_STALLED_HANDOFFS, runSegment, type SegmentRunConfig } from '../../lambda/core/segment-runner';
+import {
+  MAX_STALLED_HANDOFFS,
+  runSegment,
+  type SegmentOutcome,
+  type SegmentRunConfig,
+} from '../../lambda/core/segment-runner';
 import { type FakeWorld, fakeWorld, numberedItems } from '../fakes';
 
 const HANDOFF_MS = 15_000;
@@ -256,7 +261,7 @@ describe('runSegment', () => {
       if (++calls % 2 === 1) throw new DeadlineError('throttled');
     };
     let event: SegmentEvent | undefined = await started(world);
-    let last;
+    let last: SegmentOutcome | undefined;
     while (event) {
       last = await runSegment(event, config(world, { deadline: world.clock.now() + 15_001 }), world.ports);
       event = world.continuation.events.shift();
