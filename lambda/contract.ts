@@ -16,19 +16,31 @@ export const ScannerEnv = {
   handoffMs: 'SCANNER_HANDOFF_MS',
   /** Least time between two checkpoint writes of one segment, in milliseconds. */
   checkpointIntervalMs: 'SCANNER_CHECKPOINT_INTERVAL_MS',
-  /** Scan `Limit` per page; unset means DynamoDB's 1 MB pages. */
+  /** Scan `Limit` per page; unset means DynamoDB's 1 MB pages. A start option overrides it. */
   pageSize: 'SCANNER_PAGE_SIZE',
+  /** EventBridge bus that receives one "Scan Completed" event per scan. */
+  eventBusName: 'SCANNER_EVENT_BUS_NAME',
+  /** A running segment whose checkpoint is older than this is reported as stalled. */
+  stalledAfterMs: 'SCANNER_STALLED_AFTER_MS',
 } as const;
 
 /** Defaults applied when an environment variable is unset. */
 export const ScannerDefaults = {
   handoffMs: 15_000,
   checkpointIntervalMs: 10_000,
+  eventBusName: 'default',
+  /** The function's 900 s timeout plus a minute. */
+  stalledAfterMs: 960_000,
 } as const;
+
+/** Parallel scan: Segment and TotalSegments up to 1,000,000; this tool launches at most 1,000 chains. */
+export const MAX_SEGMENTS = 1000;
 
 export const ScanState = {
   idle: 'IDLE',
   running: 'RUNNING',
+  stopping: 'STOPPING',
+  stopped: 'STOPPED',
   completed: 'COMPLETED',
   failed: 'FAILED',
 } as const;
@@ -36,14 +48,62 @@ export type ScanState = (typeof ScanState)[keyof typeof ScanState];
 
 export const SegmentState = {
   running: 'RUNNING',
+  stopped: 'STOPPED',
   done: 'DONE',
   failed: 'FAILED',
 } as const;
 export type SegmentState = (typeof SegmentState)[keyof typeof SegmentState];
 
-/** Start a scan. An empty payload (`{}`) means start too. */
+export const RecordFormat = {
+  /** The Kinesis Data Streams for DynamoDB record: typed attribute values, lossless. */
+  dynamodbStream: 'dynamodb-stream',
+  /** The plain item as JSON: numbers as JSON numbers, sets as arrays, binary as base64. */
+  item: 'item',
+} as const;
+export type RecordFormat = (typeof RecordFormat)[keyof typeof RecordFormat];
+
+/** The event published to EventBridge when a scan completes; `detail` is a `CompletionDetail`. */
+export const CompletionEvent = { source: 'ddbscan', detailType: 'Scan Completed' } as const;
+
+/** A typed attribute value in JSON (binary as base64), as in DynamoDB's JSON API. */
+export type AttributeValueJsonMap = Readonly<Record<string, unknown>>;
+
+/**
+ * Start a scan. An empty payload (`{}`) means start too. Options are validated here and kept
+ * with the scan, so every invocation of every chain (and a resume) uses the same ones.
+ */
 export interface StartRequest {
   readonly action: 'start';
+  /** 1 to 1,000 parallel segments, or "auto" (see the README for the rule). @default 1 */
+  readonly segments?: number | 'auto';
+  /** Abandon the active (running, stopping or stopped) scan and start a new one. @default false */
+  readonly restart?: boolean;
+  /** Only items matching the filter become records (all items are still read). */
+  readonly filter?: {
+    readonly expression: string;
+    readonly names?: Readonly<Record<string, string>>;
+    readonly values?: AttributeValueJsonMap;
+  };
+  /** Attributes to read; the key attributes are always added. Uses `filter.names` for `#placeholders`. */
+  readonly projection?: string;
+  /** @default false */
+  readonly consistentRead?: boolean;
+  /** Scan `Limit` per page. @default the function's setting, or DynamoDB's 1 MB pages */
+  readonly pageSize?: number;
+  /** ExclusiveStartKey to begin after (one segment only), e.g. to restart from a known key. */
+  readonly startKey?: AttributeValueJsonMap;
+  /** @default "dynamodb-stream" */
+  readonly recordFormat?: RecordFormat;
+}
+
+/** Stop the running scan at the next checkpoint of each segment. */
+export interface StopRequest {
+  readonly action: 'stop';
+}
+
+/** Resume a stopped (or failed) scan: every unfinished segment continues from its checkpoint. */
+export interface ResumeRequest {
+  readonly action: 'resume';
 }
 
 /** Report the progress of the current (or last) scan. */
@@ -63,9 +123,9 @@ export interface SegmentEvent {
   readonly generation: number;
 }
 
-export type ScannerEvent = StartRequest | StatusRequest | SegmentEvent;
+export type ScannerEvent = StartRequest | StatusRequest | StopRequest | ResumeRequest | SegmentEvent;
 
-/** Answer to `start`. */
+/** Answer to `start`, `stop` and `resume`. */
 export interface StartResponse {
   readonly scanId: string;
   readonly state: ScanState;
@@ -82,19 +142,46 @@ export interface StatusResponse {
   readonly tableName: string | null;
   readonly startedAt: string | null;
   readonly finishedAt: string | null;
+  /** Items read (DynamoDB's ScannedCount), as of each segment's last checkpoint. */
   readonly itemsScanned: number;
   readonly recordsPut: number;
   readonly bytesPut: number;
   readonly handoffs: number;
+  /** Items read per second since the scan started. */
+  readonly itemsPerSecond: number;
+  /** The table's ItemCount when the scan started (DynamoDB updates it about every six hours). */
+  readonly tableItemCount: number | null;
+  /** itemsScanned as a percentage of tableItemCount; null when the count is unknown or zero. */
+  readonly percent: number | null;
+  /** Seconds left at the current rate; null when unknown or not running. */
+  readonly etaSeconds: number | null;
   readonly segments: {
     readonly total: number;
     readonly done: number;
     readonly running: number;
+    /** Running segments whose checkpoint is older than the function timeout plus a margin. */
+    readonly stalled: number;
+    readonly stopped: number;
     readonly failed: number;
   };
   /** Seconds since the oldest running segment last saved its checkpoint; null when none is running. */
   readonly checkpointAgeSeconds: number | null;
   readonly error: string | null;
+}
+
+/** `detail` of the completion event. */
+export interface CompletionDetail {
+  readonly scanId: string;
+  readonly tableName: string;
+  readonly segments: number;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly itemsScanned: number;
+  readonly recordsPut: number;
+  readonly bytesPut: number;
+  readonly handoffs: number;
+  readonly durationSeconds: number;
+  readonly itemsPerSecond: number;
 }
 
 /** Metadata added to every record, next to the DynamoDB-stream-shaped fields. */

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -49,6 +50,11 @@ export interface DynamoDbKinesisScannerProps {
   readonly pageSize?: number;
   /** @default 1024 */
   readonly memorySize?: number;
+  /**
+   * The bus that receives one "Scan Completed" event (source `ddbscan`) per scan.
+   * @default - the account's default event bus
+   */
+  readonly eventBus?: events.IEventBus;
 }
 
 /**
@@ -67,6 +73,8 @@ export class DynamoDbKinesisScanner extends Construct {
   readonly function: lambda.Function;
   readonly stream: kinesis.IStream;
   readonly parameter: ssm.StringParameter;
+  /** Receives one "Scan Completed" event (source `ddbscan`) per scan. */
+  readonly eventBus: events.IEventBus;
 
   constructor(scope: Construct, id: string, props: DynamoDbKinesisScannerProps) {
     super(scope, id);
@@ -82,6 +90,8 @@ export class DynamoDbKinesisScanner extends Construct {
         streamMode: kinesis.StreamMode.ON_DEMAND,
         encryption: kinesis.StreamEncryption.MANAGED,
       });
+
+    this.eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
 
     this.parameter = new ssm.StringParameter(this, 'Parameter', {
       parameterName: props.parameterName ?? defaultParameterName(this),
@@ -109,6 +119,8 @@ export class DynamoDbKinesisScanner extends Construct {
         [ScannerEnv.handoffMs]: String(handoff.toMilliseconds()),
         [ScannerEnv.checkpointIntervalMs]: String(checkpointInterval.toMilliseconds()),
         ...(props.pageSize === undefined ? {} : { [ScannerEnv.pageSize]: String(props.pageSize) }),
+        [ScannerEnv.eventBusName]: this.eventBus.eventBusName,
+        [ScannerEnv.stalledAfterMs]: String(stalledAfter(timeout)),
         NODE_OPTIONS: '--enable-source-maps',
       },
       logGroup: new logs.LogGroup(this, 'Logs', {
@@ -140,9 +152,13 @@ export class DynamoDbKinesisScanner extends Construct {
     );
     table.encryptionKey?.grantDecrypt(fn);
     fn.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['kinesis:PutRecords'], resources: [this.stream.streamArn] }),
+      new iam.PolicyStatement({
+        actions: ['kinesis:PutRecords', 'kinesis:DescribeStreamSummary'],
+        resources: [this.stream.streamArn],
+      }),
     );
     this.stream.encryptionKey?.grantEncrypt(fn);
+    this.eventBus.grantPutEventsTo(fn);
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['ssm:GetParameter', 'ssm:PutParameter', 'ssm:GetParametersByPath', 'ssm:DeleteParameters'],
@@ -160,6 +176,12 @@ export class DynamoDbKinesisScanner extends Construct {
       ],
     });
   }
+}
+
+/** A segment is stalled when its heartbeat is older than the function's timeout plus a minute. */
+function stalledAfter(timeout: Duration): number {
+  const seconds = Token.isUnresolved(timeout.toSeconds()) ? MAX_TIMEOUT_SECONDS : timeout.toSeconds();
+  return (seconds + 60) * 1000;
 }
 
 function validate(timeout: Duration, handoff: Duration, pageSize: number | undefined): void {

@@ -1,19 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateStreamCommand } from '@aws-sdk/client-kinesis';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { ScanState, type StartResponse, type StatusResponse } from '../lambda/contract';
+import { CompletionEvent, ScanState, type StartResponse, type StatusResponse } from '../lambda/contract';
 import { checkDelivery, type DeliveryReport } from './delivery-check';
 import { createDemoTable, generateItems, writeItems } from './demo-data';
 import type { LocalLambdaOptions } from './local-lambda';
 import { deployLocalScanner } from './local-scanner';
-import { startLocalStack } from './local-stack';
+import { type LocalStack, startLocalStack } from './local-stack';
 import { readWholeStream } from './stream-reader';
 
 export interface DemoOptions {
   /** Items in the demo table. @default 3000 */
   readonly items?: number;
   readonly seed?: number;
-  /** Simulated function timeout, short so that the chain hands off often. @default 1050 ms */
+  /** Parallel segments. @default 4 */
+  readonly segments?: number;
+  /** Simulated function timeout, short so that the chains hand off often. @default 1050 ms */
   readonly timeoutMs?: number;
   /** Hand off when less than this remains. @default 1000 ms (so each invocation works about 50 ms) */
   readonly handoffMs?: number;
@@ -33,6 +35,8 @@ export interface DemoResult {
   readonly scanId: string;
   readonly status: StatusResponse;
   readonly delivery: DeliveryReport;
+  /** Completion events the scan published to EventBridge. */
+  readonly completionEvents: number;
   readonly invocations: number;
   readonly seconds: number;
   /** Why the demo failed, when it did. */
@@ -41,8 +45,9 @@ export interface DemoResult {
 
 /**
  * The demo: starts the local stack, fills a table with varied items, runs the real scanner
- * handler through the local Lambda endpoint with a short timeout so that the chain hands off
- * many times, reads the whole stream back and proves that every item arrived unchanged.
+ * handler through the local Lambda endpoint as parallel segments with a short timeout so that
+ * every chain hands off many times, reads the whole stream back and proves that every item
+ * arrived unchanged and that exactly one completion event was published.
  *
  * @example
  * const result = await runDemo({ items: 3000, print: console.log });
@@ -65,9 +70,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     );
     const loadStarted = Date.now();
     await writeItems(stack.clients.dynamodb, tableName, items);
-    print(
-      `table ${tableName}: ${count} items written in ${((Date.now() - loadStarted) / 1000).toFixed(1)} s`,
-    );
+    print(`table ${tableName}: ${count} items written in ${seconds(loadStarted)} s`);
 
     const scanner = await deployLocalScanner(stack, {
       tableName,
@@ -78,30 +81,21 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       pageSize: options.pageSize ?? 50,
     });
     const started = Date.now();
+    const segments = options.segments ?? 4;
     const start = (await invoke(stack.clients.lambda, scanner.functionName, {
       action: 'start',
+      segments,
     })) as StartResponse;
-    print(`scan ${start.scanId} started`);
-    let status = (await invoke(stack.clients.lambda, scanner.functionName, {
-      action: 'status',
-    })) as StatusResponse;
-    let lastLine = 0;
-    while (status.state === ScanState.running) {
-      if (Date.now() - started > 10 * 60_000)
-        throw new Error('The demo scan did not finish within 10 minutes.');
-      await sleep(200);
-      status = (await invoke(stack.clients.lambda, scanner.functionName, {
-        action: 'status',
-      })) as StatusResponse;
-      if (Date.now() - lastLine >= 1000) {
-        lastLine = Date.now();
-        print(`  ${status.state}: ${status.itemsScanned} items checkpointed, ${status.handoffs} hand-offs`);
-      }
-    }
-    await stack.lambda.idle();
-    const seconds = (Date.now() - started) / 1000;
+    print(`scan ${start.scanId} started with ${start.segments} segments`);
+    const status = await waitForScan(stack, scanner.functionName, print);
+    const elapsed = (Date.now() - started) / 1000;
     const records = await readWholeStream(stack.clients.kinesis, streamName);
     const delivery = checkDelivery(items, ['pk', 'sk'], records, start.scanId);
+    const completionEvents = stack.eventbridge.events.filter(
+      (e) =>
+        e.detailType === CompletionEvent.detailType &&
+        (e.detail as { scanId?: unknown }).scanId === start.scanId,
+    ).length;
 
     const problems: string[] = [];
     if (status.state !== ScanState.completed)
@@ -111,16 +105,19 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     if (delivery.altered > 0)
       problems.push(`${delivery.altered} items arrived altered, e.g. ${delivery.alteredExamples.join(', ')}`);
     if (delivery.unexpected > 0) problems.push(`${delivery.unexpected} unexpected records on the stream`);
+    if (completionEvents !== 1) problems.push(`${completionEvents} completion events instead of 1`);
 
     print('');
-    print(`scan ${start.scanId}: ${status.state} in ${seconds.toFixed(1)} s`);
+    print(`scan ${start.scanId}: ${status.state} in ${elapsed.toFixed(1)} s`);
     print(`  items in table            ${delivery.itemsInTable}`);
     print(`  records read from stream  ${delivery.recordsRead}`);
     print(`  distinct items received   ${delivery.distinctItems}`);
     print(`  missing                   ${delivery.missing}`);
     print(`  altered                   ${delivery.altered}`);
     print(`  duplicates                ${delivery.duplicates}`);
+    print(`  segments                  ${status.segments.total}`);
     print(`  hand-offs                 ${status.handoffs}`);
+    print(`  completion events         ${completionEvents}`);
     print(`  Lambda invocations        ${stack.lambda.stats.invocations}`);
     print(`  SSM writes                ${stack.ssm.calls.PutParameter ?? 0}`);
     print(problems.length === 0 ? 'every item arrived, unchanged' : `FAILED: ${problems.join('; ')}`);
@@ -129,12 +126,41 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       scanId: start.scanId,
       status,
       delivery,
+      completionEvents,
       invocations: stack.lambda.stats.invocations,
-      seconds,
+      seconds: elapsed,
       problems,
     };
   } finally {
     await stack.stop();
+  }
+}
+
+/** Polls `status` until the scan leaves RUNNING and STOPPING and every invocation has ended. */
+export async function waitForScan(
+  stack: LocalStack,
+  functionName: string,
+  print: (line: string) => void = () => {},
+  timeoutMs = 10 * 60_000,
+): Promise<StatusResponse> {
+  const started = Date.now();
+  let lastLine = 0;
+  for (;;) {
+    const status = (await invoke(stack.clients.lambda, functionName, { action: 'status' })) as StatusResponse;
+    const active = status.state === ScanState.running || status.state === ScanState.stopping;
+    if (!active) {
+      await stack.lambda.idle();
+      return (await invoke(stack.clients.lambda, functionName, { action: 'status' })) as StatusResponse;
+    }
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`The scan did not finish within ${timeoutMs / 1000} s.`);
+    if (Date.now() - lastLine >= 1000) {
+      lastLine = Date.now();
+      print(
+        `  ${status.state}: ${status.itemsScanned} items checkpointed, ${status.segments.done}/${status.segments.total} segments done, ${status.handoffs} hand-offs`,
+      );
+    }
+    await sleep(100);
   }
 }
 
@@ -149,4 +175,8 @@ export async function invoke(client: LambdaClient, functionName: string, payload
     throw new Error(`${error?.errorType ?? 'Error'}: ${error?.errorMessage ?? 'the function failed'}`);
   }
   return body;
+}
+
+function seconds(since: number): string {
+  return ((Date.now() - since) / 1000).toFixed(1);
 }

@@ -54,6 +54,8 @@ export async function deployLocalScanner(
     [ScannerEnv.handoffMs]: optional(options.handoffMs),
     [ScannerEnv.checkpointIntervalMs]: optional(options.checkpointIntervalMs),
     [ScannerEnv.pageSize]: optional(options.pageSize),
+    // The construct uses the timeout plus a minute; a minute is too long next to a 1 s local timeout.
+    [ScannerEnv.stalledAfterMs]: String(Math.max(1000, 2 * (options.timeoutMs ?? 900_000))),
     POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
   };
   stack.lambda.register(functionName, createScannerHandler({ env }), {

@@ -4,6 +4,7 @@ import dynalite from 'dynalite';
 import kinesalite from 'kinesalite';
 import { type AwsClients, createAwsClients } from '../lambda/adapters/clients';
 import { close } from './http';
+import { LocalEventBridge } from './local-eventbridge';
 import { LocalLambda, type LocalLambdaOptions } from './local-lambda';
 import { LocalSsm } from './local-ssm';
 
@@ -14,6 +15,7 @@ export interface LocalStackOptions {
     readonly kinesis?: number;
     readonly ssm?: number;
     readonly lambda?: number;
+    readonly eventbridge?: number;
   };
   readonly lambda?: LocalLambdaOptions;
   /** @default 'us-east-1' */
@@ -21,10 +23,11 @@ export interface LocalStackOptions {
 }
 
 export interface LocalStack {
-  /** AWS_ENDPOINT_URL_* for the four services, plus region and dummy credentials. */
+  /** AWS_ENDPOINT_URL_* for the five services, and the region. */
   readonly env: Readonly<Record<string, string>>;
   readonly ssm: LocalSsm;
   readonly lambda: LocalLambda;
+  readonly eventbridge: LocalEventBridge;
   /** SDK clients pointed at the stack, for setting up tables and reading the stream. */
   readonly clients: AwsClients;
   stop(): Promise<void>;
@@ -32,7 +35,7 @@ export interface LocalStack {
 
 /**
  * Starts the embedded local stack in this process: dynalite (DynamoDB), kinesalite (Kinesis),
- * and the project's own SSM and Lambda endpoints.
+ * and the project's own SSM, Lambda and EventBridge endpoints.
  *
  * @example
  * const stack = await startLocalStack();
@@ -48,11 +51,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const kinesis = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 1000 });
   const ssm = new LocalSsm(region);
   const lambda = new LocalLambda(options.lambda, region);
-  const [dynamodbUrl, kinesisUrl, ssmUrl, lambdaUrl] = await Promise.all([
+  const eventbridge = new LocalEventBridge();
+  const [dynamodbUrl, kinesisUrl, ssmUrl, lambdaUrl, eventbridgeUrl] = await Promise.all([
     listenEmulator(dynamo, ports.dynamodb ?? 0),
     listenEmulator(kinesis, ports.kinesis ?? 0),
     ssm.start(ports.ssm ?? 0),
     lambda.start(ports.lambda ?? 0),
+    eventbridge.start(ports.eventbridge ?? 0),
   ]);
   const env = {
     AWS_REGION: region,
@@ -60,16 +65,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     AWS_ENDPOINT_URL_KINESIS: kinesisUrl,
     AWS_ENDPOINT_URL_SSM: ssmUrl,
     AWS_ENDPOINT_URL_LAMBDA: lambdaUrl,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: eventbridgeUrl,
   };
   const clients = createAwsClients(env);
   return {
     env,
     ssm,
     lambda,
+    eventbridge,
     clients,
     async stop() {
       await lambda.stop();
-      await Promise.all([ssm.stop(), close(dynamo), close(kinesis)]);
+      await Promise.all([ssm.stop(), eventbridge.stop(), close(dynamo), close(kinesis)]);
       for (const client of Object.values(clients)) client.destroy();
     },
   };

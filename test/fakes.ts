@@ -1,10 +1,12 @@
-import type { SegmentEvent } from '../lambda/contract';
+import type { CompletionDetail, SegmentEvent } from '../lambda/contract';
 import type { AttributeMap } from '../lambda/core/attribute-value';
 import { recordBytes } from '../lambda/core/batching';
 import type {
   CheckpointStore,
   Clock,
+  CompletionClaim,
   Continuation,
+  EventPublisher,
   IdSource,
   Log,
   Page,
@@ -13,8 +15,10 @@ import type {
   PutSummary,
   RecordSink,
   ScannerPorts,
+  StreamDescription,
 } from '../lambda/core/ports';
 import type { OutboundRecord } from '../lambda/core/record-format';
+import type { ControlConfig, StartOptions } from '../lambda/core/scan-control';
 import {
   decodeSegment,
   encodeSegment,
@@ -46,22 +50,34 @@ export class FakeTable implements PageReader {
     private readonly options: { pageSize?: number; msPerPage?: number; keyAttributes?: string[] } = {},
   ) {}
 
+  sizeBytes = 0;
+
   async describeTable() {
-    return { keyAttributes: this.options.keyAttributes ?? ['pk'], itemCount: this.items.length };
+    return {
+      keyAttributes: this.options.keyAttributes ?? ['pk'],
+      itemCount: this.items.length,
+      sizeBytes: this.sizeBytes,
+    };
   }
 
+  /** Applied after each page is read, like a FilterExpression. */
+  filter: ((item: AttributeMap) => boolean) | undefined;
+
+  /** Segments split the items round-robin; pages follow item order within a segment. */
   async readPage(request: PageRequest): Promise<Page> {
     this.requests.push(request);
     if (this.failWith) throw this.failWith;
     this.clock.advance(this.options.msPerPage ?? 0);
-    const start = request.exclusiveStartKey === null ? 0 : Number(numberOf(request.exclusiveStartKey)) + 1;
+    const mine = this.items.filter((_, i) => i % request.totalSegments === request.segment);
+    const after = request.exclusiveStartKey;
+    const start = after === null ? 0 : mine.findIndex((item) => numberOf(item) === numberOf(after)) + 1;
     const size = request.limit ?? this.options.pageSize ?? 10;
-    const items = this.items.slice(start, start + size);
-    const last = items.at(-1);
+    const read = mine.slice(start, start + size);
+    const last = read.at(-1);
     return {
-      items,
-      lastEvaluatedKey:
-        start + size < this.items.length && last ? { pk: { N: String(start + items.length - 1) } } : null,
+      items: this.filter ? read.filter(this.filter) : read,
+      scannedCount: read.length,
+      lastEvaluatedKey: start + size < mine.length && last?.pk ? { pk: last.pk } : null,
     };
   }
 }
@@ -81,6 +97,10 @@ export function numberedItems(count: number): AttributeMap[] {
 export class MemorySink implements RecordSink {
   readonly records: OutboundRecord[] = [];
   beforePut: ((records: readonly OutboundRecord[]) => void) | undefined;
+  stream: StreamDescription = { mode: 'ON_DEMAND', openShards: 4 };
+  async describeStream(): Promise<StreamDescription> {
+    return this.stream;
+  }
   async putRecords(records: readonly OutboundRecord[]): Promise<PutSummary> {
     this.beforePut?.(records);
     this.records.push(...records);
@@ -129,6 +149,21 @@ export class MemoryStore implements CheckpointStore {
     this.writes.push({ kind: 'delete', value: segments });
     for (const s of segments) this.segments.delete(s);
   }
+  readonly claims = new Map<string, CompletionClaim>();
+  async createCompletionClaim(scanId: string, claim: CompletionClaim) {
+    if (this.claims.has(scanId)) return false;
+    this.claims.set(scanId, claim);
+    return true;
+  }
+  async loadCompletionClaim(scanId: string) {
+    return this.claims.get(scanId) ?? null;
+  }
+  async saveCompletionClaim(scanId: string, claim: CompletionClaim) {
+    this.claims.set(scanId, claim);
+  }
+  async deleteCompletionClaimsExcept(scanId: string | null) {
+    for (const key of [...this.claims.keys()]) if (key !== scanId) this.claims.delete(key);
+  }
   segmentWrites(): SegmentCheckpoint[] {
     return this.writes.filter((w) => w.kind === 'segment').map((w) => w.value as SegmentCheckpoint);
   }
@@ -140,6 +175,13 @@ export class QueueContinuation implements Continuation {
   async continueSegment(event: SegmentEvent) {
     if (this.failWith) throw this.failWith;
     this.events.push(event);
+  }
+}
+
+export class MemoryEvents implements EventPublisher {
+  readonly published: CompletionDetail[] = [];
+  async publishCompletion(detail: CompletionDetail) {
+    this.published.push(detail);
   }
 }
 
@@ -157,6 +199,7 @@ export interface FakeWorld {
   readonly sink: MemorySink;
   readonly store: MemoryStore;
   readonly continuation: QueueContinuation;
+  readonly events: MemoryEvents;
   readonly ports: ScannerPorts;
 }
 
@@ -169,14 +212,39 @@ export function fakeWorld(
   const sink = new MemorySink();
   const store = new MemoryStore();
   const continuation = new QueueContinuation();
+  const events = new MemoryEvents();
   const ports: ScannerPorts = {
     reader: table,
     sink,
     store,
     continuation,
+    events,
     clock,
     ids: sequentialIds(),
     log: silentLog,
   };
-  return { clock, table, sink, store, continuation, ports };
+  return { clock, table, sink, store, continuation, events, ports };
 }
+
+/** A start request with every option at its default. */
+export function startOptions(overrides: Partial<StartOptions> = {}): StartOptions {
+  return {
+    segments: 1,
+    restart: false,
+    filterExpression: null,
+    projectionExpression: null,
+    expressionNames: null,
+    expressionValues: null,
+    consistentRead: false,
+    pageSize: null,
+    startKey: null,
+    recordFormat: 'dynamodb-stream',
+    ...overrides,
+  };
+}
+
+export const controlConfig: ControlConfig = {
+  tableName: 'Orders',
+  defaultPageSize: null,
+  stalledAfterMs: 960_000,
+};

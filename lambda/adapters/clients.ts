@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -9,6 +10,7 @@ export interface AwsClients {
   readonly kinesis: KinesisClient;
   readonly ssm: SSMClient;
   readonly lambda: LambdaClient;
+  readonly eventbridge: EventBridgeClient;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -40,5 +42,6 @@ export function createAwsClients(env: Env = process.env): AwsClients {
     // SSM PutParameter allows about 3 TPS per account; 5 attempts stay within the hand-off margin.
     ssm: new SSMClient({ ...common('SSM', 10_000), maxAttempts: 5 }),
     lambda: new LambdaClient({ ...common('LAMBDA', 10_000), maxAttempts: 5 }),
+    eventbridge: new EventBridgeClient({ ...common('EVENTBRIDGE', 10_000), maxAttempts: 5 }),
   };
 }

@@ -1,8 +1,13 @@
-import { type KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import {
+  DescribeStreamSummaryCommand,
+  type KinesisClient,
+  PutRecordsCommand,
+  type PutRecordsRequestEntry,
+} from '@aws-sdk/client-kinesis';
 import { backoffDelay } from '../core/backoff';
 import { batchRecords, recordBytes } from '../core/batching';
 import { DeadlineError, FatalScanError } from '../core/errors';
-import type { Clock, PutSummary, RecordSink } from '../core/ports';
+import type { Clock, PutSummary, RecordSink, StreamDescription } from '../core/ports';
 import type { OutboundRecord } from '../core/record-format';
 import { translateAwsError } from './aws-errors';
 
@@ -43,6 +48,20 @@ export class KinesisRecordSink implements RecordSink {
       bytes += batch.reduce((sum, r) => sum + recordBytes(r), 0);
     }
     return { records: records.length, bytes, resent };
+  }
+
+  async describeStream(): Promise<StreamDescription> {
+    try {
+      const { StreamDescriptionSummary: summary } = await this.client.send(
+        new DescribeStreamSummaryCommand({ StreamName: this.streamName }),
+      );
+      return {
+        mode: summary?.StreamModeDetails?.StreamMode === 'ON_DEMAND' ? 'ON_DEMAND' : 'PROVISIONED',
+        openShards: summary?.OpenShardCount ?? 1,
+      };
+    } catch (error) {
+      throw translateAwsError(error, `DescribeStreamSummary of ${this.streamName}`);
+    }
   }
 
   /** Sends one batch until every entry is accepted; returns how many entries were resent. */

@@ -5,7 +5,8 @@ import {
   paginateGetParametersByPath,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
-import type { CheckpointStore } from '../core/ports';
+import { FatalScanError } from '../core/errors';
+import type { CheckpointStore, CompletionClaim } from '../core/ports';
 import {
   decodeScan,
   decodeSegment,
@@ -71,7 +72,10 @@ export class SsmCheckpointStore implements CheckpointStore {
   }
 
   async deleteSegments(segments: readonly number[]): Promise<void> {
-    const names = segments.map((s) => this.segmentName(s));
+    await this.deleteNames(segments.map((s) => this.segmentName(s)));
+  }
+
+  private async deleteNames(names: readonly string[]): Promise<void> {
     for (let i = 0; i < names.length; i += DELETE_BATCH) {
       const batch = names.slice(i, i + DELETE_BATCH);
       try {
@@ -80,6 +84,71 @@ export class SsmCheckpointStore implements CheckpointStore {
         throw translateAwsError(error, `DeleteParameters ${batch.join(', ')}`);
       }
     }
+  }
+
+  /** `<root>/completion/<scanId>`, created with Overwrite false: SSM's only atomic create-if-absent. */
+  completionClaimName(scanId: string): string {
+    return `${this.rootName}/completion/${scanId}`;
+  }
+
+  async createCompletionClaim(scanId: string, claim: CompletionClaim): Promise<boolean> {
+    const name = this.completionClaimName(scanId);
+    try {
+      await this.client.send(
+        new PutParameterCommand({
+          Name: name,
+          Value: JSON.stringify(claim),
+          Type: 'String',
+          Overwrite: false,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (errorName(error) === 'ParameterAlreadyExists') return false;
+      throw translateAwsError(error, `PutParameter ${name}`);
+    }
+  }
+
+  async loadCompletionClaim(scanId: string): Promise<CompletionClaim | null> {
+    const text = await this.get(this.completionClaimName(scanId));
+    if (text === null) return null;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw new FatalScanError(`The completion claim of scan ${scanId} is not JSON.`, { cause: error });
+    }
+    const claim = value as Partial<CompletionClaim> | null;
+    if (typeof claim?.holder !== 'string' || typeof claim.at !== 'number') {
+      throw new FatalScanError(`The completion claim of scan ${scanId} is corrupt.`);
+    }
+    return { holder: claim.holder, at: claim.at };
+  }
+
+  async saveCompletionClaim(scanId: string, claim: CompletionClaim): Promise<void> {
+    await this.put(this.completionClaimName(scanId), JSON.stringify(claim));
+  }
+
+  async deleteCompletionClaimsExcept(scanId: string | null): Promise<void> {
+    const keep = scanId === null ? undefined : this.completionClaimName(scanId);
+    const names = (await this.namesUnder(`${this.rootName}/completion`)).filter((name) => name !== keep);
+    await this.deleteNames(names);
+  }
+
+  private async namesUnder(path: string): Promise<string[]> {
+    const names: string[] = [];
+    try {
+      for await (const page of paginateGetParametersByPath(
+        { client: this.client },
+        { Path: path, Recursive: false },
+      )) {
+        for (const parameter of page.Parameters ?? [])
+          if (parameter.Name !== undefined) names.push(parameter.Name);
+      }
+    } catch (error) {
+      throw translateAwsError(error, `GetParametersByPath ${path}`);
+    }
+    return names;
   }
 
   private async get(name: string): Promise<string | null> {

@@ -20,6 +20,9 @@ export class ValidationError extends ScannerError {
   }
 }
 
+/** A request that does not fit the scan's current state (stop with no scan running, …). Nothing was written. */
+export class ConflictError extends ScannerError {}
+
 /** An error no retry can fix (access denied, table or stream missing, record too large). */
 export class FatalScanError extends ScannerError {}
 
@@ -31,6 +34,9 @@ export class DeadlineError extends ScannerError {}
 
 /** Another invocation owns the segment now; this one must exit without writing. */
 export class SupersededError extends ScannerError {}
+
+/** The scan is stopping: the segment saved its checkpoint as STOPPED and this invocation ends. */
+export class StopRequestedError extends ScannerError {}
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';

@@ -1,13 +1,20 @@
-import type { SegmentEvent } from '../contract';
+import type { CompletionDetail, SegmentEvent } from '../contract';
 import type { AttributeMap } from './attribute-value';
 import type { OutboundRecord } from './record-format';
-import type { ScanRecord, SegmentCheckpoint } from './scan-state';
+import type { ScanOptions, ScanRecord, SegmentCheckpoint } from './scan-state';
 
 /** Reads the table. */
 export interface PageReader {
-  /** Key attribute names in key-schema order, and the table's approximate item count. */
-  describeTable(): Promise<{ readonly keyAttributes: readonly string[]; readonly itemCount: number }>;
+  describeTable(): Promise<TableDescription>;
   readPage(request: PageRequest): Promise<Page>;
+}
+
+export interface TableDescription {
+  /** Key attribute names in key-schema order: partition key, then sort key. */
+  readonly keyAttributes: readonly string[];
+  /** Approximate, updated by DynamoDB about every six hours. */
+  readonly itemCount: number;
+  readonly sizeBytes: number;
 }
 
 export interface PageRequest {
@@ -15,10 +22,14 @@ export interface PageRequest {
   readonly totalSegments: number;
   readonly exclusiveStartKey: AttributeMap | null;
   readonly limit?: number;
+  readonly options: ScanOptions;
 }
 
 export interface Page {
+  /** Items that passed the filter. */
   readonly items: readonly AttributeMap[];
+  /** Items read before the filter (DynamoDB's ScannedCount). */
+  readonly scannedCount: number;
   /** Absent at the end of the segment. */
   readonly lastEvaluatedKey: AttributeMap | null;
 }
@@ -30,6 +41,13 @@ export interface RecordSink {
    * (epoch ms), then throws DeadlineError. Non-retryable errors throw FatalScanError.
    */
   putRecords(records: readonly OutboundRecord[], deadline: number): Promise<PutSummary>;
+  /** The stream's capacity mode and open shards, for choosing a segment count. */
+  describeStream(): Promise<StreamDescription>;
+}
+
+export interface StreamDescription {
+  readonly mode: 'ON_DEMAND' | 'PROVISIONED';
+  readonly openShards: number;
 }
 
 export interface PutSummary {
@@ -47,6 +65,24 @@ export interface CheckpointStore {
   saveSegment(checkpoint: SegmentCheckpoint): Promise<void>;
   listSegments(): Promise<SegmentCheckpoint[]>;
   deleteSegments(segments: readonly number[]): Promise<void>;
+  /** Creates the scan's completion claim if it does not exist yet; true when this call created it. */
+  createCompletionClaim(scanId: string, claim: CompletionClaim): Promise<boolean>;
+  loadCompletionClaim(scanId: string): Promise<CompletionClaim | null>;
+  /** Overwrites the claim: only for taking over from a holder that died. */
+  saveCompletionClaim(scanId: string, claim: CompletionClaim): Promise<void>;
+  /** Deletes the completion claims of every scan but the given one. */
+  deleteCompletionClaimsExcept(scanId: string | null): Promise<void>;
+}
+
+/** Who completes a scan: exactly one invocation publishes its completion event. */
+export interface CompletionClaim {
+  readonly holder: string;
+  readonly at: number;
+}
+
+/** Announces a completed scan. */
+export interface EventPublisher {
+  publishCompletion(detail: CompletionDetail): Promise<void>;
 }
 
 /** Continues a segment in a new invocation (asynchronously). */
@@ -77,6 +113,7 @@ export interface ScannerPorts {
   readonly sink: RecordSink;
   readonly store: CheckpointStore;
   readonly continuation: Continuation;
+  readonly events: EventPublisher;
   readonly clock: Clock;
   readonly ids: IdSource;
   readonly log: Log;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ScanRecordMetadata } from '../contract';
+import { RecordFormat, type ScanRecordMetadata } from '../contract';
 import { type AttributeMap, type AttributeValue, toJsonMap } from './attribute-value';
 import { FatalScanError } from './errors';
 
@@ -14,6 +14,7 @@ export interface RecordContext {
   readonly keyAttributes: readonly string[];
   readonly scanId: string;
   readonly segment: number;
+  readonly format: RecordFormat;
 }
 
 /** One record ready for PutRecords. */
@@ -23,9 +24,10 @@ export interface OutboundRecord {
 }
 
 /**
- * Builds the record of one item in the shape of a Kinesis Data Streams for DynamoDB record
- * (eventName INSERT, typed attribute values, so a consumer of live changes handles it
- * unchanged), plus a `scan` block with the scan id, segment and scan time.
+ * Builds the record of one item. The default format has the shape of a Kinesis Data Streams
+ * for DynamoDB record (eventName INSERT, typed attribute values, so a consumer of live changes
+ * handles it unchanged); the `item` format is the plain item. Both carry a `scan` block with the
+ * scan id, segment and scan time.
  *
  * `eventID` is deterministic for (scan, item) so consumers can deduplicate; the partition key
  * is a hash of the item's key alone, so every copy of an item lands on the same shard.
@@ -38,23 +40,27 @@ export function buildRecord(item: AttributeMap, context: RecordContext, scannedA
     context.keyAttributes.map((name) => toJsonMap({ [name]: keys[name] as AttributeValue })),
   );
   const partitionKey = hash('md5', canonicalKey);
+  const eventID = hash('sha256', `${context.scanId}\n${canonicalKey}`).slice(0, 32);
   const scan: ScanRecordMetadata = { scanId: context.scanId, segment: context.segment, scannedAt };
-  const body = {
-    awsRegion: context.region,
-    eventID: hash('sha256', `${context.scanId}\n${canonicalKey}`).slice(0, 32),
-    eventName: 'INSERT',
-    userIdentity: null,
-    recordFormat: 'application/json',
-    tableName: context.tableName,
-    dynamodb: {
-      ApproximateCreationDateTime: scannedAt,
-      Keys: toJsonMap(keys),
-      NewImage: toJsonMap(item),
-      SizeBytes: itemSize(item),
-    },
-    eventSource: 'aws:dynamodb',
-    scan,
-  };
+  const body =
+    context.format === RecordFormat.item
+      ? { eventID, tableName: context.tableName, keys: toPlainMap(keys), item: toPlainMap(item), scan }
+      : {
+          awsRegion: context.region,
+          eventID,
+          eventName: 'INSERT',
+          userIdentity: null,
+          recordFormat: 'application/json',
+          tableName: context.tableName,
+          dynamodb: {
+            ApproximateCreationDateTime: scannedAt,
+            Keys: toJsonMap(keys),
+            NewImage: toJsonMap(item),
+            SizeBytes: itemSize(item),
+          },
+          eventSource: 'aws:dynamodb',
+          scan,
+        };
   const data = Buffer.from(JSON.stringify(body), 'utf8');
   const size = data.byteLength + Buffer.byteLength(partitionKey);
   if (size > MAX_RECORD_BYTES) {
@@ -63,6 +69,28 @@ export function buildRecord(item: AttributeMap, context: RecordContext, scannedA
     );
   }
   return { partitionKey, data };
+}
+
+/**
+ * The plain JSON form used by the `item` format. Lossy by design: numbers become JSON numbers
+ * (beyond about 15 significant digits they are rounded), sets become arrays, binary becomes
+ * base64 text, and a string and a binary value look alike.
+ */
+export function toPlainValue(value: AttributeValue): unknown {
+  if ('S' in value) return value.S;
+  if ('N' in value) return Number(value.N);
+  if ('B' in value) return Buffer.from(value.B).toString('base64');
+  if ('SS' in value) return [...value.SS];
+  if ('NS' in value) return value.NS.map(Number);
+  if ('BS' in value) return value.BS.map((b) => Buffer.from(b).toString('base64'));
+  if ('M' in value) return toPlainMap(value.M);
+  if ('L' in value) return value.L.map(toPlainValue);
+  if ('NULL' in value) return null;
+  return value.BOOL;
+}
+
+export function toPlainMap(map: AttributeMap): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(map).map(([name, value]) => [name, toPlainValue(value)]));
 }
 
 /** The item's key attributes, in key-schema order. */

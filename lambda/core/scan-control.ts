@@ -1,97 +1,202 @@
-import { ScanState, SegmentState, type StartResponse, type StatusResponse } from '../contract';
-import type { ScannerPorts } from './ports';
-import type { ScanRecord, ScanSummary, SegmentCheckpoint } from './scan-state';
+import {
+  type CompletionDetail,
+  MAX_SEGMENTS,
+  ScanState,
+  SegmentState,
+  type StartResponse,
+  type StatusResponse,
+} from '../contract';
+import type { AttributeMap } from './attribute-value';
+import { forEachConcurrently } from './concurrency';
+import { ConflictError, FatalScanError, ValidationError } from './errors';
+import type { ScannerPorts, StreamDescription, TableDescription } from './ports';
+import type { ScanOptions, ScanRecord, ScanSummary, SegmentCheckpoint } from './scan-state';
 
-export interface StartConfig {
+/** Segment chains launched at once by start and resume: Invoke calls are ~20-50 ms each. */
+const LAUNCH_CONCURRENCY = 16;
+/** "auto": one segment per 500 MB of table, at most one per MB/s of stream write capacity. */
+const AUTO_BYTES_PER_SEGMENT = 500_000_000;
+/** A new on-demand stream starts with 4 MB/s of write capacity. */
+const ON_DEMAND_MIN_MBPS = 4;
+
+/** A start request whose fields were validated by the handler. */
+export interface StartOptions {
+  readonly segments: number | 'auto';
+  readonly restart: boolean;
+  readonly filterExpression: string | null;
+  readonly projectionExpression: string | null;
+  readonly expressionNames: Readonly<Record<string, string>> | null;
+  readonly expressionValues: AttributeMap | null;
+  readonly consistentRead: boolean;
+  readonly pageSize: number | null;
+  readonly startKey: AttributeMap | null;
+  readonly recordFormat: ScanOptions['recordFormat'];
+}
+
+export interface ControlConfig {
   readonly tableName: string;
-  readonly totalSegments: number;
+  /** The function's page size, used when a start request sets none. */
+  readonly defaultPageSize: number | null;
+  /** A running segment whose heartbeat is older is stalled; a completion claim older is abandoned. */
+  readonly stalledAfterMs: number;
 }
 
 /**
- * Starts a scan, or reports the running one: safe to repeat. Validates access with a
- * one-item probe scan before anything is written, records the scan, and launches each
- * segment's chain asynchronously. It never scans the table itself.
+ * Starts a scan, or reports the running one: safe to repeat. Validates the options with a
+ * one-item probe scan before anything is written (a bad expression is a ValidationError for the
+ * caller), records the scan, and launches each segment's chain asynchronously. It never scans
+ * the table itself.
  *
  * @example
- * const answer = await startScan({ tableName: 'Orders', totalSegments: 1 }, ports);
- * // { scanId: '20261121T131600Z-4f2a9c', state: 'RUNNING', alreadyRunning: false, ... }
+ * const answer = await startScan({ ...defaults, segments: 4 }, config, ports);
+ * // { scanId: '20261121T131600Z-4f2a9c', state: 'RUNNING', alreadyRunning: false, segments: 4, ... }
  */
-export async function startScan(config: StartConfig, ports: ScannerPorts): Promise<StartResponse> {
-  const { store, reader, clock, continuation, log } = ports;
+export async function startScan(
+  request: StartOptions,
+  config: ControlConfig,
+  ports: ScannerPorts,
+): Promise<StartResponse> {
+  const { store, reader, clock, log } = ports;
   const current = await store.loadScan();
-  // A scan whose segments are all done but whose completion was interrupted is completed here,
-  // so it cannot block new scans.
-  if (current?.state === ScanState.running && !(await completeScanIfDone(current, ports))) {
-    return startResponse(current, true);
+  if (current !== null && !request.restart) {
+    // A scan whose segments are all done but whose completion was interrupted is completed here,
+    // so it cannot block new scans.
+    if (
+      current.state === ScanState.running &&
+      !(await completeScanIfDone(current, repairer(ports), config, ports))
+    ) {
+      return response(current, true);
+    }
+    if (current.state === ScanState.stopping || current.state === ScanState.stopped) {
+      throw new ConflictError(
+        `Scan ${current.scanId} is ${current.state}: resume it with {"action":"resume"}, or start over with {"action":"start","restart":true}.`,
+      );
+    }
   }
 
-  const { keyAttributes } = await reader.describeTable();
-  await reader.readPage({ segment: 0, totalSegments: 1, exclusiveStartKey: null, limit: 1 });
-
-  const leftovers = await store.listSegments();
-  if (leftovers.length > 0) await store.deleteSegments(leftovers.map((s) => s.segment));
+  const table = await reader.describeTable();
+  const totalSegments =
+    request.segments === 'auto' ? autoSegments(table, await ports.sink.describeStream()) : request.segments;
+  if (request.startKey !== null && totalSegments > 1) {
+    throw new ValidationError(
+      'startKey',
+      'no start key when segments is more than 1 (a key belongs to one segmentation)',
+      request.startKey,
+    );
+  }
+  const options: ScanOptions = {
+    filterExpression: request.filterExpression,
+    projectionExpression: withKeys(request.projectionExpression, table.keyAttributes),
+    expressionNames: namesWithKeys(
+      request.projectionExpression,
+      request.expressionNames,
+      table.keyAttributes,
+    ),
+    expressionValues: request.expressionValues,
+    consistentRead: request.consistentRead,
+    pageSize: request.pageSize ?? config.defaultPageSize,
+    startKey: request.startKey,
+    recordFormat: request.recordFormat,
+  };
+  await probe(options, ports);
 
   const now = clock.now();
   const scan: ScanRecord = {
     scanId: ports.ids.newScanId(now),
     state: ScanState.running,
     tableName: config.tableName,
-    keyAttributes,
-    totalSegments: config.totalSegments,
+    keyAttributes: table.keyAttributes,
+    tableItemCount: table.itemCount,
+    options,
+    totalSegments,
     startedAt: now,
     finishedAt: null,
     error: null,
     summary: null,
   };
+  // Checkpoints of an earlier scan (abandoned, failed or restarted) are cleared first.
+  const leftovers = await store.listSegments();
+  if (leftovers.length > 0) await store.deleteSegments(leftovers.map((s) => s.segment));
+  await store.deleteCompletionClaimsExcept(null);
   await store.saveScan(scan);
-  try {
-    for (let segment = 0; segment < scan.totalSegments; segment++) {
-      await continuation.continueSegment({
-        action: 'segment',
-        scanId: scan.scanId,
-        segment,
-        totalSegments: scan.totalSegments,
-        generation: 1,
-      });
-    }
-  } catch (error) {
-    const message = `Could not launch the segment chains: ${error instanceof Error ? error.message : String(error)}`;
-    await store.saveScan({ ...scan, state: ScanState.failed, error: message, finishedAt: clock.now() });
-    throw error;
+  await launch(
+    scan,
+    Array.from({ length: totalSegments }, (_, segment) => ({ segment, generation: 1 })),
+    ports,
+  );
+  log.info('scan started', { scanId: scan.scanId, segments: totalSegments, restart: request.restart });
+  return response(scan, false);
+}
+
+/** Asks every segment to stop at its next checkpoint. Repeating it is harmless. */
+export async function stopScan(ports: ScannerPorts): Promise<StartResponse> {
+  const { store, log } = ports;
+  const current = await store.loadScan();
+  if (current === null) throw new ConflictError('No scan to stop: none has run yet.');
+  if (current.state === ScanState.stopping || current.state === ScanState.stopped)
+    return response(current, false);
+  if (current.state !== ScanState.running) {
+    throw new ConflictError(`No scan to stop: scan ${current.scanId} is ${current.state}.`);
   }
-  log.info('scan started', { scanId: scan.scanId, segments: scan.totalSegments });
-  return startResponse(scan, false);
+  const stopping: ScanRecord = { ...current, state: ScanState.stopping };
+  await store.saveScan(stopping);
+  log.info('scan stopping', { scanId: current.scanId });
+  return response(stopping, false);
+}
+
+/**
+ * Continues a stopped, stopping or failed scan: every unfinished segment gets a new chain one
+ * generation above its checkpoint, so any invocation still alive from before exits at its next
+ * checkpoint. A running scan is reported as it is.
+ */
+export async function resumeScan(config: ControlConfig, ports: ScannerPorts): Promise<StartResponse> {
+  const { store, log } = ports;
+  const current = await store.loadScan();
+  if (current === null) throw new ConflictError('No scan to resume: none has run yet.');
+  if (current.state === ScanState.running) return response(current, true);
+  if (current.state === ScanState.completed) {
+    throw new ConflictError(
+      `No scan to resume: scan ${current.scanId} is COMPLETED; start a new one with {"action":"start"}.`,
+    );
+  }
+  const checkpoints = new Map((await segmentsOf(current, ports)).map((s) => [s.segment, s]));
+  const running: ScanRecord = { ...current, state: ScanState.running, error: null, finishedAt: null };
+  await store.saveScan(running);
+  const unfinished = Array.from({ length: current.totalSegments }, (_, segment) => segment)
+    .filter((segment) => checkpoints.get(segment)?.state !== SegmentState.done)
+    .map((segment) => ({ segment, generation: (checkpoints.get(segment)?.generation ?? 0) + 1 }));
+  if (unfinished.length === 0) {
+    await completeScanIfDone(running, repairer(ports), config, ports);
+  } else {
+    await launch(running, unfinished, ports);
+  }
+  log.info('scan resumed', { scanId: current.scanId, segments: unfinished.length });
+  return response(running, false);
 }
 
 /** Aggregates the scan and its segments into one progress report. */
-export async function getStatus(ports: ScannerPorts): Promise<StatusResponse> {
+export async function getStatus(config: ControlConfig, ports: ScannerPorts): Promise<StatusResponse> {
   const { store, clock } = ports;
   let scan = await store.loadScan();
-  if (scan?.state === ScanState.running && (await completeScanIfDone(scan, ports)))
+  if (scan?.state === ScanState.running && (await completeScanIfDone(scan, repairer(ports), config, ports))) {
     scan = await store.loadScan();
-  if (scan === null) {
-    return {
-      scanId: null,
-      state: ScanState.idle,
-      tableName: null,
-      startedAt: null,
-      finishedAt: null,
-      itemsScanned: 0,
-      recordsPut: 0,
-      bytesPut: 0,
-      handoffs: 0,
-      segments: { total: 0, done: 0, running: 0, failed: 0 },
-      checkpointAgeSeconds: null,
-      error: null,
-    };
   }
+  if (scan === null) return idleStatus();
+  const now = clock.now();
   const segments = scan.summary === null ? await segmentsOf(scan, ports) : [];
-  const totals = scan.summary ?? summarize(segments, scan, clock.now());
-  const done =
-    scan.summary === null ? segments.filter((s) => s.state === SegmentState.done).length : scan.totalSegments;
-  const failed = segments.filter((s) => s.state === SegmentState.failed).length;
-  const running = scan.state === ScanState.running ? scan.totalSegments - done - failed : 0;
+  const totals = scan.summary ?? summarize(segments, scan, now);
+  const count = (state: SegmentState) => segments.filter((s) => s.state === state).length;
+  const done = scan.summary === null ? count(SegmentState.done) : scan.totalSegments;
+  const failed = count(SegmentState.failed);
+  const stopped = count(SegmentState.stopped);
+  const active = scan.state === ScanState.running || scan.state === ScanState.stopping;
+  const running = active ? scan.totalSegments - done - failed - stopped : 0;
   const heartbeats = segments.filter((s) => s.state === SegmentState.running).map((s) => s.updatedAt);
+  const stalled = active ? heartbeats.filter((at) => now - at > config.stalledAfterMs).length : 0;
+  const itemsPerSecond = totals.itemsPerSecond;
+  const percent =
+    scan.tableItemCount > 0 ? Math.min(100, (100 * totals.itemsScanned) / scan.tableItemCount) : null;
+  const remaining = scan.tableItemCount - totals.itemsScanned;
   return {
     scanId: scan.scanId,
     state: scan.state,
@@ -102,48 +207,196 @@ export async function getStatus(ports: ScannerPorts): Promise<StatusResponse> {
     recordsPut: totals.recordsPut,
     bytesPut: totals.bytesPut,
     handoffs: totals.handoffs,
-    segments: { total: scan.totalSegments, done, running, failed },
+    itemsPerSecond,
+    tableItemCount: scan.tableItemCount,
+    percent: percent === null ? null : Math.round(percent * 10) / 10,
+    etaSeconds: active && itemsPerSecond > 0 && remaining > 0 ? Math.round(remaining / itemsPerSecond) : null,
+    segments: { total: scan.totalSegments, done, running, stalled, stopped, failed },
     checkpointAgeSeconds:
-      running > 0 && heartbeats.length > 0
-        ? Math.round((clock.now() - Math.min(...heartbeats)) / 1000)
-        : null,
+      running > 0 && heartbeats.length > 0 ? Math.round((now - Math.min(...heartbeats)) / 1000) : null,
     error: scan.error,
   };
 }
 
 /**
- * Marks the scan COMPLETED when every segment is done: keeps a summary in the root
- * parameter and deletes the segment checkpoints. Returns true when this call completed it.
+ * Completes the scan when every segment is done: exactly one caller (the holder of the scan's
+ * completion claim, created if absent in SSM) publishes the completion event, then marks the
+ * scan COMPLETED with a summary and deletes the segment checkpoints. Returns true when this
+ * call completed it. A claim whose holder died is taken over after `stalledAfterMs`.
  */
-export async function completeScanIfDone(scan: ScanRecord, ports: ScannerPorts): Promise<boolean> {
+export async function completeScanIfDone(
+  scan: ScanRecord,
+  holder: string,
+  config: Pick<ControlConfig, 'stalledAfterMs'>,
+  ports: ScannerPorts,
+): Promise<boolean> {
   const { store, clock } = ports;
   const segments = await segmentsOf(scan, ports);
   if (segments.length < scan.totalSegments || segments.some((s) => s.state !== SegmentState.done))
     return false;
   const current = await store.loadScan();
-  if (current?.scanId !== scan.scanId || current.state !== ScanState.running) return false;
+  if (
+    current?.scanId !== scan.scanId ||
+    (current.state !== ScanState.running && current.state !== ScanState.stopping)
+  ) {
+    return false;
+  }
+  if (!(await claimCompletion(scan.scanId, holder, config.stalledAfterMs, ports))) return false;
   const finishedAt = clock.now();
-  await store.saveScan({
-    ...current,
-    state: ScanState.completed,
-    finishedAt,
-    summary: summarize(segments, current, finishedAt),
-  });
+  const summary = summarize(segments, current, finishedAt);
+  // Published before the scan is marked COMPLETED: a crash in between repeats the event on
+  // retry rather than losing it.
+  await ports.events.publishCompletion(completionDetail(current, summary, finishedAt));
+  await store.saveScan({ ...current, state: ScanState.completed, finishedAt, summary });
   await store.deleteSegments(segments.map((s) => s.segment));
-  ports.log.info('scan completed', { scanId: scan.scanId });
+  ports.log.info('scan completed', { scanId: scan.scanId, ...summary });
   return true;
 }
 
-/** Marks a running scan FAILED with the message; a scan that already ended is left alone. */
+/**
+ * Ends a stopping scan once every segment has saved its final checkpoint: STOPPED, or
+ * COMPLETED when they all turned out to be done.
+ */
+export async function settleStoppingScan(
+  scanId: string,
+  holder: string,
+  config: Pick<ControlConfig, 'stalledAfterMs'>,
+  ports: ScannerPorts,
+): Promise<void> {
+  const current = await ports.store.loadScan();
+  if (current?.scanId !== scanId || current.state !== ScanState.stopping) return;
+  const segments = await segmentsOf(current, ports);
+  if (segments.length < current.totalSegments) return;
+  if (segments.every((s) => s.state === SegmentState.done)) {
+    await completeScanIfDone(current, holder, config, ports);
+    return;
+  }
+  if (segments.some((s) => s.state === SegmentState.running)) return;
+  await ports.store.saveScan({ ...current, state: ScanState.stopped });
+  ports.log.info('scan stopped', { scanId });
+}
+
+/** Marks a running or stopping scan FAILED with the message; a scan that already ended is left alone. */
 export async function failScan(scanId: string, message: string, ports: ScannerPorts): Promise<void> {
   const current = await ports.store.loadScan();
-  if (current?.scanId !== scanId || current.state !== ScanState.running) return;
+  if (
+    current?.scanId !== scanId ||
+    (current.state !== ScanState.running && current.state !== ScanState.stopping)
+  )
+    return;
   await ports.store.saveScan({
     ...current,
     state: ScanState.failed,
     error: message,
     finishedAt: ports.clock.now(),
   });
+}
+
+/**
+ * The "auto" segment count: one segment per 500 MB of table, but no more than one per MB/s of
+ * the stream's write capacity (a shard takes 1 MB/s; an on-demand stream starts at 4 MB/s),
+ * from 1 to 1,000.
+ */
+export function autoSegments(table: Pick<TableDescription, 'sizeBytes'>, stream: StreamDescription): number {
+  const capacityMBps =
+    stream.mode === 'ON_DEMAND' ? Math.max(ON_DEMAND_MIN_MBPS, stream.openShards) : stream.openShards;
+  const bySize = Math.ceil(table.sizeBytes / AUTO_BYTES_PER_SEGMENT);
+  return Math.max(1, Math.min(capacityMBps, bySize, MAX_SEGMENTS));
+}
+
+async function claimCompletion(
+  scanId: string,
+  holder: string,
+  staleAfterMs: number,
+  ports: ScannerPorts,
+): Promise<boolean> {
+  const { store, clock } = ports;
+  const mine = { holder, at: clock.now() };
+  if (await store.createCompletionClaim(scanId, mine)) return true;
+  const existing = await store.loadCompletionClaim(scanId);
+  if (existing === null) return store.createCompletionClaim(scanId, mine);
+  if (existing.holder === holder) return true; // a retry of the invocation that claimed it
+  if (clock.now() - existing.at <= staleAfterMs) return false;
+  ports.log.warn('taking over an abandoned completion', { scanId, from: existing.holder });
+  await store.saveCompletionClaim(scanId, mine);
+  return true;
+}
+
+/** One-item scan with the scan's options: DynamoDB rejects a bad expression here, before anything is written. */
+async function probe(options: ScanOptions, ports: ScannerPorts): Promise<void> {
+  try {
+    await ports.reader.readPage({
+      segment: 0,
+      totalSegments: 1,
+      exclusiveStartKey: options.startKey,
+      limit: 1,
+      options,
+    });
+  } catch (error) {
+    const cause = error instanceof FatalScanError ? error.cause : undefined;
+    if (!(cause instanceof Error) || cause.name !== 'ValidationException') throw error;
+    throw new ValidationError(
+      rejectedField(cause.message),
+      `an input DynamoDB accepts (DynamoDB said: ${cause.message})`,
+      options.filterExpression ?? options.projectionExpression ?? options.startKey,
+    );
+  }
+}
+
+function rejectedField(message: string): string {
+  if (/ProjectionExpression/i.test(message)) return 'projection';
+  if (/ExpressionAttributeValues|value/i.test(message) && !/FilterExpression/i.test(message))
+    return 'filter.values';
+  if (/ExpressionAttributeNames/i.test(message)) return 'filter.names';
+  if (/ExclusiveStartKey|start key/i.test(message)) return 'startKey';
+  return 'filter.expression';
+}
+
+/** The projection with the key attributes added (as `#ddbscanKey<n>` placeholders), so every record has its key. */
+function withKeys(projection: string | null, keyAttributes: readonly string[]): string | null {
+  if (projection === null) return null;
+  return [projection, ...keyAttributes.map((_, i) => `#ddbscanKey${i}`)].join(', ');
+}
+
+function namesWithKeys(
+  projection: string | null,
+  names: Readonly<Record<string, string>> | null,
+  keyAttributes: readonly string[],
+): Readonly<Record<string, string>> | null {
+  if (projection === null) return names;
+  return { ...names, ...Object.fromEntries(keyAttributes.map((name, i) => [`#ddbscanKey${i}`, name])) };
+}
+
+async function launch(
+  scan: ScanRecord,
+  chains: readonly { segment: number; generation: number }[],
+  ports: ScannerPorts,
+): Promise<void> {
+  try {
+    await forEachConcurrently(chains, LAUNCH_CONCURRENCY, ({ segment, generation }) =>
+      ports.continuation.continueSegment({
+        action: 'segment',
+        scanId: scan.scanId,
+        segment,
+        totalSegments: scan.totalSegments,
+        generation,
+      }),
+    );
+  } catch (error) {
+    const message = `Could not launch the segment chains: ${error instanceof Error ? error.message : String(error)}`;
+    await ports.store.saveScan({
+      ...scan,
+      state: ScanState.failed,
+      error: message,
+      finishedAt: ports.clock.now(),
+    });
+    throw error;
+  }
+}
+
+/** A holder name for completions triggered by start, resume or status, unique per call. */
+function repairer(ports: ScannerPorts): string {
+  return `repair-${ports.ids.newOwnerToken()}`;
 }
 
 async function segmentsOf(scan: ScanRecord, ports: ScannerPorts): Promise<SegmentCheckpoint[]> {
@@ -160,16 +413,49 @@ function summarize(segments: readonly SegmentCheckpoint[], scan: ScanRecord, now
     bytesPut: sum((s) => s.bytesPut),
     handoffs: sum((s) => s.handoffs),
     durationSeconds,
-    itemsPerSecond: durationSeconds > 0 ? Math.round(itemsScanned / durationSeconds) : itemsScanned,
+    itemsPerSecond:
+      durationSeconds > 0 ? Math.round((10 * itemsScanned) / durationSeconds) / 10 : itemsScanned,
   };
 }
 
-function startResponse(scan: ScanRecord, alreadyRunning: boolean): StartResponse {
+function completionDetail(scan: ScanRecord, summary: ScanSummary, finishedAt: number): CompletionDetail {
+  return {
+    scanId: scan.scanId,
+    tableName: scan.tableName,
+    segments: scan.totalSegments,
+    startedAt: new Date(scan.startedAt).toISOString(),
+    finishedAt: new Date(finishedAt).toISOString(),
+    ...summary,
+  };
+}
+
+function response(scan: ScanRecord, alreadyRunning: boolean): StartResponse {
   return {
     scanId: scan.scanId,
     state: scan.state,
     alreadyRunning,
     segments: scan.totalSegments,
     startedAt: new Date(scan.startedAt).toISOString(),
+  };
+}
+
+function idleStatus(): StatusResponse {
+  return {
+    scanId: null,
+    state: ScanState.idle,
+    tableName: null,
+    startedAt: null,
+    finishedAt: null,
+    itemsScanned: 0,
+    recordsPut: 0,
+    bytesPut: 0,
+    handoffs: 0,
+    itemsPerSecond: 0,
+    tableItemCount: null,
+    percent: null,
+    etaSeconds: null,
+    segments: { total: 0, done: 0, running: 0, stalled: 0, stopped: 0, failed: 0 },
+    checkpointAgeSeconds: null,
+    error: null,
   };
 }

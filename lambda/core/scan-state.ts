@@ -1,4 +1,4 @@
-import { ScanState, SegmentState } from '../contract';
+import { RecordFormat, ScanState, SegmentState } from '../contract';
 import { type AttributeMap, fromJsonMap, toJsonMap } from './attribute-value';
 import { FatalScanError } from './errors';
 
@@ -15,12 +15,40 @@ export interface ScanSummary {
   readonly itemsPerSecond: number;
 }
 
+/** How every page is read and every record built; fixed at start and kept with the scan. */
+export interface ScanOptions {
+  readonly filterExpression: string | null;
+  /** Always includes the key attributes when set. */
+  readonly projectionExpression: string | null;
+  readonly expressionNames: Readonly<Record<string, string>> | null;
+  readonly expressionValues: AttributeMap | null;
+  readonly consistentRead: boolean;
+  readonly pageSize: number | null;
+  /** ExclusiveStartKey of segment 0's first page (single-segment scans only). */
+  readonly startKey: AttributeMap | null;
+  readonly recordFormat: RecordFormat;
+}
+
+export const DEFAULT_SCAN_OPTIONS: ScanOptions = {
+  filterExpression: null,
+  projectionExpression: null,
+  expressionNames: null,
+  expressionValues: null,
+  consistentRead: false,
+  pageSize: null,
+  startKey: null,
+  recordFormat: RecordFormat.dynamodbStream,
+};
+
 /** The scan, kept in the root parameter. */
 export interface ScanRecord {
   readonly scanId: string;
   readonly state: Exclude<ScanState, 'IDLE'>;
   readonly tableName: string;
   readonly keyAttributes: readonly string[];
+  /** The table's ItemCount at start, for progress and ETA. */
+  readonly tableItemCount: number;
+  readonly options: ScanOptions;
   readonly totalSegments: number;
   readonly startedAt: number;
   readonly finishedAt: number | null;
@@ -54,7 +82,25 @@ export interface SegmentCheckpoint {
 const VERSION = 1;
 
 export function encodeScan(scan: ScanRecord | null): string {
-  return JSON.stringify({ v: VERSION, scan });
+  if (scan === null) return JSON.stringify({ v: VERSION, scan });
+  const { options } = scan;
+  const text = JSON.stringify({
+    v: VERSION,
+    scan: {
+      ...scan,
+      options: {
+        ...options,
+        expressionValues: options.expressionValues === null ? null : toJsonMap(options.expressionValues),
+        startKey: options.startKey === null ? null : toJsonMap(options.startKey),
+      },
+    },
+  });
+  if (text.length > MAX_PARAMETER_CHARS) {
+    throw new FatalScanError(
+      `The scan record is ${text.length} characters, over the SSM limit of ${MAX_PARAMETER_CHARS}.`,
+    );
+  }
+  return text;
 }
 
 /** Parses the root parameter; `null` means no scan has run yet. */
@@ -64,7 +110,13 @@ export function decodeScan(text: string): ScanRecord | null {
   if (root.scan === null || root.scan === undefined) return null;
   const scan = asObject(root.scan, 'root parameter');
   const state = scan.state;
-  if (state !== ScanState.running && state !== ScanState.completed && state !== ScanState.failed) {
+  if (
+    state !== ScanState.running &&
+    state !== ScanState.stopping &&
+    state !== ScanState.stopped &&
+    state !== ScanState.completed &&
+    state !== ScanState.failed
+  ) {
     throw corrupt('root parameter', `state ${JSON.stringify(state)}`);
   }
   const keyAttributes = scan.keyAttributes;
@@ -76,6 +128,8 @@ export function decodeScan(text: string): ScanRecord | null {
     state,
     tableName: str(scan, 'tableName', 'root parameter'),
     keyAttributes: keyAttributes as string[],
+    tableItemCount: num(scan, 'tableItemCount', 'root parameter'),
+    options: decodeOptions(scan.options),
     totalSegments: num(scan, 'totalSegments', 'root parameter'),
     startedAt: num(scan, 'startedAt', 'root parameter'),
     finishedAt: scan.finishedAt === null ? null : num(scan, 'finishedAt', 'root parameter'),
@@ -107,7 +161,7 @@ export function decodeSegment(text: string): SegmentCheckpoint {
   const cp = parseObject(text, where);
   if (cp.v !== VERSION) throw corrupt(where, `version ${JSON.stringify(cp.v)}`);
   const state = cp.state;
-  if (state !== SegmentState.running && state !== SegmentState.done && state !== SegmentState.failed) {
+  if (!Object.values(SegmentState).includes(state as SegmentState)) {
     throw corrupt(where, `state ${JSON.stringify(state)}`);
   }
   let position: AttributeMap | null = null;
@@ -122,7 +176,7 @@ export function decodeSegment(text: string): SegmentCheckpoint {
     totalSegments: num(cp, 'totalSegments', where),
     generation: num(cp, 'generation', where),
     owner: cp.owner === null ? null : str(cp, 'owner', where),
-    state,
+    state: state as SegmentState,
     position,
     itemsScanned: num(cp, 'itemsScanned', where),
     recordsPut: num(cp, 'recordsPut', where),
@@ -132,6 +186,39 @@ export function decodeSegment(text: string): SegmentCheckpoint {
     updatedAt: num(cp, 'updatedAt', where),
     error: cp.error === null ? null : str(cp, 'error', where),
   };
+}
+
+function decodeOptions(value: unknown): ScanOptions {
+  const where = 'root parameter';
+  const o = asObject(value, where);
+  const nullableString = (key: string) => (o[key] === null ? null : str(o, key, where));
+  const names = o.expressionNames;
+  if (
+    names !== null &&
+    (typeof names !== 'object' || Object.values(names as object).some((v) => typeof v !== 'string'))
+  ) {
+    throw corrupt(where, 'expressionNames');
+  }
+  const recordFormat = o.recordFormat;
+  if (recordFormat !== RecordFormat.dynamodbStream && recordFormat !== RecordFormat.item) {
+    throw corrupt(where, `recordFormat ${JSON.stringify(recordFormat)}`);
+  }
+  try {
+    return {
+      filterExpression: nullableString('filterExpression'),
+      projectionExpression: nullableString('projectionExpression'),
+      expressionNames: names as Record<string, string> | null,
+      expressionValues:
+        o.expressionValues === null ? null : fromJsonMap(o.expressionValues, 'expressionValues'),
+      consistentRead: o.consistentRead === true,
+      pageSize: o.pageSize === null ? null : num(o, 'pageSize', where),
+      startKey: o.startKey === null ? null : fromJsonMap(o.startKey, 'startKey'),
+      recordFormat,
+    };
+  } catch (error) {
+    if (error instanceof FatalScanError) throw error;
+    throw new FatalScanError(`The ${where} holds invalid options.`, { cause: error });
+  }
 }
 
 function parseObject(text: string, where: string): Record<string, unknown> {

@@ -1,8 +1,8 @@
 import { ScanState, type SegmentEvent, SegmentState } from '../contract';
-import { DeadlineError, FatalScanError, SupersededError } from './errors';
+import { DeadlineError, FatalScanError, StopRequestedError, SupersededError } from './errors';
 import type { Page, ScannerPorts } from './ports';
 import { buildRecord, type RecordContext } from './record-format';
-import { completeScanIfDone, failScan } from './scan-control';
+import { completeScanIfDone, failScan, settleStoppingScan } from './scan-control';
 import type { ScanRecord, SegmentCheckpoint } from './scan-state';
 
 /** Consecutive invocations that complete no page before the scan is failed rather than retried forever. */
@@ -14,14 +14,18 @@ export interface SegmentRunConfig {
   /** Hand off when less than this remains before the deadline. */
   readonly handoffMs: number;
   readonly checkpointIntervalMs: number;
+  /** Used when the scan's options set no page size. */
   readonly pageSize?: number;
   readonly region: string;
+  /** A completion claim older than this is taken over (its holder died). */
+  readonly stalledAfterMs: number;
 }
 
 export type SegmentOutcome =
   | { readonly kind: 'stale'; readonly reason: string }
   | { readonly kind: 'handed-off'; readonly generation: number; readonly itemsScanned: number }
   | { readonly kind: 'done'; readonly scanCompleted: boolean; readonly itemsScanned: number }
+  | { readonly kind: 'stopped'; readonly itemsScanned: number }
   | { readonly kind: 'failed'; readonly error: string };
 
 /**
@@ -74,6 +78,10 @@ class SegmentRun {
       return await this.scanPages();
     } catch (error) {
       if (error instanceof SupersededError) return stale(error.message);
+      if (error instanceof StopRequestedError) {
+        await settleStoppingScan(this.event.scanId, this.holder(), this.config, this.ports);
+        return { kind: 'stopped', itemsScanned: this.progress.itemsScanned };
+      }
       if (!(error instanceof FatalScanError)) throw error;
       return await this.fail(error);
     }
@@ -86,7 +94,8 @@ class SegmentRun {
     const scan = await store.loadScan();
     this.scan = scan;
     if (scan === null || scan.scanId !== event.scanId) return 'the scan is no longer the current one';
-    if (scan.state !== ScanState.running) return `the scan is ${scan.state}`;
+    if (scan.state !== ScanState.running && scan.state !== ScanState.stopping)
+      return `the scan is ${scan.state}`;
     // A LastEvaluatedKey is only valid with the Segment and TotalSegments that produced it.
     if (event.totalSegments !== scan.totalSegments) {
       return `the event has totalSegments ${event.totalSegments}, the scan ${scan.totalSegments}`;
@@ -97,10 +106,12 @@ class SegmentRun {
     if (existing !== null) {
       if (existing.state === SegmentState.done) {
         // A crash between finishing the segment and completing the scan is repaired here.
-        await completeScanIfDone(scan, this.ports);
+        await completeScanIfDone(scan, this.holder(), this.config, this.ports);
         return 'the segment is already done';
       }
-      if (existing.state === SegmentState.failed) return 'the segment has failed';
+      // A stopped or failed segment continues only with a resume's newer generation.
+      const ended = existing.state === SegmentState.stopped || existing.state === SegmentState.failed;
+      if (ended && event.generation <= existing.generation) return `the segment is ${existing.state}`;
       if (existing.generation > event.generation) {
         if (existing.generation === event.generation + 1 && existing.owner === null) {
           // A hand-off was recorded but no invocation claimed it yet: it may be lost, so send it
@@ -112,11 +123,20 @@ class SegmentRun {
       }
     }
 
+    const base = existing ?? freshCheckpoint(event, scan, clock.now());
+    if (scan.state === ScanState.stopping) {
+      // Stopped before it started: record where it stands so the stop can settle.
+      await store.saveSegment({ ...base, state: SegmentState.stopped, owner: null, updatedAt: clock.now() });
+      await settleStoppingScan(scan.scanId, this.holder(), this.config, this.ports);
+      return 'the scan is stopping';
+    }
     const claim: SegmentCheckpoint = {
-      ...(existing ?? freshCheckpoint(event, clock.now())),
+      ...base,
       generation: event.generation,
       owner: this.owner,
       state: SegmentState.running,
+      stalls: base.state === SegmentState.running ? base.stalls : 0,
+      error: null,
       updatedAt: clock.now(),
     };
     // Unconditional (SSM has no compare-and-swap): an invocation that claimed the same
@@ -137,7 +157,9 @@ class SegmentRun {
       keyAttributes: scan.keyAttributes,
       scanId: scan.scanId,
       segment: event.segment,
+      format: scan.options.recordFormat,
     };
+    const limit = scan.options.pageSize ?? config.pageSize;
     for (;;) {
       // At least one page per invocation, so a chain always progresses.
       if (this.pages > 0 && clock.now() >= config.deadline - config.handoffMs) return await this.handOff();
@@ -145,7 +167,8 @@ class SegmentRun {
         segment: event.segment,
         totalSegments: event.totalSegments,
         exclusiveStartKey: this.progress.position,
-        limit: config.pageSize,
+        limit,
+        options: scan.options,
       });
       const scannedAt = clock.now();
       const records = page.items.map((item) => buildRecord(item, context, scannedAt));
@@ -164,7 +187,7 @@ class SegmentRun {
       }
       this.progress = {
         position: page.lastEvaluatedKey,
-        itemsScanned: this.progress.itemsScanned + page.items.length,
+        itemsScanned: this.progress.itemsScanned + page.scannedCount,
         recordsPut: this.progress.recordsPut + put.records,
         bytesPut: this.progress.bytesPut + put.bytes,
       };
@@ -210,7 +233,13 @@ class SegmentRun {
       stalls: 0,
       updatedAt: clock.now(),
     });
-    const scanCompleted = await completeScanIfDone(this.requireScan(), this.ports);
+    const scanCompleted = await completeScanIfDone(
+      this.requireScan(),
+      this.holder(),
+      this.config,
+      this.ports,
+    );
+    if (!scanCompleted) await settleStoppingScan(this.event.scanId, this.holder(), this.config, this.ports);
     log.info('segment done', { itemsScanned: this.progress.itemsScanned, scanCompleted });
     return { kind: 'done', scanCompleted, itemsScanned: this.progress.itemsScanned };
   }
@@ -237,12 +266,16 @@ class SegmentRun {
     return { kind: 'failed', error: error.message };
   }
 
-  /** Writes a checkpoint if the scan still runs and this invocation still owns the segment. */
+  /**
+   * Writes a checkpoint if the scan still runs and this invocation still owns the segment. When
+   * the scan is stopping, a running checkpoint is written as STOPPED and the invocation ends.
+   */
   private async save(next: SegmentCheckpoint): Promise<void> {
     const { store } = this.ports;
     const { event } = this;
     const scan = await store.loadScan();
-    if (scan?.scanId !== event.scanId || scan.state !== ScanState.running) {
+    const active = scan?.state === ScanState.running || scan?.state === ScanState.stopping;
+    if (scan?.scanId !== event.scanId || !active) {
       throw new SupersededError(
         `the scan is ${scan?.scanId === event.scanId ? scan.state : 'no longer the current one'}`,
       );
@@ -255,8 +288,21 @@ class SegmentRun {
     ) {
       throw new SupersededError(`generation ${event.generation} was superseded`);
     }
-    await store.saveSegment(next);
-    this.saved = next;
+    const stopping = scan.state === ScanState.stopping;
+    const written =
+      stopping && next.state === SegmentState.running
+        ? { ...next, state: SegmentState.stopped, owner: null }
+        : next;
+    await store.saveSegment(written);
+    this.saved = written;
+    if (written.state === SegmentState.stopped) {
+      throw new StopRequestedError(`the scan is stopping; segment ${event.segment} saved its checkpoint`);
+    }
+  }
+
+  /** Names this invocation as a completion claimant; a retry of the same event has the same name. */
+  private holder(): string {
+    return `segment-${this.event.segment}-generation-${this.event.generation}`;
   }
 
   private requireScan(): ScanRecord {
@@ -283,7 +329,7 @@ function pickProgress(cp: SegmentCheckpoint): Progress {
   };
 }
 
-function freshCheckpoint(event: SegmentEvent, now: number): SegmentCheckpoint {
+function freshCheckpoint(event: SegmentEvent, scan: ScanRecord, now: number): SegmentCheckpoint {
   return {
     scanId: event.scanId,
     segment: event.segment,
@@ -291,7 +337,8 @@ function freshCheckpoint(event: SegmentEvent, now: number): SegmentCheckpoint {
     generation: event.generation,
     owner: null,
     state: SegmentState.running,
-    position: null,
+    // A start key is only allowed with one segment.
+    position: scan.totalSegments === 1 ? scan.options.startKey : null,
     itemsScanned: 0,
     recordsPut: 0,
     bytesPut: 0,

@@ -8,6 +8,8 @@ export interface ScannerConfig {
   readonly handoffMs: number;
   readonly checkpointIntervalMs: number;
   readonly pageSize: number | undefined;
+  readonly eventBusName: string;
+  readonly stalledAfterMs: number;
   readonly region: string;
 }
 
@@ -25,6 +27,9 @@ export function readConfig(env: Env): ScannerConfig {
       ScannerDefaults.checkpointIntervalMs,
     // Scan: Limit from 1; PutRecords batches are 500 records, so larger pages simply make more batches.
     pageSize: optionalInteger(env, ScannerEnv.pageSize, 1, 1_000_000),
+    eventBusName: env[ScannerEnv.eventBusName] || ScannerDefaults.eventBusName,
+    stalledAfterMs:
+      optionalInteger(env, ScannerEnv.stalledAfterMs, 1000, 86_400_000) ?? ScannerDefaults.stalledAfterMs,
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
   };
 }

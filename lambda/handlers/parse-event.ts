@@ -1,21 +1,45 @@
-import type { ScannerEvent } from '../contract';
+import { MAX_SEGMENTS, RecordFormat, type SegmentEvent } from '../contract';
+import { type AttributeMap, fromJsonMap } from '../core/attribute-value';
 import { ValidationError } from '../core/errors';
+import type { StartOptions } from '../core/scan-control';
 
 /** Parallel scan: Segment and TotalSegments up to 1,000,000. */
 const MAX_TOTAL_SEGMENTS = 1_000_000;
+/** DynamoDB: an expression is at most 4 KB. */
+const MAX_EXPRESSION_LENGTH = 4096;
 
-const USER_ACTIONS = '"start" or "status"';
+const USER_ACTIONS = '"start", "status", "stop" or "resume"';
+const START_FIELDS = [
+  'action',
+  'segments',
+  'restart',
+  'filter',
+  'projection',
+  'consistentRead',
+  'pageSize',
+  'startKey',
+  'recordFormat',
+] as const;
+
+/** A validated event: start carries its options in the core's form. */
+export type ParsedEvent =
+  | { readonly action: 'start'; readonly options: StartOptions }
+  | { readonly action: 'status' }
+  | { readonly action: 'stop' }
+  | { readonly action: 'resume' }
+  | SegmentEvent;
 
 /**
- * Validates an incoming event. An empty payload means start. Unknown actions and fields are
- * rejected with an error naming the field, before anything is read or written.
+ * Validates an incoming event. An empty payload means start. Unknown actions and fields, and
+ * values out of range, are rejected with an error naming the field and the expected value,
+ * before anything is read or written.
  *
  * @example
- * parseEvent({}); // { action: 'start' }
- * parseEvent({ action: 'stats' }); // throws ValidationError: Invalid action: expected "start" or "status", received "stats".
+ * parseEvent({}); // { action: 'start', options: { segments: 1, ... } }
+ * parseEvent({ action: 'start', segments: 0 }); // throws: Invalid segments: expected an integer from 1 to 1000, or "auto", received 0.
  */
-export function parseEvent(event: unknown): ScannerEvent {
-  if (event === null || event === undefined) return { action: 'start' };
+export function parseEvent(event: unknown): ParsedEvent {
+  if (event === null || event === undefined) return { action: 'start', options: parseStart({}) };
   if (typeof event !== 'object' || Array.isArray(event)) {
     throw new ValidationError('event', 'a JSON object such as {"action":"start"}', event);
   }
@@ -23,11 +47,13 @@ export function parseEvent(event: unknown): ScannerEvent {
   const action = fields.action ?? 'start';
   switch (action) {
     case 'start':
-      rejectUnknownFields(fields, ['action']);
-      return { action: 'start' };
+      rejectUnknownFields(fields, START_FIELDS);
+      return { action: 'start', options: parseStart(fields) };
     case 'status':
+    case 'stop':
+    case 'resume':
       rejectUnknownFields(fields, ['action']);
-      return { action: 'status' };
+      return { action: action as 'status' | 'stop' | 'resume' };
     case 'segment':
       rejectUnknownFields(fields, ['action', 'scanId', 'segment', 'totalSegments', 'generation']);
       return parseSegmentEvent(fields);
@@ -36,7 +62,94 @@ export function parseEvent(event: unknown): ScannerEvent {
   }
 }
 
-function parseSegmentEvent(fields: Record<string, unknown>): ScannerEvent {
+function parseStart(fields: Record<string, unknown>): StartOptions {
+  const filter = optionalObject(fields, 'filter');
+  if (filter !== undefined) rejectUnknownFields(filter, ['expression', 'names', 'values'], 'filter.');
+  const expression = filter === undefined ? null : expressionString(filter.expression, 'filter.expression');
+  const projection =
+    fields.projection === undefined ? null : expressionString(fields.projection, 'projection');
+  return {
+    segments: segments(fields.segments),
+    restart: optionalBoolean(fields, 'restart'),
+    filterExpression: expression,
+    projectionExpression: projection,
+    expressionNames: filter?.names === undefined ? null : names(filter.names),
+    expressionValues: filter?.values === undefined ? null : attributeMap(filter.values, 'filter.values', ':'),
+    consistentRead: optionalBoolean(fields, 'consistentRead'),
+    pageSize: fields.pageSize === undefined ? null : integer(fields, 'pageSize', 1, 1_000_000),
+    startKey: fields.startKey === undefined ? null : attributeMap(fields.startKey, 'startKey'),
+    recordFormat: recordFormat(fields.recordFormat),
+  };
+}
+
+function segments(value: unknown): number | 'auto' {
+  if (value === undefined) return 1;
+  if (value === 'auto') return value;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_SEGMENTS) {
+    throw new ValidationError('segments', `an integer from 1 to ${MAX_SEGMENTS}, or "auto"`, value);
+  }
+  return value;
+}
+
+function recordFormat(value: unknown): RecordFormat {
+  if (value === undefined) return RecordFormat.dynamodbStream;
+  if (value !== RecordFormat.dynamodbStream && value !== RecordFormat.item) {
+    throw new ValidationError(
+      'recordFormat',
+      `"${RecordFormat.dynamodbStream}" or "${RecordFormat.item}"`,
+      value,
+    );
+  }
+  return value;
+}
+
+function expressionString(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.trim() === '' || value.length > MAX_EXPRESSION_LENGTH) {
+    throw new ValidationError(
+      field,
+      `a DynamoDB expression of 1 to ${MAX_EXPRESSION_LENGTH} characters`,
+      value,
+    );
+  }
+  return value;
+}
+
+function names(value: unknown): Record<string, string> {
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    Array.isArray(value) ||
+    Object.keys(value).length === 0
+  ) {
+    throw new ValidationError('filter.names', 'a non-empty object such as {"#s":"status"}', value);
+  }
+  for (const [key, name] of Object.entries(value)) {
+    if (!key.startsWith('#') || typeof name !== 'string' || name === '') {
+      throw new ValidationError(`filter.names.${key}`, 'a "#placeholder" mapped to an attribute name', name);
+    }
+  }
+  return value as Record<string, string>;
+}
+
+function attributeMap(value: unknown, field: string, keyPrefix?: string): AttributeMap {
+  try {
+    const map = fromJsonMap(value, field);
+    if (Object.keys(map).length === 0) throw new TypeError(`${field} must not be empty`);
+    const bad =
+      keyPrefix === undefined ? undefined : Object.keys(map).find((key) => !key.startsWith(keyPrefix));
+    if (bad !== undefined) throw new TypeError(`${field}.${bad} must start with "${keyPrefix}"`);
+    return map;
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    throw new ValidationError(
+      field,
+      `typed attribute values such as {"${keyPrefix ?? 'id'}x":{"S":"a"}} (${error.message})`,
+      value,
+    );
+  }
+}
+
+function parseSegmentEvent(fields: Record<string, unknown>): SegmentEvent {
   const { scanId } = fields;
   if (typeof scanId !== 'string' || !/^[\w-]{1,64}$/.test(scanId)) {
     throw new ValidationError('scanId', 'a scan id of 1 to 64 letters, digits, "-" or "_"', scanId);
@@ -55,12 +168,32 @@ function integer(fields: Record<string, unknown>, name: string, min: number, max
   return value;
 }
 
-function rejectUnknownFields(fields: Record<string, unknown>, allowed: readonly string[]): void {
+function optionalBoolean(fields: Record<string, unknown>, name: string): boolean {
+  const value = fields[name];
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw new ValidationError(name, 'true or false', value);
+  return value;
+}
+
+function optionalObject(fields: Record<string, unknown>, name: string): Record<string, unknown> | undefined {
+  const value = fields[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ValidationError(
+      name,
+      'an object such as {"expression":"#s = :s","names":{"#s":"status"},"values":{":s":{"S":"open"}}}',
+      value,
+    );
+  }
+  return value as Record<string, unknown>;
+}
+
+function rejectUnknownFields(fields: Record<string, unknown>, allowed: readonly string[], prefix = ''): void {
   const unknown = Object.keys(fields).find((key) => !allowed.includes(key));
   if (unknown !== undefined) {
     throw new ValidationError(
-      unknown,
-      `no such field (this action accepts: ${allowed.join(', ')})`,
+      `${prefix}${unknown}`,
+      `no such field (accepted: ${allowed.map((f) => `${prefix}${f}`).join(', ')})`,
       fields[unknown],
     );
   }

@@ -1,13 +1,14 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { type AwsClients, createAwsClients } from '../adapters/clients';
 import { DynamoDbPageReader } from '../adapters/dynamodb-page-reader';
+import { EventBridgeEventPublisher } from '../adapters/eventbridge-event-publisher';
 import { KinesisRecordSink } from '../adapters/kinesis-record-sink';
 import { LambdaContinuation } from '../adapters/lambda-continuation';
 import { SsmCheckpointStore } from '../adapters/ssm-checkpoint-store';
 import { randomIds, systemClock } from '../adapters/system';
 import type { StartResponse, StatusResponse } from '../contract';
 import type { Clock, IdSource, ScannerPorts } from '../core/ports';
-import { getStatus, startScan } from '../core/scan-control';
+import { type ControlConfig, getStatus, resumeScan, startScan, stopScan } from '../core/scan-control';
 import { runSegment, type SegmentOutcome } from '../core/segment-runner';
 import { readConfig, type ScannerConfig } from './config';
 import { parseEvent } from './parse-event';
@@ -63,17 +64,27 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
       sink: new KinesisRecordSink(clients.kinesis, config.streamName, clock),
       store: new SsmCheckpointStore(clients.ssm, config.parameterName),
       continuation: new LambdaContinuation(clients.lambda, context.functionName),
+      events: new EventBridgeEventPublisher(clients.eventbridge, config.eventBusName),
       clock,
       ids: options.ids ?? randomIds,
       log: logger,
+    };
+    const control: ControlConfig = {
+      tableName: config.tableName,
+      defaultPageSize: config.pageSize ?? null,
+      stalledAfterMs: config.stalledAfterMs,
     };
 
     try {
       switch (request.action) {
         case 'start':
-          return await startScan({ tableName: config.tableName, totalSegments: 1 }, ports);
+          return await startScan(request.options, control, ports);
         case 'status':
-          return await getStatus(ports);
+          return await getStatus(control, ports);
+        case 'stop':
+          return await stopScan(ports);
+        case 'resume':
+          return await resumeScan(control, ports);
         case 'segment': {
           const outcome = await runSegment(
             request,
@@ -83,6 +94,7 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
               checkpointIntervalMs: config.checkpointIntervalMs,
               pageSize: config.pageSize,
               region: config.region,
+              stalledAfterMs: config.stalledAfterMs,
             },
             ports,
           );

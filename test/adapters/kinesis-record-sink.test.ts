@@ -1,6 +1,8 @@
 import {
   AccessDeniedException,
+  DescribeStreamSummaryCommand,
   KinesisClient,
+  LimitExceededException,
   ProvisionedThroughputExceededException,
   PutRecordsCommand,
   type PutRecordsCommandInput,
@@ -10,7 +12,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { KinesisRecordSink, type KinesisRecordSinkOptions } from '../../lambda/adapters/kinesis-record-sink';
-import { DeadlineError, FatalScanError } from '../../lambda/core/errors';
+import { DeadlineError, FatalScanError, TransientError } from '../../lambda/core/errors';
 import type { Clock } from '../../lambda/core/ports';
 import type { OutboundRecord } from '../../lambda/core/record-format';
 
@@ -303,5 +305,70 @@ describe('KinesisRecordSink', () => {
 
     // Ceilings 10, 20, 40, then capped at 40.
     expect(sleeps).toEqual([5, 10, 20, 20]);
+  });
+
+  describe('describeStream', () => {
+    /** The fields DescribeStreamSummary always returns, around the ones under test. */
+    const summary = (mode: 'ON_DEMAND' | 'PROVISIONED', openShards: number) => ({
+      StreamDescriptionSummary: {
+        StreamName: STREAM,
+        StreamARN: `arn:aws:kinesis:us-east-1:123456789012:stream/${STREAM}`,
+        StreamStatus: 'ACTIVE' as const,
+        StreamModeDetails: { StreamMode: mode },
+        RetentionPeriodHours: 24,
+        StreamCreationTimestamp: new Date(START),
+        EnhancedMonitoring: [],
+        OpenShardCount: openShards,
+      },
+    });
+
+    it('returns ON_DEMAND and the open shard count for an on-demand stream', async () => {
+      kinesis.on(DescribeStreamSummaryCommand, { StreamName: STREAM }).resolves(summary('ON_DEMAND', 4));
+
+      await expect(newSink(fakeClock().clock).describeStream()).resolves.toEqual({
+        mode: 'ON_DEMAND',
+        openShards: 4,
+      });
+      expect(kinesis).toHaveReceivedCommandExactlyOnceWith(DescribeStreamSummaryCommand, {
+        StreamName: STREAM,
+      });
+    });
+
+    it('returns PROVISIONED and the open shard count for a provisioned stream', async () => {
+      kinesis.on(DescribeStreamSummaryCommand).resolves(summary('PROVISIONED', 12));
+
+      await expect(newSink(fakeClock().clock).describeStream()).resolves.toEqual({
+        mode: 'PROVISIONED',
+        openShards: 12,
+      });
+    });
+
+    it('turns ResourceNotFoundException into FatalScanError with the SDK error as cause', async () => {
+      const sdkError = new ResourceNotFoundException({
+        message: 'Stream scan-stream not found',
+        $metadata: {},
+      });
+      kinesis.on(DescribeStreamSummaryCommand).rejects(sdkError);
+
+      const error = await newSink(fakeClock().clock)
+        .describeStream()
+        .catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(FatalScanError);
+      expect(error).toHaveProperty('cause', sdkError);
+      expect(error).toHaveProperty('message', expect.stringContaining(STREAM));
+    });
+
+    it('turns LimitExceededException that outlasted the SDK retries into TransientError', async () => {
+      const sdkError = new LimitExceededException({ message: 'Rate exceeded for stream', $metadata: {} });
+      kinesis.on(DescribeStreamSummaryCommand).rejects(sdkError);
+
+      const error = await newSink(fakeClock().clock)
+        .describeStream()
+        .catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(TransientError);
+      expect(error).toHaveProperty('cause', sdkError);
+    });
   });
 });

@@ -4,6 +4,7 @@ import {
   GetParameterCommand,
   GetParametersByPathCommand,
   type GetParametersByPathCommandInput,
+  ParameterAlreadyExists,
   ParameterNotFound,
   PutParameterCommand,
   type PutParameterCommandInput,
@@ -15,7 +16,13 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { SsmCheckpointStore } from '../../lambda/adapters/ssm-checkpoint-store';
 import { INITIAL_ROOT_PARAMETER_VALUE } from '../../lambda/contract';
 import { FatalScanError, TransientError } from '../../lambda/core/errors';
-import { encodeSegment, type ScanRecord, type SegmentCheckpoint } from '../../lambda/core/scan-state';
+import type { CompletionClaim } from '../../lambda/core/ports';
+import {
+  DEFAULT_SCAN_OPTIONS,
+  encodeSegment,
+  type ScanRecord,
+  type SegmentCheckpoint,
+} from '../../lambda/core/scan-state';
 
 const ROOT = '/ddbscan/orders';
 
@@ -50,12 +57,17 @@ const scan: ScanRecord = {
   state: 'RUNNING',
   tableName: 'orders',
   keyAttributes: ['pk', 'sk'],
+  tableItemCount: 48_000,
+  options: DEFAULT_SCAN_OPTIONS,
   totalSegments: 4,
   startedAt: 1_700_000_000_000,
   finishedAt: null,
   error: null,
   summary: null,
 };
+
+const SCAN_ID = '20261121T131600Z-4f2a9c';
+const claim: CompletionClaim = { holder: 'status-7f3e', at: 1_700_000_900_000 };
 
 function putInputs(): PutParameterCommandInput[] {
   return ssm.commandCalls(PutParameterCommand).map((call) => call.args[0].input);
@@ -106,6 +118,171 @@ describe('SsmCheckpointStore', () => {
       ssm.on(GetParameterCommand).resolves({ Parameter: { Name: ROOT, Value: written?.Value } });
 
       await expect(store.loadScan()).resolves.toEqual(scan);
+    });
+  });
+
+  describe('scan options', () => {
+    it('round-trips options with a binary expression value and a start key through saveScan and loadScan', async () => {
+      const bytes = Uint8Array.from([0, 1, 127, 128, 255, 0x2f]);
+      const withOptions: ScanRecord = {
+        ...scan,
+        totalSegments: 1,
+        options: {
+          filterExpression: '#s = :open AND attribute_exists(#b) AND #b <> :blob',
+          projectionExpression: 'pk, sk, #s',
+          expressionNames: { '#s': 'status', '#b': 'blob' },
+          expressionValues: { ':open': { S: 'OPEN' }, ':blob': { B: bytes } },
+          consistentRead: true,
+          pageSize: 250,
+          startKey: { pk: { S: 'customer#7' }, sk: { B: Uint8Array.from([9, 8, 7]) } },
+          recordFormat: 'item',
+        },
+      };
+      ssm.on(PutParameterCommand).resolves({ Version: 3 });
+      const store = newStore();
+
+      await store.saveScan(withOptions);
+      const [written] = putInputs();
+      ssm
+        .on(GetParameterCommand, { Name: ROOT })
+        .resolves({ Parameter: { Name: ROOT, Value: written?.Value } });
+      const loaded = await store.loadScan();
+
+      expect(loaded).toEqual(withOptions);
+      const blob = loaded?.options.expressionValues?.[':blob'];
+      expect(blob && 'B' in blob ? [...blob.B] : []).toEqual([0, 1, 127, 128, 255, 47]);
+      const sk = loaded?.options.startKey?.sk;
+      expect(sk && 'B' in sk ? [...sk.B] : []).toEqual([9, 8, 7]);
+    });
+  });
+
+  describe('completion claims', () => {
+    it('creates <root>/completion/<scanId> with Overwrite false and returns true', async () => {
+      ssm.on(PutParameterCommand).resolves({ Version: 1, Tier: 'Standard' });
+
+      await expect(newStore().createCompletionClaim(SCAN_ID, claim)).resolves.toBe(true);
+
+      expect(ssm).toHaveReceivedCommandExactlyOnceWith(PutParameterCommand, {
+        Name: `${ROOT}/completion/${SCAN_ID}`,
+        Type: 'String',
+        Overwrite: false,
+      });
+      expect(JSON.parse(putInputs()[0]?.Value ?? 'null')).toEqual(claim);
+    });
+
+    it('returns false when another invocation created the claim first', async () => {
+      ssm
+        .on(PutParameterCommand)
+        .rejects(new ParameterAlreadyExists({ message: 'The parameter already exists.', $metadata: {} }));
+
+      await expect(newStore().createCompletionClaim(SCAN_ID, claim)).resolves.toBe(false);
+    });
+
+    it('loads the holder and time of the claim', async () => {
+      ssm.on(GetParameterCommand, { Name: `${ROOT}/completion/${SCAN_ID}` }).resolves({
+        Parameter: { Name: `${ROOT}/completion/${SCAN_ID}`, Value: JSON.stringify(claim) },
+      });
+
+      await expect(newStore().loadCompletionClaim(SCAN_ID)).resolves.toEqual(claim);
+    });
+
+    it('returns null for a claim that does not exist', async () => {
+      ssm.on(GetParameterCommand).rejects(notFound());
+
+      await expect(newStore().loadCompletionClaim(SCAN_ID)).resolves.toBeNull();
+      expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: `${ROOT}/completion/${SCAN_ID}` });
+    });
+
+    it.each([
+      ['a claim without a holder', JSON.stringify({ at: 1_700_000_900_000 })],
+      ['a claim whose time is a string', JSON.stringify({ holder: 'status-7f3e', at: '2026-11-21' })],
+      ['a JSON null', 'null'],
+    ])('throws FatalScanError on %s', async (_name, value) => {
+      ssm
+        .on(GetParameterCommand)
+        .resolves({ Parameter: { Name: `${ROOT}/completion/${SCAN_ID}`, Value: value } });
+
+      const error = await newStore()
+        .loadCompletionClaim(SCAN_ID)
+        .catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(FatalScanError);
+      expect(error).toHaveProperty('message', expect.stringContaining(SCAN_ID));
+    });
+
+    it('overwrites the claim when taking it over', async () => {
+      ssm.on(PutParameterCommand).resolves({ Version: 2 });
+
+      await newStore().saveCompletionClaim(SCAN_ID, claim);
+
+      expect(ssm).toHaveReceivedCommandExactlyOnceWith(PutParameterCommand, {
+        Name: `${ROOT}/completion/${SCAN_ID}`,
+        Value: JSON.stringify(claim),
+        Overwrite: true,
+      });
+    });
+
+    describe('deleting every claim but one', () => {
+      // Twelve finished scans' claims: more than one DeleteParameters call (at most 10 names each).
+      const names = Array.from(
+        { length: 12 },
+        (_, i) => `${ROOT}/completion/20261120T${String(i).padStart(6, '0')}Z-00000${i.toString(16)}`,
+      );
+      const kept = SCAN_ID;
+      const keptName = `${ROOT}/completion/${kept}`;
+      const listed = [...names.slice(0, 3), keptName, ...names.slice(3)];
+
+      /** Lists the claims over two pages, the kept one among them; records each listing request. */
+      function storeClaims(): string[][] {
+        const parameters = listed.map((Name) => ({ Name, Value: JSON.stringify(claim) }));
+        const pages = new Map([
+          [undefined, { Parameters: parameters.slice(0, 7), NextToken: 'page-2' }],
+          ['page-2', { Parameters: parameters.slice(7) }],
+        ]);
+        const requests: string[][] = [];
+        ssm.on(GetParametersByPathCommand).callsFake((input: GetParametersByPathCommandInput) => {
+          requests.push([input.Path ?? '', String(input.Recursive), input.NextToken ?? '']);
+          return pages.get(input.NextToken);
+        });
+        ssm.on(DeleteParametersCommand).resolves({ DeletedParameters: [], InvalidParameters: [] });
+        return requests;
+      }
+
+      function deletedBatches(): (string[] | undefined)[] {
+        return ssm.commandCalls(DeleteParametersCommand).map((call) => call.args[0].input.Names);
+      }
+
+      it('lists <root>/completion and deletes every claim but the kept scan one, at most 10 per call', async () => {
+        const requests = storeClaims();
+
+        await newStore().deleteCompletionClaimsExcept(kept);
+
+        expect(requests).toEqual([
+          [`${ROOT}/completion`, 'false', ''],
+          [`${ROOT}/completion`, 'false', 'page-2'],
+        ]);
+        const batches = deletedBatches();
+        expect(batches.map((batch) => batch?.length)).toEqual([10, 2]);
+        expect(batches.flat()).toEqual(names);
+      });
+
+      it('deletes every claim for a null scan id', async () => {
+        storeClaims();
+
+        await newStore().deleteCompletionClaimsExcept(null);
+
+        expect(deletedBatches().flat()).toEqual(listed);
+      });
+
+      it('sends no DeleteParameters when only the kept claim exists', async () => {
+        ssm
+          .on(GetParametersByPathCommand)
+          .resolves({ Parameters: [{ Name: keptName, Value: JSON.stringify(claim) }] });
+
+        await newStore().deleteCompletionClaimsExcept(kept);
+
+        expect(ssm).not.toHaveReceivedCommand(DeleteParametersCommand);
+      });
     });
   });
 
@@ -237,6 +414,13 @@ describe('SsmCheckpointStore', () => {
       ['saveSegment', (store: SsmCheckpointStore) => store.saveSegment(checkpoint(1))],
       ['listSegments', (store: SsmCheckpointStore) => store.listSegments()],
       ['deleteSegments', (store: SsmCheckpointStore) => store.deleteSegments([1, 2])],
+      ['createCompletionClaim', (store: SsmCheckpointStore) => store.createCompletionClaim(SCAN_ID, claim)],
+      ['loadCompletionClaim', (store: SsmCheckpointStore) => store.loadCompletionClaim(SCAN_ID)],
+      ['saveCompletionClaim', (store: SsmCheckpointStore) => store.saveCompletionClaim(SCAN_ID, claim)],
+      [
+        'deleteCompletionClaimsExcept',
+        (store: SsmCheckpointStore) => store.deleteCompletionClaimsExcept(SCAN_ID),
+      ],
     ] as const;
 
     it.each(operations)(

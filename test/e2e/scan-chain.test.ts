@@ -1,31 +1,28 @@
 import { CreateTableCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateStreamCommand } from '@aws-sdk/client-kinesis';
 import { describe, expect, it } from 'vitest';
-import { ScanState, type StartResponse, type StatusResponse } from '../../lambda/contract';
+import type { StartResponse, StatusResponse } from '../../lambda/contract';
 import type { AttributeMap } from '../../lambda/core/attribute-value';
 import { checkDelivery } from '../../local/delivery-check';
-import { invoke, runDemo } from '../../local/demo';
+import { invoke, runDemo, waitForScan } from '../../local/demo';
 import { deployLocalScanner } from '../../local/local-scanner';
-import { startLocalStack } from '../../local/local-stack';
+import { type LocalStack, startLocalStack } from '../../local/local-stack';
 import { readWholeStream } from '../../local/stream-reader';
 
-async function waitForEnd(
-  stack: Awaited<ReturnType<typeof startLocalStack>>,
-  functionName: string,
-): Promise<StatusResponse> {
-  for (let i = 0; i < 600; i++) {
-    await stack.lambda.idle();
-    const status = (await invoke(stack.clients.lambda, functionName, { action: 'status' })) as StatusResponse;
-    if (status.state !== ScanState.running) return status;
-  }
-  throw new Error('the scan did not end');
-}
+const waitForEnd = (stack: LocalStack, functionName: string): Promise<StatusResponse> =>
+  waitForScan(stack, functionName, undefined, 60_000);
 
 describe('the scanner on the local stack', () => {
   it('delivers every item of a varied table, unchanged, through a chain of at least five hand-offs', async () => {
     // A window of 0 ms: every invocation writes one page of 100 and hands off (20 pages and the
     // empty one DynamoDB returns after a full last page).
-    const result = await runDemo({ items: 2000, timeoutMs: 1000, handoffMs: 1000, pageSize: 100 });
+    const result = await runDemo({
+      items: 2000,
+      segments: 1,
+      timeoutMs: 1000,
+      handoffMs: 1000,
+      pageSize: 100,
+    });
 
     expect(result.problems).toEqual([]);
     expect(result.status.state).toBe('COMPLETED');
@@ -46,8 +43,11 @@ describe('the scanner on the local stack', () => {
 
     expect(result.problems).toEqual([]);
     expect(result.delivery.missing).toBe(0);
-    // A duplicate invocation stops at its first checkpoint, after one page.
-    expect(result.delivery.duplicates).toBeLessThanOrEqual(pageSize * (result.status.handoffs + 1));
+    // A duplicate invocation stops at its first checkpoint, after one page: one per invocation of
+    // each chain (its first and one per hand-off).
+    expect(result.delivery.duplicates).toBeLessThanOrEqual(
+      pageSize * (result.status.handoffs + result.status.segments.total),
+    );
   });
 
   it('checkpoints and resumes binary keys exactly', async () => {
@@ -106,7 +106,7 @@ describe('the scanner on the local stack', () => {
       const before = stack.ssm.value(scanner.parameterName);
 
       await expect(invoke(stack.clients.lambda, scanner.functionName, { action: 'begin' })).rejects.toThrow(
-        'ValidationError: Invalid action: expected "start" or "status", received "begin".',
+        'ValidationError: Invalid action: expected "start", "status", "stop" or "resume", received "begin".',
       );
       await expect(
         invoke(stack.clients.lambda, scanner.functionName, { action: 'start', segments: 'many' }),

@@ -138,6 +138,11 @@ function grantsOn(actions: readonly string[], resources: readonly unknown[]): Gr
   return actions.flatMap((action) => resources.map((resource) => ({ action, resource })));
 }
 
+/** The default event bus in the test account, as CDK renders it. */
+const DEFAULT_BUS_ARN = {
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:events:${REGION}:${ACCOUNT}:event-bus/default`]],
+};
+
 function ssmParameterArn(parameterLogicalId: string, suffix: string[] = []): unknown {
   return {
     'Fn::Join': [
@@ -235,16 +240,18 @@ describe('ScannerStack with a streamArn', () => {
     template.resourceCountIs('AWS::Kinesis::Stream', 0);
   });
 
-  it('grants PutRecords on the given stream ARN and nothing else on Kinesis', () => {
+  it('grants PutRecords and DescribeStreamSummary on the given stream ARN and nothing else on Kinesis', () => {
     const { template } = synth();
     const kinesis = collectGrants(template).filter((grant) => grant.action.startsWith('kinesis:'));
-    expect(describeGrants(kinesis)).toEqual(describeGrants(grantsOn(['kinesis:PutRecords'], [STREAM_ARN])));
+    expect(describeGrants(kinesis)).toEqual(
+      describeGrants(grantsOn(['kinesis:PutRecords', 'kinesis:DescribeStreamSummary'], [STREAM_ARN])),
+    );
   });
 
-  it('grants nothing beyond the table, the stream, the parameter path and the function itself', () => {
+  it('grants nothing beyond the table, the stream, the parameter path, the event bus and the function itself', () => {
     const { template } = synth();
     const services = new Set(collectGrants(template).map((grant) => grant.action.split(':')[0]));
-    expect([...services].sort()).toEqual(['dynamodb', 'kinesis', 'lambda', 'ssm']);
+    expect([...services].sort()).toEqual(['dynamodb', 'events', 'kinesis', 'lambda', 'ssm']);
   });
 
   it('configures the function with the given stream and outputs it', () => {
@@ -265,9 +272,10 @@ describe('IAM least privilege', () => {
     expect(describeGrants(grants)).toEqual(
       describeGrants([
         ...grantsOn(['dynamodb:Scan', 'dynamodb:DescribeTable'], [TABLE_ARN]),
-        ...grantsOn(['kinesis:PutRecords'], [getAttArn(streamId)]),
+        ...grantsOn(['kinesis:PutRecords', 'kinesis:DescribeStreamSummary'], [getAttArn(streamId)]),
         ...grantsOn(SSM_ACTIONS, [ssmParameterArn(parameterId), parameterPath]),
         ...grantsOn(['lambda:InvokeFunction'], [getAttArn(functionId)]),
+        ...grantsOn(['events:PutEvents'], [DEFAULT_BUS_ARN]),
       ]),
     );
   });

@@ -2,18 +2,55 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lambda/core/errors';
 import { readConfig } from '../../lambda/handlers/config';
 import { parseEvent } from '../../lambda/handlers/parse-event';
+import { startOptions } from '../fakes';
 
 const segment = { action: 'segment', scanId: 'scan-1', segment: 0, totalSegments: 1, generation: 1 };
+const SEGMENTS = 'expected an integer from 1 to 1000, or "auto"';
 
 describe('parseEvent', () => {
   it.each([
-    [{}, { action: 'start' }],
-    [null, { action: 'start' }],
-    [{ action: 'start' }, { action: 'start' }],
+    [{}, { action: 'start', options: startOptions() }],
+    [null, { action: 'start', options: startOptions() }],
+    [{ action: 'start' }, { action: 'start', options: startOptions() }],
     [{ action: 'status' }, { action: 'status' }],
+    [{ action: 'stop' }, { action: 'stop' }],
+    [{ action: 'resume' }, { action: 'resume' }],
     [segment, segment],
   ])('accepts %j', (event, expected) => {
     expect(parseEvent(event)).toEqual(expected);
+  });
+
+  it('accepts every start option', () => {
+    const event = {
+      action: 'start',
+      segments: 'auto',
+      restart: true,
+      filter: {
+        expression: '#s = :s',
+        names: { '#s': 'status' },
+        values: { ':s': { S: 'open' }, ':b': { B: 'AQI=' } },
+      },
+      projection: '#s, total',
+      consistentRead: true,
+      pageSize: 250,
+      startKey: { pk: { S: 'a' } },
+      recordFormat: 'item',
+    };
+    expect(parseEvent(event)).toEqual({
+      action: 'start',
+      options: startOptions({
+        segments: 'auto',
+        restart: true,
+        filterExpression: '#s = :s',
+        expressionNames: { '#s': 'status' },
+        expressionValues: { ':s': { S: 'open' }, ':b': { B: new Uint8Array([1, 2]) } },
+        projectionExpression: '#s, total',
+        consistentRead: true,
+        pageSize: 250,
+        startKey: { pk: { S: 'a' } },
+        recordFormat: 'item',
+      }),
+    });
   });
 
   it.each([
@@ -26,13 +63,58 @@ describe('parseEvent', () => {
     [
       'an unknown action',
       { action: 'stats' },
-      'Invalid action: expected "start" or "status", received "stats".',
+      'Invalid action: expected "start", "status", "stop" or "resume", received "stats".',
     ],
-    ['a non-string action', { action: 7 }, 'Invalid action: expected "start" or "status", received 7.'],
+    [
+      'a non-string action',
+      { action: 7 },
+      'Invalid action: expected "start", "status", "stop" or "resume", received 7.',
+    ],
     [
       'an unknown field',
       { action: 'start', segmnets: 4 },
-      'Invalid segmnets: expected no such field (this action accepts: action), received 4.',
+      'Invalid segmnets: expected no such field (accepted: action, segments,',
+    ],
+    [
+      'a field on status',
+      { action: 'status', segments: 2 },
+      'Invalid segments: expected no such field (accepted: action), received 2.',
+    ],
+    ['segments 0', { segments: 0 }, `Invalid segments: ${SEGMENTS}, received 0.`],
+    ['segments -1', { segments: -1 }, `Invalid segments: ${SEGMENTS}, received -1.`],
+    ['segments 1.5', { segments: 1.5 }, `Invalid segments: ${SEGMENTS}, received 1.5.`],
+    ['segments 10^7', { segments: 10_000_000 }, `Invalid segments: ${SEGMENTS}, received 10000000.`],
+    ['segments "many"', { segments: 'many' }, `Invalid segments: ${SEGMENTS}, received "many".`],
+    ['a non-boolean restart', { restart: 'yes' }, 'Invalid restart: expected true or false, received "yes".'],
+    ['a filter that is not an object', { filter: 'a = b' }, 'Invalid filter: expected an object such as'],
+    [
+      'an empty filter expression',
+      { filter: { expression: ' ' } },
+      'Invalid filter.expression: expected a DynamoDB expression',
+    ],
+    [
+      'an unknown filter field',
+      { filter: { expression: 'a = :a', value: {} } },
+      'Invalid filter.value: expected no such field',
+    ],
+    ['a name without #', { filter: { expression: 'a', names: { s: 'status' } } }, 'Invalid filter.names.s'],
+    [
+      'a value without :',
+      { filter: { expression: 'a', values: { s: { S: 'x' } } } },
+      'Invalid filter.values: expected typed attribute values',
+    ],
+    ['an untyped value', { filter: { expression: 'a', values: { ':s': 'x' } } }, 'Invalid filter.values'],
+    ['an empty projection', { projection: '' }, 'Invalid projection: expected a DynamoDB expression'],
+    [
+      'a bad page size',
+      { pageSize: 0 },
+      'Invalid pageSize: expected an integer from 1 to 1000000, received 0.',
+    ],
+    ['an untyped start key', { startKey: { pk: 'a' } }, 'Invalid startKey'],
+    [
+      'an unknown record format',
+      { recordFormat: 'csv' },
+      'Invalid recordFormat: expected "dynamodb-stream" or "item", received "csv".',
     ],
     [
       'a fractional segment',
@@ -73,6 +155,8 @@ describe('readConfig', () => {
       handoffMs: 15_000,
       checkpointIntervalMs: 10_000,
       pageSize: undefined,
+      eventBusName: 'default',
+      stalledAfterMs: 960_000,
       region: 'eu-west-1',
     });
   });

@@ -9,6 +9,7 @@ const context: RecordContext = {
   keyAttributes: ['pk', 'sk'],
   scanId: 'scan-1',
   segment: 3,
+  format: 'dynamodb-stream',
 };
 
 const item: AttributeMap = {

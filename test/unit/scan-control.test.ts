@@ -1,123 +1,181 @@
 import { describe, expect, it } from 'vitest';
-import { FatalScanError, TransientError } from '../../lambda/core/errors';
-import { getStatus, startScan } from '../../lambda/core/scan-control';
-import { runSegment } from '../../lambda/core/segment-runner';
-import { fakeWorld, numberedItems } from '../fakes';
+import type { SegmentEvent } from '../../lambda/contract';
+import { ConflictError, FatalScanError, TransientError, ValidationError } from '../../lambda/core/errors';
+import { autoSegments, getStatus, resumeScan, startScan, stopScan } from '../../lambda/core/scan-control';
+import { runSegment, type SegmentOutcome } from '../../lambda/core/segment-runner';
+import { controlConfig, type FakeWorld, fakeWorld, numberedItems, startOptions } from '../fakes';
 
-const start = { tableName: 'Orders', totalSegments: 1 };
+const budget = (world: FakeWorld, ms = 900_000) => ({
+  deadline: world.clock.now() + ms,
+  handoffMs: 15_000,
+  checkpointIntervalMs: 1000,
+  region: 'us-east-1',
+  stalledAfterMs: 960_000,
+});
+
+/** Runs queued chain events (each with the given budget) until none is left. */
+async function drain(world: FakeWorld, budgetMs = 900_000): Promise<SegmentOutcome[]> {
+  const outcomes: SegmentOutcome[] = [];
+  for (let event = world.continuation.events.shift(); event; event = world.continuation.events.shift()) {
+    outcomes.push(await runSegment(event, budget(world, budgetMs), world.ports));
+  }
+  return outcomes;
+}
+
+function shift(world: FakeWorld): SegmentEvent {
+  const event = world.continuation.events.shift();
+  if (!event) throw new Error('no event queued');
+  return event;
+}
 
 describe('startScan', () => {
   it('records a running scan and launches its segment chain at generation 1', async () => {
     const world = fakeWorld(numberedItems(10));
-    const answer = await startScan(start, world.ports);
+    const answer = await startScan(startOptions(), controlConfig, world.ports);
 
     expect(answer).toMatchObject({ scanId: 'scan-1', state: 'RUNNING', alreadyRunning: false, segments: 1 });
     expect(world.store.scan).toMatchObject({
       scanId: 'scan-1',
       state: 'RUNNING',
       keyAttributes: ['pk'],
-      tableName: 'Orders',
+      tableItemCount: 10,
     });
     expect(world.continuation.events).toEqual([
       { action: 'segment', scanId: 'scan-1', segment: 0, totalSegments: 1, generation: 1 },
     ]);
   });
 
-  it('does not scan inside the call beyond a one-item probe', async () => {
+  it('launches one chain per segment', async () => {
     const world = fakeWorld(numberedItems(10));
-    await startScan(start, world.ports);
-    expect(world.table.requests).toEqual([
-      { segment: 0, totalSegments: 1, exclusiveStartKey: null, limit: 1 },
-    ]);
+    await startScan(startOptions({ segments: 8 }), controlConfig, world.ports);
+    expect(world.continuation.events.map((e) => [e.segment, e.totalSegments, e.generation])).toEqual(
+      Array.from({ length: 8 }, (_, i) => [i, 8, 1]),
+    );
+  });
+
+  it('derives "auto" segments from the table size and the stream capacity', async () => {
+    const world = fakeWorld(numberedItems(10));
+    world.table.sizeBytes = 10_000_000_000;
+    world.sink.stream = { mode: 'PROVISIONED', openShards: 6 };
+    expect(await startScan(startOptions({ segments: 'auto' }), controlConfig, world.ports)).toMatchObject({
+      segments: 6,
+    });
+  });
+
+  it('does not scan inside the call beyond a one-item probe with the scan options', async () => {
+    const world = fakeWorld(numberedItems(10));
+    await startScan(
+      startOptions({ filterExpression: 'a = :a', expressionValues: { ':a': { S: 'x' } } }),
+      controlConfig,
+      world.ports,
+    );
+    expect(world.table.requests).toHaveLength(1);
+    expect(world.table.requests[0]).toMatchObject({ limit: 1, options: { filterExpression: 'a = :a' } });
     expect(world.sink.records).toHaveLength(0);
+  });
+
+  it('adds the key attributes to a projection so every record has its key', async () => {
+    const world = fakeWorld(numberedItems(10));
+    await startScan(
+      startOptions({ projectionExpression: '#b', expressionNames: { '#b': 'body' } }),
+      controlConfig,
+      world.ports,
+    );
+    expect(world.store.scan?.options).toMatchObject({
+      projectionExpression: '#b, #ddbscanKey0',
+      expressionNames: { '#b': 'body', '#ddbscanKey0': 'pk' },
+    });
   });
 
   it('reports the running scan instead of starting a second one', async () => {
     const world = fakeWorld(numberedItems(10));
-    await startScan(start, world.ports);
-    const again = await startScan(start, world.ports);
+    await startScan(startOptions(), controlConfig, world.ports);
+    const again = await startScan(startOptions({ segments: 4 }), controlConfig, world.ports);
 
-    expect(again).toMatchObject({ scanId: 'scan-1', alreadyRunning: true });
+    expect(again).toMatchObject({ scanId: 'scan-1', alreadyRunning: true, segments: 1 });
     expect(world.continuation.events).toHaveLength(1);
   });
 
-  it('starts a new scan, not a resumed one, after the last one completed', async () => {
+  it('starts over with a new scan id when asked to restart', async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+    await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
+    const old = shift(world);
+    await runSegment(old, budget(world, 15_001), world.ports);
+
+    const fresh = await startScan(startOptions({ restart: true }), controlConfig, world.ports);
+
+    expect(fresh).toMatchObject({ scanId: 'scan-2', alreadyRunning: false, segments: 1 });
+    expect([...world.store.segments.keys()]).toEqual([]);
+    const leftover = await runSegment(old, budget(world), world.ports);
+    expect(leftover).toEqual({ kind: 'stale', reason: 'the scan is no longer the current one' });
+  });
+
+  it('refuses a plain start while a scan is stopped, and says how to go on', async () => {
     const world = fakeWorld(numberedItems(10));
-    await startScan(start, world.ports);
-    const first = world.continuation.events.shift();
-    if (!first) throw new Error('no event');
-    await runSegment(
-      first,
-      {
-        deadline: world.clock.now() + 900_000,
-        handoffMs: 15_000,
-        checkpointIntervalMs: 10_000,
-        region: 'us-east-1',
-      },
-      world.ports,
+    await startScan(startOptions(), controlConfig, world.ports);
+    await stopScan(world.ports);
+    await expect(startScan(startOptions(), controlConfig, world.ports)).rejects.toThrow(ConflictError);
+    await expect(startScan(startOptions(), controlConfig, world.ports)).rejects.toThrow(
+      'Scan scan-1 is STOPPING: resume it with {"action":"resume"}, or start over with {"action":"start","restart":true}.',
     );
+  });
 
-    const second = await startScan(start, world.ports);
+  it('refuses a start key with several segments', async () => {
+    const world = fakeWorld(numberedItems(10));
+    await expect(
+      startScan(startOptions({ segments: 2, startKey: { pk: { N: '3' } } }), controlConfig, world.ports),
+    ).rejects.toThrow('Invalid startKey: expected no start key when segments is more than 1');
+    expect(world.store.writes).toEqual([]);
+  });
 
-    expect(second).toMatchObject({ scanId: 'scan-2', alreadyRunning: false });
-    expect(world.continuation.events).toEqual([expect.objectContaining({ scanId: 'scan-2', generation: 1 })]);
+  it('turns a rejected expression into a ValidationError for the caller, writing nothing', async () => {
+    const world = fakeWorld(numberedItems(10));
+    const rejected = Object.assign(new Error('Invalid FilterExpression: Syntax error; token: "="'), {
+      name: 'ValidationException',
+    });
+    world.table.failWith = new FatalScanError('Scan on Orders failed', { cause: rejected });
+
+    const attempt = startScan(startOptions({ filterExpression: 'a = = b' }), controlConfig, world.ports);
+
+    await expect(attempt).rejects.toThrow(ValidationError);
+    await expect(
+      startScan(startOptions({ filterExpression: 'a = = b' }), controlConfig, world.ports),
+    ).rejects.toThrow(
+      'Invalid filter.expression: expected an input DynamoDB accepts (DynamoDB said: Invalid FilterExpression: Syntax error; token: "="), received "a = = b".',
+    );
+    expect(world.store.writes).toEqual([]);
   });
 
   it('writes nothing when the probe scan is refused', async () => {
     const world = fakeWorld(numberedItems(10));
     world.table.failWith = new FatalScanError('Scan on Orders failed: AccessDeniedException');
-
-    await expect(startScan(start, world.ports)).rejects.toThrow('AccessDeniedException');
+    await expect(startScan(startOptions(), controlConfig, world.ports)).rejects.toThrow(
+      'AccessDeniedException',
+    );
     expect(world.store.writes).toEqual([]);
     expect(world.continuation.events).toEqual([]);
   });
 
-  it('marks the scan FAILED when its chain cannot be launched', async () => {
+  it('marks the scan FAILED when its chains cannot be launched', async () => {
     const world = fakeWorld(numberedItems(10));
     world.continuation.failWith = new TransientError('Invoke throttled');
-
-    await expect(startScan(start, world.ports)).rejects.toThrow('Invoke throttled');
+    await expect(startScan(startOptions(), controlConfig, world.ports)).rejects.toThrow('Invoke throttled');
     expect(world.store.scan).toMatchObject({
       state: 'FAILED',
       error: 'Could not launch the segment chains: Invoke throttled',
     });
   });
 
-  it('clears checkpoints left by an earlier failed scan', async () => {
-    const world = fakeWorld(numberedItems(10));
-    await startScan(start, world.ports);
-    await world.store.saveSegment({
-      scanId: 'scan-1',
-      segment: 5,
-      totalSegments: 8,
-      generation: 4,
-      owner: null,
-      state: 'FAILED',
-      position: null,
-      itemsScanned: 1,
-      recordsPut: 1,
-      bytesPut: 1,
-      handoffs: 0,
-      stalls: 0,
-      updatedAt: 0,
-      error: 'boom',
-    });
-    await world.store.saveScan({ ...(world.store.scan ?? fail()), state: 'FAILED' });
-
-    await startScan(start, world.ports);
-
-    expect(world.store.segments.has(5)).toBe(false);
-  });
   it('completes a scan whose segments are all done before starting the next one', async () => {
     const world = fakeWorld(numberedItems(10));
-    await startScan(start, world.ports);
-    const done = {
+    await startScan(startOptions(), controlConfig, world.ports);
+    await world.store.saveSegment({
       scanId: 'scan-1',
       segment: 0,
       totalSegments: 1,
       generation: 1,
       owner: null,
-      state: 'DONE' as const,
+      state: 'DONE',
       position: null,
       itemsScanned: 10,
       recordsPut: 10,
@@ -126,81 +184,181 @@ describe('startScan', () => {
       stalls: 0,
       updatedAt: world.clock.now(),
       error: null,
+    });
+
+    expect(await startScan(startOptions(), controlConfig, world.ports)).toMatchObject({
+      scanId: 'scan-2',
+      alreadyRunning: false,
+    });
+    expect(world.events.published.map((e) => e.scanId)).toEqual(['scan-1']);
+  });
+});
+
+describe('a parallel scan', () => {
+  it('delivers every item once over 8 segments and publishes exactly one completion event', async () => {
+    const world = fakeWorld(numberedItems(333), { pageSize: 7, msPerPage: 10_000 });
+    await startScan(startOptions({ segments: 8 }), controlConfig, world.ports);
+    const outcomes = await drain(world, 60_000);
+
+    expect([...world.sink.itemIds()].sort((a, b) => a - b)).toEqual(Array.from({ length: 333 }, (_, i) => i));
+    expect(outcomes.filter((o) => o.kind === 'done')).toHaveLength(8);
+    expect(world.events.published).toHaveLength(1);
+    expect(world.events.published[0]).toMatchObject({
+      scanId: 'scan-1',
+      segments: 8,
+      itemsScanned: 333,
+      recordsPut: 333,
+    });
+    expect(world.store.scan).toMatchObject({ state: 'COMPLETED', summary: { itemsScanned: 333 } });
+    expect(world.store.segments.size).toBe(0);
+  });
+
+  it('publishes one completion event when two segments finish together', async () => {
+    const world = fakeWorld(numberedItems(20), { pageSize: 100 });
+    await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
+    const [a, b] = [shift(world), shift(world)];
+    // Both finish their only page before either completes the scan.
+    await Promise.all([runSegment(a, budget(world), world.ports), runSegment(b, budget(world), world.ports)]);
+
+    expect(world.events.published).toHaveLength(1);
+    expect(world.store.scan?.state).toBe('COMPLETED');
+  });
+
+  it('refuses a completion claimed by a live holder and takes over an abandoned one', async () => {
+    const world = fakeWorld(numberedItems(10), { pageSize: 100 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    await world.store.createCompletionClaim('scan-1', { holder: 'someone-else', at: world.clock.now() });
+    await drain(world);
+    expect(world.store.scan?.state).toBe('RUNNING');
+    expect(world.events.published).toHaveLength(0);
+
+    world.clock.advance(controlConfig.stalledAfterMs + 1);
+    const status = await getStatus(controlConfig, world.ports);
+
+    expect(status.state).toBe('COMPLETED');
+    expect(world.events.published).toHaveLength(1);
+  });
+});
+
+describe('stop and resume', () => {
+  it('stops at the next checkpoint of each segment and resumes every unfinished one from it', async () => {
+    const world = fakeWorld(numberedItems(400), { pageSize: 10, msPerPage: 400 });
+    await startScan(startOptions({ segments: 4 }), controlConfig, world.ports);
+    const first = shift(world);
+    world.store.afterSegmentWrite = (cp) => {
+      if (cp.segment === first.segment && cp.itemsScanned >= 20 && world.store.scan?.state === 'RUNNING') {
+        void stopScan(world.ports);
+      }
     };
-    await world.store.saveSegment(done);
+    const stopped = await runSegment(first, budget(world), world.ports);
+    world.store.afterSegmentWrite = undefined;
+    await drain(world);
 
-    const next = await startScan(start, world.ports);
+    expect(stopped.kind).toBe('stopped');
+    expect(world.store.scan?.state).toBe('STOPPED');
+    const status = await getStatus(controlConfig, world.ports);
+    expect(status).toMatchObject({ state: 'STOPPED', segments: { total: 4, stopped: 4, running: 0 } });
+    const written = world.sink.itemIds().length;
+    expect(written).toBeLessThan(400);
 
-    expect(next).toMatchObject({ scanId: 'scan-2', alreadyRunning: false });
-    expect(
-      world.store.writes.some(
-        (w) => w.kind === 'scan' && (w.value as { state: string; scanId: string }).state === 'COMPLETED',
-      ),
-    ).toBe(true);
+    const resumed = await resumeScan(controlConfig, world.ports);
+    expect(resumed).toMatchObject({ scanId: 'scan-1', state: 'RUNNING', alreadyRunning: false });
+    await drain(world);
+
+    expect(world.store.scan?.state).toBe('COMPLETED');
+    expect(new Set(world.sink.itemIds()).size).toBe(400);
+    expect(world.events.published).toHaveLength(1);
+  });
+
+  it('answers stop and resume with a clear error when there is nothing to act on', async () => {
+    const world = fakeWorld(numberedItems(10));
+    await expect(stopScan(world.ports)).rejects.toThrow('No scan to stop: none has run yet.');
+    await expect(resumeScan(controlConfig, world.ports)).rejects.toThrow(
+      'No scan to resume: none has run yet.',
+    );
+    expect(world.store.writes).toEqual([]);
+  });
+
+  it('resumes a failed scan once its cause is fixed', async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    world.table.failWith = new FatalScanError('Scan on Orders failed: AccessDeniedException');
+    await drain(world);
+    expect(world.store.scan).toMatchObject({
+      state: 'FAILED',
+      error: 'Scan on Orders failed: AccessDeniedException',
+    });
+
+    world.table.failWith = undefined;
+    await resumeScan(controlConfig, world.ports);
+    await drain(world);
+
+    expect(world.store.scan?.state).toBe('COMPLETED');
+    expect(world.sink.itemIds()).toEqual(Array.from({ length: 30 }, (_, i) => i));
   });
 });
 
 describe('getStatus', () => {
   it('reports IDLE before the first scan', async () => {
     const world = fakeWorld([]);
-    expect(await getStatus(world.ports)).toMatchObject({ scanId: null, state: 'IDLE', itemsScanned: 0 });
+    expect(await getStatus(controlConfig, world.ports)).toMatchObject({
+      scanId: null,
+      state: 'IDLE',
+      itemsScanned: 0,
+    });
   });
 
-  it('aggregates the running segment with its checkpoint age', async () => {
-    const world = fakeWorld(numberedItems(100), { pageSize: 10, msPerPage: 1000 });
-    await startScan(start, world.ports);
-    const event = world.continuation.events.shift();
-    if (!event) throw new Error('no event');
-    await runSegment(
-      event,
-      {
-        deadline: world.clock.now() + 20_000,
-        handoffMs: 15_000,
-        checkpointIntervalMs: 1000,
-        region: 'us-east-1',
-      },
-      world.ports,
-    );
-    world.clock.advance(30_000);
+  it('reports progress, rate, percent, ETA and stalled segments', async () => {
+    const world = fakeWorld(numberedItems(200), { pageSize: 10, msPerPage: 1000 });
+    await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
+    await runSegment(shift(world), budget(world, 20_000), world.ports);
+    world.clock.advance(controlConfig.stalledAfterMs + 1);
 
-    const status = await getStatus(world.ports);
+    const status = await getStatus(controlConfig, world.ports);
 
-    expect(status).toMatchObject({
-      scanId: 'scan-1',
-      state: 'RUNNING',
-      handoffs: 1,
-      segments: { total: 1, done: 0, running: 1, failed: 0 },
-    });
-    expect(status.itemsScanned).toBeGreaterThan(0);
-    expect(status.checkpointAgeSeconds).toBe(30);
+    expect(status).toMatchObject({ scanId: 'scan-1', state: 'RUNNING', tableItemCount: 200, handoffs: 1 });
+    expect(status.itemsScanned).toBe(50);
+    expect(status.percent).toBe(25);
+    expect(status.itemsPerSecond).toBeGreaterThan(0);
+    expect(status.etaSeconds).toBe(Math.round(150 / status.itemsPerSecond));
+    expect(status.segments).toEqual({ total: 2, done: 0, running: 2, stalled: 1, stopped: 0, failed: 0 });
   });
 
   it('reports the kept summary once the scan completed', async () => {
     const world = fakeWorld(numberedItems(42), { pageSize: 10 });
-    await startScan(start, world.ports);
-    const event = world.continuation.events.shift();
-    if (!event) throw new Error('no event');
-    await runSegment(
-      event,
-      {
-        deadline: world.clock.now() + 900_000,
-        handoffMs: 15_000,
-        checkpointIntervalMs: 1000,
-        region: 'us-east-1',
-      },
-      world.ports,
-    );
-
-    expect(await getStatus(world.ports)).toMatchObject({
+    await startScan(startOptions(), controlConfig, world.ports);
+    await drain(world);
+    expect(await getStatus(controlConfig, world.ports)).toMatchObject({
       state: 'COMPLETED',
       itemsScanned: 42,
       recordsPut: 42,
-      segments: { total: 1, done: 1, running: 0, failed: 0 },
-      checkpointAgeSeconds: null,
+      percent: 100,
+      etaSeconds: null,
+      segments: { total: 1, done: 1, running: 0, stalled: 0, stopped: 0, failed: 0 },
     });
+  });
+
+  it('counts items read, not only items matched, when a filter is set', async () => {
+    const world = fakeWorld(numberedItems(40), { pageSize: 10 });
+    world.table.filter = (item) => item.pk !== undefined && 'N' in item.pk && Number(item.pk.N) % 2 === 0;
+    await startScan(startOptions(), controlConfig, world.ports);
+    await drain(world);
+    expect(await getStatus(controlConfig, world.ports)).toMatchObject({ itemsScanned: 40, recordsPut: 20 });
   });
 });
 
-function fail(): never {
-  throw new Error('no scan');
-}
+describe('autoSegments', () => {
+  it.each([
+    [0, 'ON_DEMAND', 4, 1],
+    [1_600_000_000, 'ON_DEMAND', 4, 4],
+    [100_000_000_000, 'ON_DEMAND', 4, 4],
+    [100_000_000_000, 'ON_DEMAND', 12, 12],
+    [100_000_000_000, 'PROVISIONED', 2, 2],
+    [10_000_000_000_000, 'PROVISIONED', 5000, 1000],
+  ] as const)(
+    'gives %d bytes on a %s stream of %d shards %d segments',
+    (sizeBytes, mode, openShards, expected) => {
+      expect(autoSegments({ sizeBytes }, { mode, openShards })).toBe(expected);
+    },
+  );
+});

@@ -8,7 +8,7 @@ import {
   type SegmentOutcome,
   type SegmentRunConfig,
 } from '../../lambda/core/segment-runner';
-import { type FakeWorld, fakeWorld, numberedItems } from '../fakes';
+import { controlConfig, type FakeWorld, fakeWorld, numberedItems, startOptions } from '../fakes';
 
 const HANDOFF_MS = 15_000;
 
@@ -18,12 +18,13 @@ function config(world: FakeWorld, overrides: Partial<SegmentRunConfig> = {}): Se
     handoffMs: HANDOFF_MS,
     checkpointIntervalMs: 10_000,
     region: 'us-east-1',
+    stalledAfterMs: 960_000,
     ...overrides,
   };
 }
 
 async function started(world: FakeWorld): Promise<SegmentEvent> {
-  await startScan({ tableName: 'Orders', totalSegments: 1 }, world.ports);
+  await startScan(startOptions(), controlConfig, world.ports);
   const event = world.continuation.events.shift();
   if (!event) throw new Error('start launched no segment');
   return event;

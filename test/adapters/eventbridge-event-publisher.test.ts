@@ -1,0 +1,99 @@
+import {
+  AccessDeniedException,
+  EventBridgeClient,
+  InternalException,
+  PutEventsCommand,
+  type PutEventsRequestEntry,
+} from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { EventBridgeEventPublisher } from '../../lambda/adapters/eventbridge-event-publisher';
+import type { CompletionDetail } from '../../lambda/contract';
+import { FatalScanError, TransientError } from '../../lambda/core/errors';
+
+const BUS = 'ddbscan-events';
+
+const eventbridge = mockClient(EventBridgeClient);
+
+function newPublisher(): EventBridgeEventPublisher {
+  return new EventBridgeEventPublisher(new EventBridgeClient({ region: 'us-east-1', maxAttempts: 1 }), BUS);
+}
+
+const detail: CompletionDetail = {
+  scanId: '20261121T131600Z-4f2a9c',
+  tableName: 'orders',
+  segments: 4,
+  startedAt: '2026-11-21T13:16:00.000Z',
+  finishedAt: '2026-11-21T13:46:00.000Z',
+  itemsScanned: 1_800_000,
+  recordsPut: 1_750_000,
+  bytesPut: 912_345_678,
+  handoffs: 12,
+  durationSeconds: 1800,
+  itemsPerSecond: 1000,
+};
+
+function sentEntries(): PutEventsRequestEntry[] {
+  return eventbridge.commandCalls(PutEventsCommand).flatMap((call) => call.args[0].input.Entries ?? []);
+}
+
+describe('EventBridgeEventPublisher', () => {
+  beforeEach(() => {
+    eventbridge.reset();
+  });
+
+  it('sends one Scan Completed entry from ddbscan to the bus with the detail as JSON', async () => {
+    eventbridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
+
+    await newPublisher().publishCompletion(detail);
+
+    expect(eventbridge).toHaveReceivedCommandTimes(PutEventsCommand, 1);
+    const entries = sentEntries();
+    expect(entries).toEqual([
+      { Source: 'ddbscan', DetailType: 'Scan Completed', EventBusName: BUS, Detail: expect.any(String) },
+    ]);
+    expect(JSON.parse(entries[0]?.Detail ?? 'null')).toEqual(detail);
+  });
+
+  it('throws TransientError naming the ErrorCode when the entry fails inside a 200 answer', async () => {
+    eventbridge.on(PutEventsCommand).resolves({
+      FailedEntryCount: 1,
+      Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Internal service failure.' }],
+    });
+
+    const error = await newPublisher()
+      .publishCompletion(detail)
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(TransientError);
+    expect(error).toHaveProperty('message', expect.stringContaining('InternalFailure'));
+    expect(error).toHaveProperty('message', expect.stringContaining(BUS));
+  });
+
+  it('turns AccessDeniedException into FatalScanError with the SDK error as cause', async () => {
+    const sdkError = new AccessDeniedException({
+      message: 'not authorized to perform: events:PutEvents',
+      $metadata: { httpStatusCode: 400 },
+    });
+    eventbridge.on(PutEventsCommand).rejects(sdkError);
+
+    const error = await newPublisher()
+      .publishCompletion(detail)
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(FatalScanError);
+    expect(error).toHaveProperty('cause', sdkError);
+  });
+
+  it('turns InternalException that outlasted the SDK retries into TransientError', async () => {
+    const sdkError = new InternalException({ message: 'Internal error', $metadata: { httpStatusCode: 500 } });
+    eventbridge.on(PutEventsCommand).rejects(sdkError);
+
+    const error = await newPublisher()
+      .publishCompletion(detail)
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(TransientError);
+    expect(error).toHaveProperty('cause', sdkError);
+  });
+});
