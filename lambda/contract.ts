@@ -78,14 +78,14 @@ export interface StartRequest {
   readonly segments?: number | 'auto';
   /** Abandon the active (running, stopping or stopped) scan and start a new one. @default false */
   readonly restart?: boolean;
-  /** Only items matching the filter become records (all items are still read). */
-  readonly filter?: {
-    readonly expression: string;
-    readonly names?: Readonly<Record<string, string>>;
-    readonly values?: AttributeValueJsonMap;
-  };
-  /** Attributes to read; the key attributes are always added. Uses `filter.names` for `#placeholders`. */
+  /** FilterExpression: only matching items become records (every item is still read). */
+  readonly filter?: string;
+  /** ProjectionExpression: the attributes to read; the key attributes are always added. */
   readonly projection?: string;
+  /** ExpressionAttributeNames for `#placeholders` in the filter and the projection. */
+  readonly names?: Readonly<Record<string, string>>;
+  /** ExpressionAttributeValues for `:placeholders` in the filter, as typed values. */
+  readonly values?: AttributeValueJsonMap;
   /** @default false */
   readonly consistentRead?: boolean;
   /** Scan `Limit` per page. @default the function's setting, or DynamoDB's 1 MB pages */

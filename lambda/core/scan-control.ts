@@ -345,11 +345,10 @@ async function probe(options: ScanOptions, ports: ScannerPorts): Promise<void> {
 
 function rejectedField(message: string): string {
   if (/ProjectionExpression/i.test(message)) return 'projection';
-  if (/ExpressionAttributeValues|value/i.test(message) && !/FilterExpression/i.test(message))
-    return 'filter.values';
-  if (/ExpressionAttributeNames/i.test(message)) return 'filter.names';
+  if (/ExpressionAttributeValues/i.test(message)) return 'values';
+  if (/ExpressionAttributeNames/i.test(message)) return 'names';
   if (/ExclusiveStartKey|start key/i.test(message)) return 'startKey';
-  return 'filter.expression';
+  return 'filter';
 }
 
 /** The projection with the key attributes added (as `#ddbscanKey<n>` placeholders), so every record has its key. */

@@ -15,6 +15,8 @@ const START_FIELDS = [
   'restart',
   'filter',
   'projection',
+  'names',
+  'values',
   'consistentRead',
   'pageSize',
   'startKey',
@@ -63,18 +65,14 @@ export function parseEvent(event: unknown): ParsedEvent {
 }
 
 function parseStart(fields: Record<string, unknown>): StartOptions {
-  const filter = optionalObject(fields, 'filter');
-  if (filter !== undefined) rejectUnknownFields(filter, ['expression', 'names', 'values'], 'filter.');
-  const expression = filter === undefined ? null : expressionString(filter.expression, 'filter.expression');
-  const projection =
-    fields.projection === undefined ? null : expressionString(fields.projection, 'projection');
   return {
     segments: segments(fields.segments),
     restart: optionalBoolean(fields, 'restart'),
-    filterExpression: expression,
-    projectionExpression: projection,
-    expressionNames: filter?.names === undefined ? null : names(filter.names),
-    expressionValues: filter?.values === undefined ? null : attributeMap(filter.values, 'filter.values', ':'),
+    filterExpression: fields.filter === undefined ? null : expressionString(fields.filter, 'filter'),
+    projectionExpression:
+      fields.projection === undefined ? null : expressionString(fields.projection, 'projection'),
+    expressionNames: fields.names === undefined ? null : names(fields.names),
+    expressionValues: fields.values === undefined ? null : attributeMap(fields.values, 'values', ':'),
     consistentRead: optionalBoolean(fields, 'consistentRead'),
     pageSize: fields.pageSize === undefined ? null : integer(fields, 'pageSize', 1, 1_000_000),
     startKey: fields.startKey === undefined ? null : attributeMap(fields.startKey, 'startKey'),
@@ -121,11 +119,11 @@ function names(value: unknown): Record<string, string> {
     Array.isArray(value) ||
     Object.keys(value).length === 0
   ) {
-    throw new ValidationError('filter.names', 'a non-empty object such as {"#s":"status"}', value);
+    throw new ValidationError('names', 'a non-empty object such as {"#s":"status"}', value);
   }
   for (const [key, name] of Object.entries(value)) {
     if (!key.startsWith('#') || typeof name !== 'string' || name === '') {
-      throw new ValidationError(`filter.names.${key}`, 'a "#placeholder" mapped to an attribute name', name);
+      throw new ValidationError(`names.${key}`, 'a "#placeholder" mapped to an attribute name', name);
     }
   }
   return value as Record<string, string>;
@@ -175,26 +173,9 @@ function optionalBoolean(fields: Record<string, unknown>, name: string): boolean
   return value;
 }
 
-function optionalObject(fields: Record<string, unknown>, name: string): Record<string, unknown> | undefined {
-  const value = fields[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ValidationError(
-      name,
-      'an object such as {"expression":"#s = :s","names":{"#s":"status"},"values":{":s":{"S":"open"}}}',
-      value,
-    );
-  }
-  return value as Record<string, unknown>;
-}
-
-function rejectUnknownFields(fields: Record<string, unknown>, allowed: readonly string[], prefix = ''): void {
+function rejectUnknownFields(fields: Record<string, unknown>, allowed: readonly string[]): void {
   const unknown = Object.keys(fields).find((key) => !allowed.includes(key));
   if (unknown !== undefined) {
-    throw new ValidationError(
-      `${prefix}${unknown}`,
-      `no such field (accepted: ${allowed.map((f) => `${prefix}${f}`).join(', ')})`,
-      fields[unknown],
-    );
+    throw new ValidationError(unknown, `no such field (accepted: ${allowed.join(', ')})`, fields[unknown]);
   }
 }

@@ -99,7 +99,9 @@ describe('the scan lifecycle on the local stack', () => {
     const start = (await call({
       action: 'start',
       segments: 2,
-      filter: { expression: '#a = :yes', names: { '#a': 'active' }, values: { ':yes': { BOOL: true } } },
+      filter: '#a = :yes',
+      names: { '#a': 'active' },
+      values: { ':yes': { BOOL: true } },
       projection: '#a, amount',
       recordFormat: 'item',
     })) as StartResponse;
@@ -123,9 +125,9 @@ describe('the scan lifecycle on the local stack', () => {
   it('rejects an invalid filter expression at start with a clear error, writing nothing', async () => {
     const before = stack.ssm.value('/ddbscan/local');
     await expect(
-      call({ action: 'start', filter: { expression: 'active = = :x', values: { ':x': { S: 'a' } } } }),
+      call({ action: 'start', filter: 'active = = :x', values: { ':x': { S: 'a' } } }),
     ).rejects.toThrow(
-      /ValidationError: Invalid filter\.expression: expected an input DynamoDB accepts \(DynamoDB said: .+\), received "active = = :x"\./,
+      /ValidationError: Invalid filter: expected an input DynamoDB accepts \(DynamoDB said: .+\), received "active = = :x"\./,
     );
     expect(stack.ssm.value('/ddbscan/local')).toBe(before);
   });

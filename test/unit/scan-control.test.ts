@@ -141,7 +141,7 @@ describe('startScan', () => {
     await expect(
       startScan(startOptions({ filterExpression: 'a = = b' }), controlConfig, world.ports),
     ).rejects.toThrow(
-      'Invalid filter.expression: expected an input DynamoDB accepts (DynamoDB said: Invalid FilterExpression: Syntax error; token: "="), received "a = = b".',
+      'Invalid filter: expected an input DynamoDB accepts (DynamoDB said: Invalid FilterExpression: Syntax error; token: "="), received "a = = b".',
     );
     expect(world.store.writes).toEqual([]);
   });

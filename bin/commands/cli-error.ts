@@ -1,0 +1,27 @@
+/** Exit codes of `ddbscan`, so scripts can tell failure kinds apart. */
+export const ExitCode = {
+  ok: 0,
+  /** Anything unexpected. */
+  failure: 1,
+  /** Bad arguments, or the scanner rejected the request (validation, wrong state). */
+  invalidInput: 2,
+  /** The scanner could not be reached: function or stack not found, access denied, no credentials, network. */
+  unreachable: 3,
+  /** The scan ended FAILED. */
+  scanFailed: 4,
+  /** The scan ended STOPPED. */
+  scanStopped: 5,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** An error the CLI reports as one line, with its exit code. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'CliError';
+  }
+}
