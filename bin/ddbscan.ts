@@ -1,26 +1,84 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CliError, ExitCode } from './commands/cli-error';
+import { runControlCommand } from './commands/control';
+import { runDemoCommand } from './commands/demo';
+import { processIo } from './commands/io';
+import { runLocalCommand } from './commands/local';
+import { connectScanner, type TargetOptions } from './commands/scanner-api';
+import { runStartCommand, type StartCommandOptions } from './commands/start';
+import { runStatusCommand } from './commands/status';
 
 // The SDK warns on Node 20 that releases after January 2027 need Node 22; the lockfile pins
-// working versions, so the demo's output stays readable.
+// working versions, so the output stays readable.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
-import { runDemoCommand } from './commands/demo';
-import { runLocalCommand } from './commands/local';
 
 /** CLI entry: wires the subcommands; each lives in bin/commands/. */
 const program = new Command()
   .name('ddbscan')
   .description('Scan every item of a DynamoDB table into a Kinesis stream with a self-chaining Lambda.')
   .option('--verbose', 'print stack traces on errors')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .exitOverride();
+
+/** Options shared by the commands that talk to a deployed (or local) scanner. */
+function targeting(command: Command): Command {
+  return command
+    .option('--function <name>', 'the scanner function (default: $DDBSCAN_FUNCTION)')
+    .option('--stack <name>', "find the function in this CloudFormation stack's FunctionName output")
+    .option('--region <region>', 'AWS region (default: $AWS_REGION)')
+    .option(
+      '--endpoint-url <url>',
+      "Lambda endpoint, e.g. the local stack's (default: $AWS_ENDPOINT_URL_LAMBDA)",
+    )
+    .option('--json', 'machine-readable output', false);
+}
+
+targeting(program.command('start'))
+  .description('start a scan (or report the running one)')
+  .option('--segments <n>', 'parallel segments: 1 to 1000, or "auto"')
+  .option('--restart', 'abandon the active scan and start a new one')
+  .option('--filter <expression>', 'FilterExpression: only matching items become records')
+  .option('--projection <expression>', 'ProjectionExpression: attributes to read (keys are always added)')
+  .option('--names <json>', 'ExpressionAttributeNames, e.g. \'{"#s":"status"}\'')
+  .option('--values <json>', 'ExpressionAttributeValues, e.g. \'{":s":{"S":"open"}}\'')
+  .option('--consistent-read', 'strongly consistent reads')
+  .option('--page-size <n>', 'items per Scan page')
+  .option('--start-key <json>', 'begin after this key (one segment only)')
+  .addOption(new Option('--record-format <format>', 'record format').choices(['dynamodb-stream', 'item']))
+  .option('--watch', 'follow the scan until it ends', false)
+  .option('--interval <seconds>', 'seconds between polls with --watch', positiveNumber, 2)
+  .action(async (options: StartCommandOptions & TargetOptions) => {
+    process.exitCode = await runStartCommand(await connectScanner(options), options, processIo);
+  });
+
+targeting(program.command('status'))
+  .description('show the progress of the current (or last) scan')
+  .option('--watch', 'show a progress bar until the scan ends', false)
+  .option('--interval <seconds>', 'seconds between polls with --watch', positiveNumber, 2)
+  .action(async (options: TargetOptions & { watch: boolean; json: boolean; interval: number }) => {
+    process.exitCode = await runStatusCommand(await connectScanner(options), options, processIo);
+  });
+
+for (const action of ['stop', 'resume'] as const) {
+  targeting(program.command(action))
+    .description(
+      action === 'stop'
+        ? "stop the scan at each segment's next checkpoint"
+        : 'continue a stopped or failed scan',
+    )
+    .action(async (options: TargetOptions & { json: boolean }) => {
+      process.exitCode = await runControlCommand(await connectScanner(options), action, options, processIo);
+    });
+}
 
 program
   .command('demo')
   .description('run a whole scan on the embedded local stack and prove every item arrived')
   .option('--items <n>', 'items in the demo table', positiveInteger, 3000)
+  .option('--segments <n>', 'parallel segments', positiveInteger, 4)
   .option('--seed <n>', 'seed of the generated items', positiveInteger, 1)
   .option('--duplicate-delivery', 'deliver every async invocation twice, as Lambda may', false)
-  .action(async (options: { items: number; seed: number; duplicateDelivery: boolean }) => {
+  .action(async (options: { items: number; segments: number; seed: number; duplicateDelivery: boolean }) => {
     process.exitCode = await runDemoCommand(options);
   });
 
@@ -29,12 +87,17 @@ program
   .description('keep the embedded local stack running and print its endpoints')
   .option(
     '--port <n>',
-    'first of four consecutive ports: DynamoDB, Kinesis, SSM, Lambda',
+    'first of five consecutive ports: DynamoDB, Kinesis, SSM, Lambda, EventBridge',
     positiveInteger,
     4510,
   )
   .option('--items <n>', 'items in the sample table', nonNegativeInteger, 1000)
-  .action(async (options: { port: number; items: number }) => {
+  .addOption(
+    new Option('--log-level <level>', "the scanner's log level")
+      .choices(['DEBUG', 'INFO', 'WARN', 'ERROR'])
+      .default('WARN'),
+  )
+  .action(async (options: { port: number; items: number; logLevel: string }) => {
     process.exitCode = await runLocalCommand(options);
   });
 
@@ -52,10 +115,22 @@ function nonNegativeInteger(text: string): number {
   return value;
 }
 
+function positiveNumber(text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new InvalidArgumentError(`expected a number above 0, received "${text}".`);
+  return value;
+}
+
 program.parseAsync().catch((error: unknown) => {
+  if (error instanceof CommanderError) {
+    // Commander already printed the message (and the help after an error).
+    process.exitCode = error.exitCode === 0 ? ExitCode.ok : ExitCode.invalidInput;
+    return;
+  }
   const verbose = program.opts<{ verbose?: boolean }>().verbose === true;
-  console.error(
-    `ddbscan: ${verbose && error instanceof Error ? error.stack : error instanceof Error ? error.message : String(error)}`,
-  );
-  process.exitCode = 1;
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`ddbscan: ${message}`);
+  if (verbose && error instanceof Error) console.error(error.stack);
+  process.exitCode = error instanceof CliError ? error.exitCode : ExitCode.failure;
 });

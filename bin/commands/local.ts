@@ -8,31 +8,34 @@ import { startLocalStack } from '../../local/local-stack';
  * `ddbscan local`: runs the local stack in the foreground with a sample table, a stream and the
  * scanner function deployed, and prints the variables that point the SDK and the AWS CLI at it.
  */
-export async function runLocalCommand(options: { port: number; items: number }): Promise<number> {
+export async function runLocalCommand(options: {
+  port: number;
+  items: number;
+  logLevel: string;
+}): Promise<number> {
   const base = options.port;
   const stack = await startLocalStack({
-    ports: { dynamodb: base, kinesis: base + 1, ssm: base + 2, lambda: base + 3 },
+    ports: { dynamodb: base, kinesis: base + 1, ssm: base + 2, lambda: base + 3, eventbridge: base + 4 },
   });
   const tableName = 'Orders';
   const streamName = 'ddbscan-local-stream';
   await createDemoTable(stack.clients.dynamodb, tableName);
   await writeItems(stack.clients.dynamodb, tableName, generateItems(options.items));
   await stack.clients.kinesis.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: 4 }));
-  const scanner = await deployLocalScanner(stack, { tableName, streamName, logLevel: 'INFO' });
+  const scanner = await deployLocalScanner(stack, { tableName, streamName, logLevel: options.logLevel });
 
   console.log('Local stack running. In another shell:\n');
   for (const [name, value] of Object.entries(stack.env)) console.log(`export ${name}=${value}`);
   // AWS CLI v1 reads the region from AWS_DEFAULT_REGION only.
   console.log(
-    `export AWS_DEFAULT_REGION=${stack.env.AWS_REGION} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local\n`,
+    `export AWS_DEFAULT_REGION=${stack.env.AWS_REGION} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local`,
   );
+  console.log(`export DDBSCAN_FUNCTION=${scanner.functionName}\n`);
   console.log(`table     ${tableName} (${options.items} items)`);
   console.log(`stream    ${streamName}`);
   console.log(`function  ${scanner.functionName}`);
   console.log(`parameter ${scanner.parameterName}\n`);
-  console.log(
-    `aws lambda invoke --function-name ${scanner.functionName} --cli-binary-format raw-in-base64-out --payload '{"action":"start"}' out.json`,
-  );
+  console.log('npx ddbscan start --segments 8 && npx ddbscan status --watch');
   console.log('\nCtrl-C stops it.');
 
   await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);

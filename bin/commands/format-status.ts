@@ -1,0 +1,47 @@
+import type { StartResponse, StatusResponse } from '../../lambda/contract';
+
+/** A status as a few readable lines. */
+export function formatStatus(status: StatusResponse): string[] {
+  if (status.scanId === null) return ['No scan has run yet.'];
+  const lines = [
+    `scan ${status.scanId}  ${status.state}  (table ${status.tableName}, started ${status.startedAt}${status.finishedAt ? `, finished ${status.finishedAt}` : ''})`,
+  ];
+  const of = status.tableItemCount ? ` of ~${count(status.tableItemCount)} (${status.percent ?? 0}%)` : '';
+  const eta = status.etaSeconds === null ? '' : `   ETA ${duration(status.etaSeconds)}`;
+  lines.push(
+    `  items      ${count(status.itemsScanned)}${of}   ${count(status.itemsPerSecond)} items/s${eta}`,
+  );
+  lines.push(`  records    ${count(status.recordsPut)} put, ${megabytes(status.bytesPut)}`);
+  const s = status.segments;
+  lines.push(
+    `  segments   ${s.total}: ${s.done} done, ${s.running} running, ${s.stalled} stalled, ${s.stopped} stopped, ${s.failed} failed`,
+  );
+  const age =
+    status.checkpointAgeSeconds === null
+      ? ''
+      : `, oldest checkpoint ${duration(status.checkpointAgeSeconds)} ago`;
+  lines.push(`  hand-offs  ${count(status.handoffs)}${age}`);
+  if (status.error) lines.push(`  error      ${status.error}`);
+  return lines;
+}
+
+export function formatStart(answer: StartResponse, verb: string): string {
+  return answer.alreadyRunning
+    ? `Scan ${answer.scanId} is already running (${answer.segments} segments, started ${answer.startedAt}).`
+    : `${verb} scan ${answer.scanId}: ${answer.state}, ${answer.segments} segment${answer.segments === 1 ? '' : 's'}.`;
+}
+
+export function count(n: number): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: 1 });
+}
+
+export function duration(seconds: number): string {
+  if (seconds < 60) return `${Math.round(seconds)}s`;
+  if (seconds < 3600)
+    return `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1_000_000).toFixed(1)} MB`;
+}

@@ -1,0 +1,74 @@
+import type { StartRequest, StartResponse } from '../../lambda/contract';
+import { CliError, ExitCode } from './cli-error';
+import { formatStart } from './format-status';
+import type { Io } from './io';
+import type { ScannerApi } from './scanner-api';
+import { runStatusCommand } from './status';
+
+/** Options of `ddbscan start`, as commander parsed them. */
+export interface StartCommandOptions {
+  readonly segments?: string;
+  readonly restart?: boolean;
+  readonly filter?: string;
+  readonly projection?: string;
+  readonly names?: string;
+  readonly values?: string;
+  readonly consistentRead?: boolean;
+  readonly pageSize?: string;
+  readonly startKey?: string;
+  readonly recordFormat?: string;
+  readonly json: boolean;
+  readonly watch: boolean;
+  readonly interval: number;
+}
+
+/**
+ * `ddbscan start`: sends a start request built from the flags (the scanner validates every
+ * field and names the one it rejects), prints the scan id, and with --watch follows it.
+ */
+export async function runStartCommand(
+  api: ScannerApi,
+  options: StartCommandOptions,
+  io: Io,
+): Promise<ExitCode> {
+  const answer = (await api.call({ ...startRequest(options) })) as StartResponse;
+  if (options.json && !options.watch) io.out(JSON.stringify(answer));
+  else io.err(formatStart(answer, 'Started'));
+  if (!options.watch) return ExitCode.ok;
+  return runStatusCommand(api, { watch: true, json: options.json, interval: options.interval }, io);
+}
+
+/** Builds the start payload; only JSON syntax is checked here, values are the scanner's to judge. */
+export function startRequest(options: StartCommandOptions): StartRequest {
+  const request: Record<string, unknown> = { action: 'start' };
+  if (options.segments !== undefined)
+    request.segments = options.segments === 'auto' ? 'auto' : Number(options.segments);
+  if (options.restart) request.restart = true;
+  if (options.filter !== undefined) request.filter = options.filter;
+  if (options.projection !== undefined) request.projection = options.projection;
+  if (options.names !== undefined) request.names = json(options.names, '--names', '{"#s":"status"}');
+  if (options.values !== undefined) request.values = json(options.values, '--values', '{":s":{"S":"open"}}');
+  if (options.consistentRead) request.consistentRead = true;
+  if (options.pageSize !== undefined) request.pageSize = numberOrText(options.pageSize);
+  if (options.startKey !== undefined)
+    request.startKey = json(options.startKey, '--start-key', '{"pk":{"S":"a"}}');
+  if (options.recordFormat !== undefined) request.recordFormat = options.recordFormat;
+  return request as unknown as StartRequest;
+}
+
+/** A number when the text is one; otherwise the text, so the scanner's error shows what was typed. */
+function numberOrText(text: string): number | string {
+  const value = Number(text);
+  return text.trim() === '' || Number.isNaN(value) ? text : value;
+}
+
+function json(text: string, flag: string, example: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CliError(
+      `${flag} is not JSON: expected something like '${example}', received '${text}'.`,
+      ExitCode.invalidInput,
+    );
+  }
+}

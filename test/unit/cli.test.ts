@@ -1,0 +1,189 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { CliError, ExitCode } from '../../bin/commands/cli-error';
+import { runControlCommand } from '../../bin/commands/control';
+import { duration, formatStatus } from '../../bin/commands/format-status';
+import type { Io } from '../../bin/commands/io';
+import type { ScannerApi } from '../../bin/commands/scanner-api';
+import { runStartCommand, startRequest } from '../../bin/commands/start';
+import { runStatusCommand } from '../../bin/commands/status';
+import type { StatusResponse } from '../../lambda/contract';
+
+function status(overrides: Partial<StatusResponse> = {}): StatusResponse {
+  return {
+    scanId: 'scan-1',
+    state: 'RUNNING',
+    tableName: 'Orders',
+    startedAt: '2026-11-21T13:00:00.000Z',
+    finishedAt: null,
+    itemsScanned: 1500,
+    recordsPut: 1400,
+    bytesPut: 2_500_000,
+    handoffs: 3,
+    itemsPerSecond: 250,
+    tableItemCount: 6000,
+    percent: 25,
+    etaSeconds: 18,
+    segments: { total: 4, done: 1, running: 3, stalled: 0, stopped: 0, failed: 0 },
+    checkpointAgeSeconds: 4,
+    error: null,
+    ...overrides,
+  };
+}
+
+/** A scanner that answers status with the given sequence (the last one repeats). */
+function fakeApi(statuses: StatusResponse[]): ScannerApi & { calls: Record<string, unknown>[] } {
+  const calls: Record<string, unknown>[] = [];
+  let next = 0;
+  return {
+    functionName: 'fake',
+    calls,
+    async call(payload) {
+      calls.push(payload);
+      if (payload.action === 'status') return statuses[Math.min(next++, statuses.length - 1)];
+      return {
+        scanId: 'scan-1',
+        state: payload.action === 'stop' ? 'STOPPING' : 'RUNNING',
+        alreadyRunning: false,
+        segments: 4,
+        startedAt: '2026-11-21T13:00:00.000Z',
+      };
+    },
+  };
+}
+
+function captureIo(): Io & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return {
+    stdout,
+    stderr,
+    out: (l) => stdout.push(l),
+    err: (l) => stderr.push(l),
+    progress: new PassThrough(),
+  };
+}
+
+describe('ddbscan start', () => {
+  it('turns the flags into a start request', () => {
+    expect(
+      startRequest({
+        segments: '8',
+        restart: true,
+        filter: '#s = :s',
+        names: '{"#s":"status"}',
+        values: '{":s":{"S":"open"}}',
+        projection: '#s',
+        consistentRead: true,
+        pageSize: '100',
+        startKey: '{"pk":{"S":"a"}}',
+        recordFormat: 'item',
+        json: false,
+        watch: false,
+        interval: 2,
+      }),
+    ).toEqual({
+      action: 'start',
+      segments: 8,
+      restart: true,
+      filter: '#s = :s',
+      names: { '#s': 'status' },
+      values: { ':s': { S: 'open' } },
+      projection: '#s',
+      consistentRead: true,
+      pageSize: 100,
+      startKey: { pk: { S: 'a' } },
+      recordFormat: 'item',
+    });
+    expect(startRequest({ segments: 'auto', json: false, watch: false, interval: 2 })).toEqual({
+      action: 'start',
+      segments: 'auto',
+    });
+  });
+
+  it('names the flag whose JSON does not parse, as invalid input', () => {
+    const attempt = () => startRequest({ values: '{":s":', json: false, watch: false, interval: 2 });
+    expect(attempt).toThrow(CliError);
+    expect(attempt).toThrow(
+      `--values is not JSON: expected something like '{":s":{"S":"open"}}', received '{":s":'.`,
+    );
+    try {
+      attempt();
+    } catch (error) {
+      expect((error as CliError).exitCode).toBe(ExitCode.invalidInput);
+    }
+  });
+
+  it('follows the scan with --watch and exits by its outcome', async () => {
+    const io = captureIo();
+    const api = fakeApi([status(), status({ state: 'COMPLETED', itemsScanned: 6000, etaSeconds: null })]);
+    const code = await runStartCommand(api, { segments: '4', json: false, watch: true, interval: 0.001 }, io);
+    expect(code).toBe(ExitCode.ok);
+    expect(io.stderr[0]).toBe('Started scan scan-1: RUNNING, 4 segments.');
+    expect(io.stdout[0]).toContain('scan scan-1  COMPLETED');
+  });
+});
+
+describe('ddbscan status', () => {
+  it('prints a readable summary', () => {
+    expect(formatStatus(status())).toEqual([
+      'scan scan-1  RUNNING  (table Orders, started 2026-11-21T13:00:00.000Z)',
+      '  items      1,500 of ~6,000 (25%)   250 items/s   ETA 18s',
+      '  records    1,400 put, 2.5 MB',
+      '  segments   4: 1 done, 3 running, 0 stalled, 0 stopped, 0 failed',
+      '  hand-offs  3, oldest checkpoint 4s ago',
+    ]);
+    expect(formatStatus(status({ scanId: null }))).toEqual(['No scan has run yet.']);
+  });
+
+  it.each([
+    ['COMPLETED', ExitCode.ok],
+    ['FAILED', ExitCode.scanFailed],
+    ['STOPPED', ExitCode.scanStopped],
+  ] as const)('ends a watch when the scan is %s with exit code %d', async (state, code) => {
+    const io = captureIo();
+    const api = fakeApi([
+      status(),
+      status({ state: 'STOPPING' }),
+      status({ state, error: state === 'FAILED' ? 'boom' : null }),
+    ]);
+    expect(await runStatusCommand(api, { watch: true, json: false, interval: 0.001 }, io)).toBe(code);
+    expect(api.calls.filter((c) => c.action === 'status')).toHaveLength(3);
+    expect(
+      io.stderr.some((line) => line.startsWith('RUNNING: 1,500 items (25%), 250 items/s, ETA 18s')),
+    ).toBe(true);
+  });
+
+  it('prints one JSON document per poll with --json', async () => {
+    const io = captureIo();
+    await runStatusCommand(
+      fakeApi([status(), status({ state: 'COMPLETED' })]),
+      { watch: true, json: true, interval: 0.001 },
+      io,
+    );
+    expect(io.stdout.map((line) => (JSON.parse(line) as StatusResponse).state)).toEqual([
+      'RUNNING',
+      'COMPLETED',
+    ]);
+  });
+});
+
+describe('ddbscan stop and resume', () => {
+  it('sends the action and reports the answer', async () => {
+    const io = captureIo();
+    const api = fakeApi([]);
+    expect(await runControlCommand(api, 'stop', { json: false }, io)).toBe(ExitCode.ok);
+    expect(api.calls).toEqual([{ action: 'stop' }]);
+    expect(io.stdout).toEqual(['Scan scan-1 is STOPPING: each segment stops at its next checkpoint.']);
+  });
+});
+
+describe('duration', () => {
+  it.each([
+    [5, '5s'],
+    [75, '1m15s'],
+    [3725, '1h02m'],
+  ])('shows %d seconds as %s', (seconds, text) => {
+    expect(duration(seconds)).toBe(text);
+  });
+});
