@@ -131,6 +131,8 @@ export interface StartResponse {
   readonly state: ScanState;
   /** True when a scan was already running and this call reports it instead of starting another. */
   readonly alreadyRunning: boolean;
+  /** `resume` on a running scan: how many stalled segments it relaunched. */
+  readonly relaunched?: number;
   readonly segments: number;
   readonly startedAt: string;
 }

@@ -12,9 +12,14 @@ export async function runControlCommand(
   io: Io,
 ): Promise<ExitCode> {
   const answer = (await api.call({ action })) as StartResponse;
-  if (options.json) io.out(JSON.stringify(answer));
-  else if (action === 'stop')
-    io.out(`Scan ${answer.scanId} is ${answer.state}: each segment stops at its next checkpoint.`);
-  else io.out(formatStart(answer, 'Resumed'));
+  io.out(options.json ? JSON.stringify(answer) : describe(action, answer));
   return ExitCode.ok;
+}
+
+function describe(action: 'stop' | 'resume', answer: StartResponse): string {
+  if (action === 'stop')
+    return `Scan ${answer.scanId} is ${answer.state}: each segment stops at its next checkpoint.`;
+  if (answer.relaunched === undefined) return formatStart(answer, 'Resumed');
+  const plural = answer.relaunched === 1 ? '' : 's';
+  return `Scan ${answer.scanId} is running; relaunched ${answer.relaunched} stalled segment${plural}.`;
 }

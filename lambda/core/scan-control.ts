@@ -153,7 +153,7 @@ export async function resumeScan(config: ControlConfig, ports: ScannerPorts): Pr
   const { store, log } = ports;
   const current = await store.loadScan();
   if (current === null) throw new ConflictError('No scan to resume: none has run yet.');
-  if (current.state === ScanState.running) return response(current, true);
+  if (current.state === ScanState.running) return relaunchStalled(current, config, ports);
   if (current.state === ScanState.completed) {
     throw new ConflictError(
       `No scan to resume: scan ${current.scanId} is COMPLETED; start a new one with {"action":"start"}.`,
@@ -164,7 +164,7 @@ export async function resumeScan(config: ControlConfig, ports: ScannerPorts): Pr
   await store.saveScan(running);
   const unfinished = Array.from({ length: current.totalSegments }, (_, segment) => segment)
     .filter((segment) => checkpoints.get(segment)?.state !== SegmentState.done)
-    .map((segment) => ({ segment, generation: (checkpoints.get(segment)?.generation ?? 0) + 1 }));
+    .map((segment) => ({ segment, generation: nextGeneration(checkpoints.get(segment)) }));
   if (unfinished.length === 0) {
     await completeScanIfDone(running, repairer(ports), config, ports);
   } else {
@@ -172,6 +172,38 @@ export async function resumeScan(config: ControlConfig, ports: ScannerPorts): Pr
   }
   log.info('scan resumed', { scanId: current.scanId, segments: unfinished.length });
   return response(running, false);
+}
+
+/**
+ * Relaunches the running segments of a running scan whose heartbeat is older than the stall
+ * time (or that never checkpointed, when the scan is that old): a chain that died, for example
+ * because its hand-off event was lost. Each gets a generation above its checkpoint.
+ */
+async function relaunchStalled(
+  scan: ScanRecord,
+  config: ControlConfig,
+  ports: ScannerPorts,
+): Promise<StartResponse> {
+  const now = ports.clock.now();
+  const checkpoints = new Map((await segmentsOf(scan, ports)).map((s) => [s.segment, s]));
+  const stalled = Array.from({ length: scan.totalSegments }, (_, segment) => checkpoints.get(segment))
+    .map((checkpoint, segment) => ({ segment, checkpoint }))
+    .filter(({ checkpoint }) => {
+      if (checkpoint === undefined) return now - scan.startedAt > config.stalledAfterMs;
+      return checkpoint.state === SegmentState.running && now - checkpoint.updatedAt > config.stalledAfterMs;
+    })
+    .map(({ segment, checkpoint }) => ({ segment, generation: nextGeneration(checkpoint) }));
+  await launch(scan, stalled, ports);
+  if (stalled.length > 0)
+    ports.log.warn('relaunched stalled segments', {
+      scanId: scan.scanId,
+      segments: stalled.map((s) => s.segment),
+    });
+  return { ...response(scan, true), relaunched: stalled.length };
+}
+
+function nextGeneration(checkpoint: SegmentCheckpoint | undefined): number {
+  return (checkpoint?.generation ?? 0) + 1;
 }
 
 /** Aggregates the scan and its segments into one progress report. */

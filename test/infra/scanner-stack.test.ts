@@ -1,6 +1,7 @@
-import { App, CfnParameter, Duration, Stack } from 'aws-cdk-lib';
+import { App, CfnParameter, type CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
 import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { INITIAL_ROOT_PARAMETER_VALUE, ScannerDefaults, ScannerEnv } from '../../lambda/contract';
@@ -196,6 +197,9 @@ describe('ScannerStack with only a tableArn', () => {
           [ScannerEnv.handoffMs]: String(ScannerDefaults.handoffMs),
           [ScannerEnv.checkpointIntervalMs]: String(ScannerDefaults.checkpointIntervalMs),
           [ScannerEnv.pageSize]: Match.absent(),
+          [ScannerEnv.eventBusName]: 'default',
+          // The 900 s timeout plus a minute.
+          [ScannerEnv.stalledAfterMs]: String(ScannerDefaults.stalledAfterMs),
         }),
       },
     });
@@ -455,6 +459,22 @@ describe('DynamoDbKinesisScanner validation', () => {
     Template.fromStack(Stack.of(scanner)).hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ [ScannerEnv.pageSize]: '250' }) },
     });
+  });
+});
+
+describe('DynamoDbKinesisScanner completion events', () => {
+  it('publishes to a given bus and may put events only there', () => {
+    const { stack, table } = constructScope();
+    const bus = new events.EventBus(stack, 'Ops');
+    new DynamoDbKinesisScanner(stack, 'Scanner', { table, eventBus: bus });
+    const template = Template.fromStack(stack);
+    const busId = stack.getLogicalId(bus.node.defaultChild as CfnResource);
+
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [ScannerEnv.eventBusName]: { Ref: busId } }) },
+    });
+    const puts = collectGrants(template).filter((grant) => grant.action === 'events:PutEvents');
+    expect(describeGrants(puts)).toEqual(describeGrants(grantsOn(['events:PutEvents'], [getAttArn(busId)])));
   });
 });
 

@@ -270,6 +270,32 @@ describe('stop and resume', () => {
     expect(world.events.published).toHaveLength(1);
   });
 
+  it('relaunches the stalled segments of a running scan, as after a lost hand-off', async () => {
+    const world = fakeWorld(numberedItems(200), { pageSize: 10, msPerPage: 1000 });
+    await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
+    const first = shift(world);
+    await runSegment(first, budget(world, 20_000), world.ports);
+    world.continuation.events.length = 0; // both the hand-off and segment 1's first event are lost
+
+    expect(await resumeScan(controlConfig, world.ports)).toMatchObject({
+      alreadyRunning: true,
+      relaunched: 0,
+    });
+    world.clock.advance(controlConfig.stalledAfterMs + 1);
+    expect(await resumeScan(controlConfig, world.ports)).toMatchObject({
+      alreadyRunning: true,
+      relaunched: 2,
+    });
+    expect(world.continuation.events.map((e) => [e.segment, e.generation])).toEqual([
+      [0, 3],
+      [1, 1],
+    ]);
+    await drain(world);
+
+    expect(world.store.scan?.state).toBe('COMPLETED');
+    expect(new Set(world.sink.itemIds()).size).toBe(200);
+  });
+
   it('answers stop and resume with a clear error when there is nothing to act on', async () => {
     const world = fakeWorld(numberedItems(10));
     await expect(stopScan(world.ports)).rejects.toThrow('No scan to stop: none has run yet.');
