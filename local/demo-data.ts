@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BatchWriteItemCommand,
-  CreateTableCommand,
   type DynamoDBClient,
   type AttributeValue as SdkAttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import type { AttributeMap, AttributeValue } from '../lambda/core/attribute-value';
+import { createTable } from './local-resources';
 
 /** DynamoDB: an item is at most 400 KB; BatchWriteItem takes at most 25 items. */
 const BIG_BINARY_BYTES = 390_000;
@@ -57,20 +57,18 @@ export function generateItems(
 
 /** Creates the demo's table: pk (S) partition key, sk (N) sort key, on demand. */
 export async function createDemoTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'N' },
-      ],
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createTable(client, {
+    TableName: tableName,
+    AttributeDefinitions: [
+      { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'sk', AttributeType: 'N' },
+    ],
+    KeySchema: [
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ],
+    BillingMode: 'PAY_PER_REQUEST',
+  });
 }
 
 /** Writes items with BatchWriteItem, resending unprocessed ones. */

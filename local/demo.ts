@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CreateStreamCommand } from '@aws-sdk/client-kinesis';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { CompletionEvent, ScanState, type StartResponse, type StatusResponse } from '../lambda/contract';
 import { checkDelivery, type DeliveryReport } from './delivery-check';
 import { createDemoTable, generateItems, writeItems } from './demo-data';
 import type { LocalLambdaOptions } from './local-lambda';
+import { createStream } from './local-resources';
 import { deployLocalScanner } from './local-scanner';
 import { type LocalStack, startLocalStack } from './local-stack';
 import { readWholeStream } from './stream-reader';
@@ -65,9 +65,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     );
     const items = generateItems(count, { seed: options.seed });
     await createDemoTable(stack.clients.dynamodb, tableName);
-    await stack.clients.kinesis.send(
-      new CreateStreamCommand({ StreamName: streamName, ShardCount: options.shards ?? 4 }),
-    );
+    await createStream(stack.clients.kinesis, streamName, options.shards ?? 4);
     const loadStarted = Date.now();
     await writeItems(stack.clients.dynamodb, tableName, items);
     print(`table ${tableName}: ${count} items written in ${seconds(loadStarted)} s`);

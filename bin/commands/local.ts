@@ -1,6 +1,6 @@
 import { once } from 'node:events';
-import { CreateStreamCommand } from '@aws-sdk/client-kinesis';
 import { createDemoTable, generateItems, writeItems } from '../../local/demo-data';
+import { createStream } from '../../local/local-resources';
 import { deployLocalScanner } from '../../local/local-scanner';
 import { startLocalStack } from '../../local/local-stack';
 
@@ -21,7 +21,7 @@ export async function runLocalCommand(options: {
   const streamName = 'ddbscan-local-stream';
   await createDemoTable(stack.clients.dynamodb, tableName);
   await writeItems(stack.clients.dynamodb, tableName, generateItems(options.items));
-  await stack.clients.kinesis.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: 4 }));
+  await createStream(stack.clients.kinesis, streamName, 4);
   const scanner = await deployLocalScanner(stack, { tableName, streamName, logLevel: options.logLevel });
 
   console.log('Local stack running. In another shell:\n');

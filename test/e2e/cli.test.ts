@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CreateStreamCommand } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusResponse } from '../../lambda/contract';
 import { checkDelivery } from '../../local/delivery-check';
 import { createDemoTable, generateItems, writeItems } from '../../local/demo-data';
+import { createStream } from '../../local/local-resources';
 import { deployLocalScanner } from '../../local/local-scanner';
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
 import { readWholeStream } from '../../local/stream-reader';
@@ -31,7 +31,7 @@ describe('the ddbscan CLI against the local stack', () => {
     stack = await startLocalStack({ lambda: { asyncRetryDelaysMs: [100, 200] } });
     await createDemoTable(stack.clients.dynamodb, 'Orders');
     await writeItems(stack.clients.dynamodb, 'Orders', items);
-    await stack.clients.kinesis.send(new CreateStreamCommand({ StreamName: 'cli', ShardCount: 2 }));
+    await createStream(stack.clients.kinesis, 'cli', 2);
     await deployLocalScanner(stack, {
       tableName: 'Orders',
       streamName: 'cli',

@@ -1,10 +1,10 @@
-import { CreateStreamCommand } from '@aws-sdk/client-kinesis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CompletionEvent, type StartResponse, type StatusResponse } from '../../lambda/contract';
 import type { AttributeMap } from '../../lambda/core/attribute-value';
 import { checkDelivery } from '../../local/delivery-check';
 import { invoke, runDemo, waitForScan } from '../../local/demo';
 import { createDemoTable, generateItems, writeItems } from '../../local/demo-data';
+import { createStream } from '../../local/local-resources';
 import { deployLocalScanner } from '../../local/local-scanner';
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
 import { readWholeStream } from '../../local/stream-reader';
@@ -27,7 +27,7 @@ describe('the scan lifecycle on the local stack', () => {
     items = generateItems(2000, { bigEvery: 0 });
     await createDemoTable(stack.clients.dynamodb, 'Orders');
     await writeItems(stack.clients.dynamodb, 'Orders', items);
-    await stack.clients.kinesis.send(new CreateStreamCommand({ StreamName: 'lifecycle', ShardCount: 4 }));
+    await createStream(stack.clients.kinesis, 'lifecycle', 4);
     await deployLocalScanner(stack, {
       tableName: 'Orders',
       streamName: 'lifecycle',

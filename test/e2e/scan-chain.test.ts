@@ -1,10 +1,10 @@
-import { CreateTableCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { CreateStreamCommand } from '@aws-sdk/client-kinesis';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import type { StartResponse, StatusResponse } from '../../lambda/contract';
 import type { AttributeMap } from '../../lambda/core/attribute-value';
 import { checkDelivery } from '../../local/delivery-check';
 import { invoke, runDemo, waitForScan } from '../../local/demo';
+import { createStream, createTable } from '../../local/local-resources';
 import { deployLocalScanner } from '../../local/local-scanner';
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
 import { readWholeStream } from '../../local/stream-reader';
@@ -54,15 +54,13 @@ describe('the scanner on the local stack', () => {
     const stack = await startLocalStack({ lambda: { asyncRetryDelaysMs: [100, 200] } });
     try {
       const { dynamodb, kinesis } = stack.clients;
-      await dynamodb.send(
-        new CreateTableCommand({
-          TableName: 'Blobs',
-          AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'B' }],
-          KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-          BillingMode: 'PAY_PER_REQUEST',
-        }),
-      );
-      await kinesis.send(new CreateStreamCommand({ StreamName: 'blobs', ShardCount: 2 }));
+      await createTable(dynamodb, {
+        TableName: 'Blobs',
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'B' }],
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      });
+      await createStream(kinesis, 'blobs', 2);
       const items: AttributeMap[] = Array.from({ length: 300 }, (_, i) => ({
         id: { B: new Uint8Array([0, 255, i % 256, Math.floor(i / 256), 10, 13]) },
         n: { N: String(i) },
@@ -93,15 +91,13 @@ describe('the scanner on the local stack', () => {
   it('answers start idempotently, rejects bad input by name and writes nothing for it', async () => {
     const stack = await startLocalStack();
     try {
-      await stack.clients.dynamodb.send(
-        new CreateTableCommand({
-          TableName: 'Small',
-          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-          BillingMode: 'PAY_PER_REQUEST',
-        }),
-      );
-      await stack.clients.kinesis.send(new CreateStreamCommand({ StreamName: 'small', ShardCount: 1 }));
+      await createTable(stack.clients.dynamodb, {
+        TableName: 'Small',
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      });
+      await createStream(stack.clients.kinesis, 'small', 1);
       const scanner = await deployLocalScanner(stack, { tableName: 'Small', streamName: 'small' });
       const before = stack.ssm.value(scanner.parameterName);
 
@@ -139,7 +135,7 @@ describe('the scanner on the local stack', () => {
   it('fails the scan loudly when the table does not exist', async () => {
     const stack = await startLocalStack();
     try {
-      await stack.clients.kinesis.send(new CreateStreamCommand({ StreamName: 'orphan', ShardCount: 1 }));
+      await createStream(stack.clients.kinesis, 'orphan', 1);
       const scanner = await deployLocalScanner(stack, {
         tableName: 'Missing',
         streamName: 'orphan',
