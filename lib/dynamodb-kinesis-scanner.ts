@@ -132,6 +132,8 @@ export class DynamoDbKinesisScanner extends Construct {
         externalModules: [],
         format: OutputFormat.CJS,
         minify: true,
+        // Error class names are the contract callers see (`errorType`: ValidationError, …).
+        keepNames: true,
         sourceMap: true,
         target: 'node22',
       },

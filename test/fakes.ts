@@ -149,20 +149,22 @@ export class MemoryStore implements CheckpointStore {
     this.writes.push({ kind: 'delete', value: segments });
     for (const s of segments) this.segments.delete(s);
   }
+  /** Completion claims by `<scanId>/<attempt>`. */
   readonly claims = new Map<string, CompletionClaim>();
-  async createCompletionClaim(scanId: string, claim: CompletionClaim) {
-    if (this.claims.has(scanId)) return false;
-    this.claims.set(scanId, claim);
+  async createCompletionClaim(scanId: string, attempt: number, claim: CompletionClaim) {
+    const key = `${scanId}/${attempt}`;
+    if (this.claims.has(key)) return false;
+    this.claims.set(key, claim);
     return true;
   }
-  async loadCompletionClaim(scanId: string) {
-    return this.claims.get(scanId) ?? null;
+  async listCompletionClaims(scanId: string) {
+    return [...this.claims.entries()]
+      .filter(([key]) => key.startsWith(`${scanId}/`))
+      .map(([key, claim]) => ({ attempt: Number(key.slice(scanId.length + 1)), claim }))
+      .sort((a, b) => a.attempt - b.attempt);
   }
-  async saveCompletionClaim(scanId: string, claim: CompletionClaim) {
-    this.claims.set(scanId, claim);
-  }
-  async deleteCompletionClaimsExcept(scanId: string | null) {
-    for (const key of [...this.claims.keys()]) if (key !== scanId) this.claims.delete(key);
+  async deleteCompletionClaims() {
+    this.claims.clear();
   }
   segmentWrites(): SegmentCheckpoint[] {
     return this.writes.filter((w) => w.kind === 'segment').map((w) => w.value as SegmentCheckpoint);

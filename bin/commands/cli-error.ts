@@ -11,6 +11,8 @@ export const ExitCode = {
   scanFailed: 4,
   /** The scan ended STOPPED. */
   scanStopped: 5,
+  /** Watching: every unfinished segment stalled (no chain alive); `resume` relaunches them. */
+  scanStalled: 6,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -16,7 +16,8 @@ export interface StatusOptions {
 /**
  * `ddbscan status [--watch] [--json]`. Once, it prints the status and exits 0. Watching, it
  * shows a progress bar (or a line per poll when not on a terminal) until the scan ends, then
- * exits by the outcome: 0 COMPLETED, 4 FAILED, 5 STOPPED.
+ * exits by the outcome: 0 COMPLETED, 4 FAILED, 5 STOPPED, 6 stalled (no chain alive), 1 when a
+ * restart replaced the scan.
  */
 export async function runStatusCommand(api: ScannerApi, options: StatusOptions, io: Io): Promise<ExitCode> {
   let status = await fetchStatus(api);
@@ -25,14 +26,12 @@ export async function runStatusCommand(api: ScannerApi, options: StatusOptions, 
     return ExitCode.ok;
   }
   const bar = options.json || !io.progress.isTTY ? undefined : progressBar(io);
-  bar?.start(
-    Math.max(status.tableItemCount ?? 0, status.itemsScanned, 1),
-    status.itemsScanned,
-    payload(status),
-  );
+  bar?.start(total(status), status.itemsScanned, payload(status));
+  const { scanId } = status;
+  let stalledPolls = 0;
   while (active(status)) {
     if (bar) {
-      bar.setTotal(Math.max(status.tableItemCount ?? 0, status.itemsScanned, 1));
+      bar.setTotal(total(status));
       bar.update(status.itemsScanned, payload(status));
     } else if (options.json) {
       io.out(JSON.stringify(status));
@@ -41,11 +40,34 @@ export async function runStatusCommand(api: ScannerApi, options: StatusOptions, 
     }
     await sleep(options.interval * 1000);
     status = await fetchStatus(api);
+    if (status.scanId !== scanId) {
+      bar?.stop();
+      io.err(`Scan ${scanId} was replaced by scan ${status.scanId} (a restart); stopped watching.`);
+      return ExitCode.failure;
+    }
+    // Nothing can move a scan whose every unfinished segment has stalled: say so instead of waiting forever.
+    const { stalled, total: segments, done } = status.segments;
+    stalledPolls = active(status) && stalled > 0 && stalled >= segments - done ? stalledPolls + 1 : 0;
+    if (stalledPolls >= STALLED_POLLS) {
+      bar?.stop();
+      print(status, options, io);
+      io.err(
+        `Scan ${scanId} is stalled: no segment has checkpointed within the stall time; \`ddbscan resume\` relaunches them.`,
+      );
+      return ExitCode.scanStalled;
+    }
   }
   bar?.update(status.itemsScanned, payload(status));
   bar?.stop();
   print(status, options, io);
   return outcome(status);
+}
+
+/** Polls in a row that must see a stalled scan before the watch gives up on it. */
+const STALLED_POLLS = 3;
+
+function total(status: StatusResponse): number {
+  return Math.max(status.tableItemCount ?? 0, status.itemsScanned, 1);
 }
 
 export async function fetchStatus(api: ScannerApi): Promise<StatusResponse> {

@@ -6,7 +6,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { FatalScanError } from '../core/errors';
-import type { CheckpointStore, CompletionClaim } from '../core/ports';
+import type { CheckpointStore, CompletionClaim, NumberedClaim } from '../core/ports';
 import {
   decodeScan,
   decodeSegment,
@@ -86,13 +86,13 @@ export class SsmCheckpointStore implements CheckpointStore {
     }
   }
 
-  /** `<root>/completion/<scanId>`, created with Overwrite false: SSM's only atomic create-if-absent. */
-  completionClaimName(scanId: string): string {
-    return `${this.rootName}/completion/${scanId}`;
+  /** `<root>/completion/<scanId>/<attempt>`, created with Overwrite false: SSM's only atomic create-if-absent. */
+  completionClaimName(scanId: string, attempt: number): string {
+    return `${this.rootName}/completion/${scanId}/${attempt}`;
   }
 
-  async createCompletionClaim(scanId: string, claim: CompletionClaim): Promise<boolean> {
-    const name = this.completionClaimName(scanId);
+  async createCompletionClaim(scanId: string, attempt: number, claim: CompletionClaim): Promise<boolean> {
+    const name = this.completionClaimName(scanId, attempt);
     try {
       await this.client.send(
         new PutParameterCommand({
@@ -109,38 +109,36 @@ export class SsmCheckpointStore implements CheckpointStore {
     }
   }
 
-  async loadCompletionClaim(scanId: string): Promise<CompletionClaim | null> {
-    const text = await this.get(this.completionClaimName(scanId));
-    if (text === null) return null;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (error) {
-      throw new FatalScanError(`The completion claim of scan ${scanId} is not JSON.`, { cause: error });
-    }
-    const claim = value as Partial<CompletionClaim> | null;
-    if (typeof claim?.holder !== 'string' || typeof claim.at !== 'number') {
-      throw new FatalScanError(`The completion claim of scan ${scanId} is corrupt.`);
-    }
-    return { holder: claim.holder, at: claim.at };
-  }
-
-  async saveCompletionClaim(scanId: string, claim: CompletionClaim): Promise<void> {
-    await this.put(this.completionClaimName(scanId), JSON.stringify(claim));
-  }
-
-  async deleteCompletionClaimsExcept(scanId: string | null): Promise<void> {
-    const keep = scanId === null ? undefined : this.completionClaimName(scanId);
-    const names = (await this.namesUnder(`${this.rootName}/completion`)).filter((name) => name !== keep);
-    await this.deleteNames(names);
-  }
-
-  private async namesUnder(path: string): Promise<string[]> {
-    const names: string[] = [];
+  async listCompletionClaims(scanId: string): Promise<NumberedClaim[]> {
+    const path = `${this.rootName}/completion/${scanId}`;
+    const claims: NumberedClaim[] = [];
     try {
       for await (const page of paginateGetParametersByPath(
         { client: this.client },
         { Path: path, Recursive: false },
+      )) {
+        for (const parameter of page.Parameters ?? []) {
+          const attempt = Number(parameter.Name?.slice(path.length + 1));
+          if (Number.isInteger(attempt))
+            claims.push({ attempt, claim: decodeClaim(parameter.Value, scanId) });
+        }
+      }
+    } catch (error) {
+      throw translateAwsError(error, `GetParametersByPath ${path}`);
+    }
+    return claims.sort((a, b) => a.attempt - b.attempt);
+  }
+
+  async deleteCompletionClaims(): Promise<void> {
+    await this.deleteNames(await this.namesUnder(`${this.rootName}/completion`, true));
+  }
+
+  private async namesUnder(path: string, recursive: boolean): Promise<string[]> {
+    const names: string[] = [];
+    try {
+      for await (const page of paginateGetParametersByPath(
+        { client: this.client },
+        { Path: path, Recursive: recursive },
       )) {
         for (const parameter of page.Parameters ?? [])
           if (parameter.Name !== undefined) names.push(parameter.Name);
@@ -176,4 +174,18 @@ export class SsmCheckpointStore implements CheckpointStore {
       throw translateAwsError(error, `PutParameter ${name}`);
     }
   }
+}
+
+function decodeClaim(text: string | undefined, scanId: string): CompletionClaim {
+  let value: unknown;
+  try {
+    value = JSON.parse(text ?? '');
+  } catch (error) {
+    throw new FatalScanError(`A completion claim of scan ${scanId} is not JSON.`, { cause: error });
+  }
+  const claim = value as Partial<CompletionClaim> | null;
+  if (typeof claim?.holder !== 'string' || typeof claim.at !== 'number') {
+    throw new FatalScanError(`A completion claim of scan ${scanId} is corrupt.`);
+  }
+  return { holder: claim.holder, at: claim.at };
 }

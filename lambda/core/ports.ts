@@ -65,19 +65,27 @@ export interface CheckpointStore {
   saveSegment(checkpoint: SegmentCheckpoint): Promise<void>;
   listSegments(): Promise<SegmentCheckpoint[]>;
   deleteSegments(segments: readonly number[]): Promise<void>;
-  /** Creates the scan's completion claim if it does not exist yet; true when this call created it. */
-  createCompletionClaim(scanId: string, claim: CompletionClaim): Promise<boolean>;
-  loadCompletionClaim(scanId: string): Promise<CompletionClaim | null>;
-  /** Overwrites the claim: only for taking over from a holder that died. */
-  saveCompletionClaim(scanId: string, claim: CompletionClaim): Promise<void>;
-  /** Deletes the completion claims of every scan but the given one. */
-  deleteCompletionClaimsExcept(scanId: string | null): Promise<void>;
+  /**
+   * Creates claim number `attempt` of the scan's completion if it does not exist yet (SSM's one
+   * atomic write); true when this call created it. A takeover creates the next number.
+   */
+  createCompletionClaim(scanId: string, attempt: number, claim: CompletionClaim): Promise<boolean>;
+  /** The scan's completion claims, by attempt. */
+  listCompletionClaims(scanId: string): Promise<NumberedClaim[]>;
+  /** Deletes every scan's completion claims. */
+  deleteCompletionClaims(): Promise<void>;
 }
 
 /** Who completes a scan: exactly one invocation publishes its completion event. */
 export interface CompletionClaim {
+  /** The claiming invocation's owner token (unique per invocation). */
   readonly holder: string;
   readonly at: number;
+}
+
+export interface NumberedClaim {
+  readonly attempt: number;
+  readonly claim: CompletionClaim;
 }
 
 /** Announces a completed scan. */

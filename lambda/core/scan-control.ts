@@ -117,13 +117,10 @@ export async function startScan(
   // Checkpoints of an earlier scan (abandoned, failed or restarted) are cleared first.
   const leftovers = await store.listSegments();
   if (leftovers.length > 0) await store.deleteSegments(leftovers.map((s) => s.segment));
-  await store.deleteCompletionClaimsExcept(null);
+  await store.deleteCompletionClaims();
   await store.saveScan(scan);
-  await launch(
-    scan,
-    Array.from({ length: totalSegments }, (_, segment) => ({ segment, generation: 1 })),
-    ports,
-  );
+  const chains = Array.from({ length: totalSegments }, (_, segment) => ({ segment, generation: 1 }));
+  await launch(scan, chains, ports, { failScanOnError: true });
   log.info('scan started', { scanId: scan.scanId, segments: totalSegments, restart: request.restart });
   return response(scan, false);
 }
@@ -138,6 +135,11 @@ export async function stopScan(ports: ScannerPorts): Promise<StartResponse> {
   if (current.state !== ScanState.running) {
     throw new ConflictError(`No scan to stop: scan ${current.scanId} is ${current.state}.`);
   }
+  if ((await store.listCompletionClaims(current.scanId)).length > 0) {
+    throw new ConflictError(
+      `No scan to stop: every segment of scan ${current.scanId} is done and it is completing.`,
+    );
+  }
   const stopping: ScanRecord = { ...current, state: ScanState.stopping };
   await store.saveScan(stopping);
   log.info('scan stopping', { scanId: current.scanId });
@@ -147,7 +149,7 @@ export async function stopScan(ports: ScannerPorts): Promise<StartResponse> {
 /**
  * Continues a stopped, stopping or failed scan: every unfinished segment gets a new chain one
  * generation above its checkpoint, so any invocation still alive from before exits at its next
- * checkpoint. A running scan is reported as it is.
+ * checkpoint. On a running scan it relaunches only the stalled segments.
  */
 export async function resumeScan(config: ControlConfig, ports: ScannerPorts): Promise<StartResponse> {
   const { store, log } = ports;
@@ -159,25 +161,38 @@ export async function resumeScan(config: ControlConfig, ports: ScannerPorts): Pr
       `No scan to resume: scan ${current.scanId} is COMPLETED; start a new one with {"action":"start"}.`,
     );
   }
-  const checkpoints = new Map((await segmentsOf(current, ports)).map((s) => [s.segment, s]));
+  const segments = await segmentsOf(current, ports);
+  const claims = await store.listCompletionClaims(current.scanId);
+  if (segments.length === 0 && claims.length > 0) {
+    // It completed, but a racing stop overwrote its COMPLETED record: record that again.
+    const completed: ScanRecord = {
+      ...current,
+      state: ScanState.completed,
+      finishedAt: claims[0]?.claim.at ?? null,
+    };
+    await store.saveScan(completed);
+    return response(completed, false);
+  }
+  const checkpoints = new Map(segments.map((s) => [s.segment, s]));
   const running: ScanRecord = { ...current, state: ScanState.running, error: null, finishedAt: null };
   await store.saveScan(running);
   const unfinished = Array.from({ length: current.totalSegments }, (_, segment) => segment)
     .filter((segment) => checkpoints.get(segment)?.state !== SegmentState.done)
     .map((segment) => ({ segment, generation: nextGeneration(checkpoints.get(segment)) }));
   if (unfinished.length === 0) {
-    await completeScanIfDone(running, repairer(ports), config, ports);
+    // Every segment is done; whoever held the completion ended with the scan, so take over now.
+    await completeScanIfDone(running, repairer(ports), config, ports, { segments, force: true });
   } else {
-    await launch(running, unfinished, ports);
+    await launch(running, unfinished, ports, { failScanOnError: true });
   }
   log.info('scan resumed', { scanId: current.scanId, segments: unfinished.length });
   return response(running, false);
 }
 
 /**
- * Relaunches the running segments of a running scan whose heartbeat is older than the stall
- * time (or that never checkpointed, when the scan is that old): a chain that died, for example
- * because its hand-off event was lost. Each gets a generation above its checkpoint.
+ * Relaunches the segments of a running scan that have no live chain: a hand-off event that was
+ * lost, or a checkpoint left STOPPED by a stop that raced a resume. Each gets a generation
+ * above its checkpoint, so a chain that was only slow exits at its next checkpoint.
  */
 async function relaunchStalled(
   scan: ScanRecord,
@@ -186,36 +201,53 @@ async function relaunchStalled(
 ): Promise<StartResponse> {
   const now = ports.clock.now();
   const checkpoints = new Map((await segmentsOf(scan, ports)).map((s) => [s.segment, s]));
-  const stalled = Array.from({ length: scan.totalSegments }, (_, segment) => checkpoints.get(segment))
-    .map((checkpoint, segment) => ({ segment, checkpoint }))
-    .filter(({ checkpoint }) => {
-      if (checkpoint === undefined) return now - scan.startedAt > config.stalledAfterMs;
-      return checkpoint.state === SegmentState.running && now - checkpoint.updatedAt > config.stalledAfterMs;
-    })
-    .map(({ segment, checkpoint }) => ({ segment, generation: nextGeneration(checkpoint) }));
-  await launch(scan, stalled, ports);
-  if (stalled.length > 0)
+  const stalled = Array.from({ length: scan.totalSegments }, (_, segment) => segment)
+    .filter((segment) => isStalled(checkpoints.get(segment), scan, now, config.stalledAfterMs))
+    .map((segment) => ({ segment, generation: nextGeneration(checkpoints.get(segment)) }));
+  // A failed relaunch leaves the scan running as it was, only not repaired.
+  await launch(scan, stalled, ports, { failScanOnError: false });
+  if (stalled.length > 0) {
     ports.log.warn('relaunched stalled segments', {
       scanId: scan.scanId,
       segments: stalled.map((s) => s.segment),
     });
+  }
   return { ...response(scan, true), relaunched: stalled.length };
 }
 
+/**
+ * A segment of an active scan is stalled when it is not done and its checkpoint is older than
+ * the stall time, or when it never checkpointed and the scan is that old.
+ */
+export function isStalled(
+  checkpoint: SegmentCheckpoint | undefined,
+  scan: ScanRecord,
+  now: number,
+  stalledAfterMs: number,
+): boolean {
+  if (checkpoint === undefined) return now - scan.startedAt > stalledAfterMs;
+  return checkpoint.state !== SegmentState.done && now - checkpoint.updatedAt > stalledAfterMs;
+}
+
+/** One above the checkpoint; 2 without one, so a relaunch outranks a lost first event (generation 1). */
 function nextGeneration(checkpoint: SegmentCheckpoint | undefined): number {
-  return (checkpoint?.generation ?? 0) + 1;
+  return (checkpoint?.generation ?? 1) + 1;
 }
 
 /** Aggregates the scan and its segments into one progress report. */
 export async function getStatus(config: ControlConfig, ports: ScannerPorts): Promise<StatusResponse> {
   const { store, clock } = ports;
   let scan = await store.loadScan();
-  if (scan?.state === ScanState.running && (await completeScanIfDone(scan, repairer(ports), config, ports))) {
-    scan = await store.loadScan();
-  }
   if (scan === null) return idleStatus();
+  let segments = scan.summary === null ? await segmentsOf(scan, ports) : [];
+  const repaired =
+    scan.state === ScanState.running &&
+    (await completeScanIfDone(scan, repairer(ports), config, ports, { segments }));
+  if (repaired) {
+    scan = (await store.loadScan()) ?? scan;
+    segments = [];
+  }
   const now = clock.now();
-  const segments = scan.summary === null ? await segmentsOf(scan, ports) : [];
   const totals = scan.summary ?? summarize(segments, scan, now);
   const count = (state: SegmentState) => segments.filter((s) => s.state === state).length;
   const done = scan.summary === null ? count(SegmentState.done) : scan.totalSegments;
@@ -223,8 +255,17 @@ export async function getStatus(config: ControlConfig, ports: ScannerPorts): Pro
   const stopped = count(SegmentState.stopped);
   const active = scan.state === ScanState.running || scan.state === ScanState.stopping;
   const running = active ? scan.totalSegments - done - failed - stopped : 0;
+  const bySegment = new Map(segments.map((s) => [s.segment, s]));
+  const current = scan;
+  const stalled = active
+    ? Array.from({ length: scan.totalSegments }, (_, n) => bySegment.get(n)).filter(
+        // While stopping, a STOPPED segment is where it should be.
+        (cp) =>
+          !(current.state === ScanState.stopping && cp?.state === SegmentState.stopped) &&
+          isStalled(cp, current, now, config.stalledAfterMs),
+      ).length
+    : 0;
   const heartbeats = segments.filter((s) => s.state === SegmentState.running).map((s) => s.updatedAt);
-  const stalled = active ? heartbeats.filter((at) => now - at > config.stalledAfterMs).length : 0;
   const itemsPerSecond = totals.itemsPerSecond;
   const percent =
     scan.tableItemCount > 0 ? Math.min(100, (100 * totals.itemsScanned) / scan.tableItemCount) : null;
@@ -251,19 +292,19 @@ export async function getStatus(config: ControlConfig, ports: ScannerPorts): Pro
 }
 
 /**
- * Completes the scan when every segment is done: exactly one caller (the holder of the scan's
- * completion claim, created if absent in SSM) publishes the completion event, then marks the
- * scan COMPLETED with a summary and deletes the segment checkpoints. Returns true when this
- * call completed it. A claim whose holder died is taken over after `stalledAfterMs`.
+ * Completes the scan when every segment is done: exactly one caller (the creator of the
+ * scan's completion claim) publishes the completion event, then marks the scan COMPLETED with a
+ * summary and deletes the segment checkpoints. Returns true when this call completed it.
  */
 export async function completeScanIfDone(
   scan: ScanRecord,
   holder: string,
   config: Pick<ControlConfig, 'stalledAfterMs'>,
   ports: ScannerPorts,
+  options: { readonly segments?: readonly SegmentCheckpoint[]; readonly force?: boolean } = {},
 ): Promise<boolean> {
   const { store, clock } = ports;
-  const segments = await segmentsOf(scan, ports);
+  const segments = options.segments ?? (await segmentsOf(scan, ports));
   if (segments.length < scan.totalSegments || segments.some((s) => s.state !== SegmentState.done))
     return false;
   const current = await store.loadScan();
@@ -273,13 +314,17 @@ export async function completeScanIfDone(
   ) {
     return false;
   }
-  if (!(await claimCompletion(scan.scanId, holder, config.stalledAfterMs, ports))) return false;
+  if (!(await claimCompletion(scan.scanId, holder, config.stalledAfterMs, options.force === true, ports)))
+    return false;
   const finishedAt = clock.now();
   const summary = summarize(segments, current, finishedAt);
   // Published before the scan is marked COMPLETED: a crash in between repeats the event on
   // retry rather than losing it.
   await ports.events.publishCompletion(completionDetail(current, summary, finishedAt));
-  await store.saveScan({ ...current, state: ScanState.completed, finishedAt, summary });
+  // Re-read: a restart while publishing made another scan current, which must not be overwritten.
+  const latest = await store.loadScan();
+  if (latest?.scanId === scan.scanId)
+    await store.saveScan({ ...latest, state: ScanState.completed, finishedAt, summary });
   await store.deleteSegments(segments.map((s) => s.segment));
   ports.log.info('scan completed', { scanId: scan.scanId, ...summary });
   return true;
@@ -336,22 +381,26 @@ export function autoSegments(table: Pick<TableDescription, 'sizeBytes'>, stream:
   return Math.max(1, Math.min(capacityMBps, bySize, MAX_SEGMENTS));
 }
 
+/**
+ * Exactly one completer: claim number k is created if absent (atomic in SSM). A holder that died
+ * is replaced by creating claim k+1 once claim k is older than the stall time (at once when a
+ * resume forces it), so two callers taking over at the same moment cannot both win.
+ */
 async function claimCompletion(
   scanId: string,
   holder: string,
   staleAfterMs: number,
+  force: boolean,
   ports: ScannerPorts,
 ): Promise<boolean> {
   const { store, clock } = ports;
   const mine = { holder, at: clock.now() };
-  if (await store.createCompletionClaim(scanId, mine)) return true;
-  const existing = await store.loadCompletionClaim(scanId);
-  if (existing === null) return store.createCompletionClaim(scanId, mine);
-  if (existing.holder === holder) return true; // a retry of the invocation that claimed it
-  if (clock.now() - existing.at <= staleAfterMs) return false;
-  ports.log.warn('taking over an abandoned completion', { scanId, from: existing.holder });
-  await store.saveCompletionClaim(scanId, mine);
-  return true;
+  const latest = (await store.listCompletionClaims(scanId)).at(-1);
+  if (latest === undefined) return store.createCompletionClaim(scanId, 0, mine);
+  if (latest.claim.holder === holder) return true;
+  if (!force && clock.now() - latest.claim.at <= staleAfterMs) return false;
+  ports.log.warn('taking over an abandoned completion', { scanId, from: latest.claim.holder });
+  return store.createCompletionClaim(scanId, latest.attempt + 1, mine);
 }
 
 /** One-item scan with the scan's options: DynamoDB rejects a bad expression here, before anything is written. */
@@ -402,6 +451,7 @@ async function launch(
   scan: ScanRecord,
   chains: readonly { segment: number; generation: number }[],
   ports: ScannerPorts,
+  options: { readonly failScanOnError: boolean },
 ): Promise<void> {
   try {
     await forEachConcurrently(chains, LAUNCH_CONCURRENCY, ({ segment, generation }) =>
@@ -414,13 +464,15 @@ async function launch(
       }),
     );
   } catch (error) {
-    const message = `Could not launch the segment chains: ${error instanceof Error ? error.message : String(error)}`;
-    await ports.store.saveScan({
-      ...scan,
-      state: ScanState.failed,
-      error: message,
-      finishedAt: ports.clock.now(),
-    });
+    if (options.failScanOnError) {
+      const message = `Could not launch the segment chains: ${error instanceof Error ? error.message : String(error)}`;
+      await ports.store.saveScan({
+        ...scan,
+        state: ScanState.failed,
+        error: message,
+        finishedAt: ports.clock.now(),
+      });
+    }
     throw error;
   }
 }

@@ -247,7 +247,8 @@ class SegmentRun {
   private async fail(error: FatalScanError): Promise<SegmentOutcome> {
     const { clock, log } = this.ports;
     log.error('segment failed', { error: error.message });
-    if (this.saved !== undefined) {
+    // A done segment stays done (its items were all written); only the scan fails.
+    if (this.saved !== undefined && this.saved.state !== SegmentState.done) {
       const failed = {
         ...this.saved,
         state: SegmentState.failed,
@@ -300,9 +301,9 @@ class SegmentRun {
     }
   }
 
-  /** Names this invocation as a completion claimant; a retry of the same event has the same name. */
+  /** This invocation as a completion claimant: its owner token, unique per invocation. */
   private holder(): string {
-    return `segment-${this.event.segment}-generation-${this.event.generation}`;
+    return this.owner;
   }
 
   private requireScan(): ScanRecord {

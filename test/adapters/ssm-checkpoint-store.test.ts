@@ -157,13 +157,13 @@ describe('SsmCheckpointStore', () => {
   });
 
   describe('completion claims', () => {
-    it('creates <root>/completion/<scanId> with Overwrite false and returns true', async () => {
+    it('creates <root>/completion/<scanId>/<attempt> with Overwrite false and returns true', async () => {
       ssm.on(PutParameterCommand).resolves({ Version: 1, Tier: 'Standard' });
 
-      await expect(newStore().createCompletionClaim(SCAN_ID, claim)).resolves.toBe(true);
+      await expect(newStore().createCompletionClaim(SCAN_ID, 2, claim)).resolves.toBe(true);
 
       expect(ssm).toHaveReceivedCommandExactlyOnceWith(PutParameterCommand, {
-        Name: `${ROOT}/completion/${SCAN_ID}`,
+        Name: `${ROOT}/completion/${SCAN_ID}/2`,
         Type: 'String',
         Overwrite: false,
       });
@@ -175,114 +175,70 @@ describe('SsmCheckpointStore', () => {
         .on(PutParameterCommand)
         .rejects(new ParameterAlreadyExists({ message: 'The parameter already exists.', $metadata: {} }));
 
-      await expect(newStore().createCompletionClaim(SCAN_ID, claim)).resolves.toBe(false);
+      await expect(newStore().createCompletionClaim(SCAN_ID, 0, claim)).resolves.toBe(false);
     });
 
-    it('loads the holder and time of the claim', async () => {
-      ssm.on(GetParameterCommand, { Name: `${ROOT}/completion/${SCAN_ID}` }).resolves({
-        Parameter: { Name: `${ROOT}/completion/${SCAN_ID}`, Value: JSON.stringify(claim) },
+    it('lists the claims of a scan by attempt', async () => {
+      const path = `${ROOT}/completion/${SCAN_ID}`;
+      const later = { holder: 'repair-1', at: claim.at + 1 };
+      ssm.on(GetParametersByPathCommand, { Path: path }).resolves({
+        Parameters: [
+          { Name: `${path}/1`, Value: JSON.stringify(later) },
+          { Name: `${path}/0`, Value: JSON.stringify(claim) },
+        ],
       });
 
-      await expect(newStore().loadCompletionClaim(SCAN_ID)).resolves.toEqual(claim);
-    });
-
-    it('returns null for a claim that does not exist', async () => {
-      ssm.on(GetParameterCommand).rejects(notFound());
-
-      await expect(newStore().loadCompletionClaim(SCAN_ID)).resolves.toBeNull();
-      expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: `${ROOT}/completion/${SCAN_ID}` });
+      await expect(newStore().listCompletionClaims(SCAN_ID)).resolves.toEqual([
+        { attempt: 0, claim },
+        { attempt: 1, claim: later },
+      ]);
     });
 
     it.each([
       ['a claim without a holder', JSON.stringify({ at: 1_700_000_900_000 })],
       ['a claim whose time is a string', JSON.stringify({ holder: 'status-7f3e', at: '2026-11-21' })],
       ['a JSON null', 'null'],
+      ['a value that is not JSON', '{oops'],
     ])('throws FatalScanError on %s', async (_name, value) => {
       ssm
-        .on(GetParameterCommand)
-        .resolves({ Parameter: { Name: `${ROOT}/completion/${SCAN_ID}`, Value: value } });
+        .on(GetParametersByPathCommand)
+        .resolves({ Parameters: [{ Name: `${ROOT}/completion/${SCAN_ID}/0`, Value: value }] });
 
       const error = await newStore()
-        .loadCompletionClaim(SCAN_ID)
+        .listCompletionClaims(SCAN_ID)
         .catch((e: unknown) => e);
 
       expect(error).toBeInstanceOf(FatalScanError);
       expect(error).toHaveProperty('message', expect.stringContaining(SCAN_ID));
     });
 
-    it('overwrites the claim when taking it over', async () => {
-      ssm.on(PutParameterCommand).resolves({ Version: 2 });
-
-      await newStore().saveCompletionClaim(SCAN_ID, claim);
-
-      expect(ssm).toHaveReceivedCommandExactlyOnceWith(PutParameterCommand, {
-        Name: `${ROOT}/completion/${SCAN_ID}`,
-        Value: JSON.stringify(claim),
-        Overwrite: true,
+    it('deletes every claim of every scan, listing recursively, at most 10 names per call', async () => {
+      const names = Array.from({ length: 12 }, (_, i) => `${ROOT}/completion/scan-${i}/0`);
+      const requests: string[][] = [];
+      ssm.on(GetParametersByPathCommand).callsFake((input: GetParametersByPathCommandInput) => {
+        requests.push([input.Path ?? '', String(input.Recursive), input.NextToken ?? '']);
+        const parameters = names.map((Name) => ({ Name, Value: JSON.stringify(claim) }));
+        return input.NextToken === undefined
+          ? { Parameters: parameters.slice(0, 7), NextToken: 'page-2' }
+          : { Parameters: parameters.slice(7) };
       });
+      ssm.on(DeleteParametersCommand).resolves({ DeletedParameters: [], InvalidParameters: [] });
+
+      await newStore().deleteCompletionClaims();
+
+      expect(requests).toEqual([
+        [`${ROOT}/completion`, 'true', ''],
+        [`${ROOT}/completion`, 'true', 'page-2'],
+      ]);
+      const batches = ssm.commandCalls(DeleteParametersCommand).map((call) => call.args[0].input.Names);
+      expect(batches.map((batch) => batch?.length)).toEqual([10, 2]);
+      expect(batches.flat()).toEqual(names);
     });
 
-    describe('deleting every claim but one', () => {
-      // Twelve finished scans' claims: more than one DeleteParameters call (at most 10 names each).
-      const names = Array.from(
-        { length: 12 },
-        (_, i) => `${ROOT}/completion/20261120T${String(i).padStart(6, '0')}Z-00000${i.toString(16)}`,
-      );
-      const kept = SCAN_ID;
-      const keptName = `${ROOT}/completion/${kept}`;
-      const listed = [...names.slice(0, 3), keptName, ...names.slice(3)];
-
-      /** Lists the claims over two pages, the kept one among them; records each listing request. */
-      function storeClaims(): string[][] {
-        const parameters = listed.map((Name) => ({ Name, Value: JSON.stringify(claim) }));
-        const pages = new Map([
-          [undefined, { Parameters: parameters.slice(0, 7), NextToken: 'page-2' }],
-          ['page-2', { Parameters: parameters.slice(7) }],
-        ]);
-        const requests: string[][] = [];
-        ssm.on(GetParametersByPathCommand).callsFake((input: GetParametersByPathCommandInput) => {
-          requests.push([input.Path ?? '', String(input.Recursive), input.NextToken ?? '']);
-          return pages.get(input.NextToken);
-        });
-        ssm.on(DeleteParametersCommand).resolves({ DeletedParameters: [], InvalidParameters: [] });
-        return requests;
-      }
-
-      function deletedBatches(): (string[] | undefined)[] {
-        return ssm.commandCalls(DeleteParametersCommand).map((call) => call.args[0].input.Names);
-      }
-
-      it('lists <root>/completion and deletes every claim but the kept scan one, at most 10 per call', async () => {
-        const requests = storeClaims();
-
-        await newStore().deleteCompletionClaimsExcept(kept);
-
-        expect(requests).toEqual([
-          [`${ROOT}/completion`, 'false', ''],
-          [`${ROOT}/completion`, 'false', 'page-2'],
-        ]);
-        const batches = deletedBatches();
-        expect(batches.map((batch) => batch?.length)).toEqual([10, 2]);
-        expect(batches.flat()).toEqual(names);
-      });
-
-      it('deletes every claim for a null scan id', async () => {
-        storeClaims();
-
-        await newStore().deleteCompletionClaimsExcept(null);
-
-        expect(deletedBatches().flat()).toEqual(listed);
-      });
-
-      it('sends no DeleteParameters when only the kept claim exists', async () => {
-        ssm
-          .on(GetParametersByPathCommand)
-          .resolves({ Parameters: [{ Name: keptName, Value: JSON.stringify(claim) }] });
-
-        await newStore().deleteCompletionClaimsExcept(kept);
-
-        expect(ssm).not.toHaveReceivedCommand(DeleteParametersCommand);
-      });
+    it('sends no DeleteParameters when there is no claim', async () => {
+      ssm.on(GetParametersByPathCommand).resolves({ Parameters: [] });
+      await newStore().deleteCompletionClaims();
+      expect(ssm).not.toHaveReceivedCommand(DeleteParametersCommand);
     });
   });
 
@@ -414,13 +370,12 @@ describe('SsmCheckpointStore', () => {
       ['saveSegment', (store: SsmCheckpointStore) => store.saveSegment(checkpoint(1))],
       ['listSegments', (store: SsmCheckpointStore) => store.listSegments()],
       ['deleteSegments', (store: SsmCheckpointStore) => store.deleteSegments([1, 2])],
-      ['createCompletionClaim', (store: SsmCheckpointStore) => store.createCompletionClaim(SCAN_ID, claim)],
-      ['loadCompletionClaim', (store: SsmCheckpointStore) => store.loadCompletionClaim(SCAN_ID)],
-      ['saveCompletionClaim', (store: SsmCheckpointStore) => store.saveCompletionClaim(SCAN_ID, claim)],
       [
-        'deleteCompletionClaimsExcept',
-        (store: SsmCheckpointStore) => store.deleteCompletionClaimsExcept(SCAN_ID),
+        'createCompletionClaim',
+        (store: SsmCheckpointStore) => store.createCompletionClaim(SCAN_ID, 0, claim),
       ],
+      ['listCompletionClaims', (store: SsmCheckpointStore) => store.listCompletionClaims(SCAN_ID)],
+      ['deleteCompletionClaims', (store: SsmCheckpointStore) => store.deleteCompletionClaims()],
     ] as const;
 
     it.each(operations)(

@@ -7,6 +7,7 @@ import { ScannerStack } from '../../lib/scanner-stack';
 
 describe('bundling', () => {
   const outdir = mkdtempSync(join(tmpdir(), 'ddbscan-synth-'));
+  let bundlePath = '';
   afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
   it('bundles the handler with the local esbuild, without Docker', () => {
@@ -22,5 +23,27 @@ describe('bundling', () => {
     const bundle = join(outdir, assets[0] ?? '', 'index.js');
     expect(statSync(bundle).size).toBeGreaterThan(100_000);
     expect(readFileSync(bundle, 'utf8')).toContain('SCANNER_TABLE_NAME');
+    bundlePath = bundle;
   }, 60_000);
+
+  it('keeps the error names callers rely on after minification', async () => {
+    const env = {
+      SCANNER_TABLE_NAME: 't',
+      SCANNER_STREAM_NAME: 's',
+      SCANNER_PARAMETER_NAME: '/p',
+      AWS_REGION: 'us-east-1',
+    };
+    Object.assign(process.env, env);
+    const { handler } = require(bundlePath) as {
+      handler: (event: unknown, context: unknown) => Promise<unknown>;
+    };
+    const context = { functionName: 'f', getRemainingTimeInMillis: () => 900_000 };
+
+    const error = await handler({ action: 'begin' }, context).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({
+      name: 'ValidationError',
+      message: expect.stringContaining('Invalid action'),
+    });
+  });
 });

@@ -154,6 +154,26 @@ describe('ddbscan status', () => {
     ).toBe(true);
   });
 
+  it('gives up with exit code 6 when every unfinished segment has stalled', async () => {
+    const io = captureIo();
+    const stuck = status({ segments: { total: 4, done: 1, running: 3, stalled: 3, stopped: 0, failed: 0 } });
+    expect(
+      await runStatusCommand(fakeApi([status(), stuck]), { watch: true, json: false, interval: 0.001 }, io),
+    ).toBe(ExitCode.scanStalled);
+    expect(io.stderr.at(-1)).toContain('Scan scan-1 is stalled');
+  });
+
+  it('stops watching with exit code 1 when a restart replaces the scan', async () => {
+    const io = captureIo();
+    const code = await runStatusCommand(
+      fakeApi([status(), status({ scanId: 'scan-2' })]),
+      { watch: true, json: false, interval: 0.001 },
+      io,
+    );
+    expect(code).toBe(ExitCode.failure);
+    expect(io.stderr.at(-1)).toBe('Scan scan-1 was replaced by scan scan-2 (a restart); stopped watching.');
+  });
+
   it('prints one JSON document per poll with --json', async () => {
     const io = captureIo();
     await runStatusCommand(

@@ -227,7 +227,7 @@ describe('a parallel scan', () => {
   it('refuses a completion claimed by a live holder and takes over an abandoned one', async () => {
     const world = fakeWorld(numberedItems(10), { pageSize: 100 });
     await startScan(startOptions(), controlConfig, world.ports);
-    await world.store.createCompletionClaim('scan-1', { holder: 'someone-else', at: world.clock.now() });
+    await world.store.createCompletionClaim('scan-1', 0, { holder: 'someone-else', at: world.clock.now() });
     await drain(world);
     expect(world.store.scan?.state).toBe('RUNNING');
     expect(world.events.published).toHaveLength(0);
@@ -237,6 +237,71 @@ describe('a parallel scan', () => {
 
     expect(status.state).toBe('COMPLETED');
     expect(world.events.published).toHaveLength(1);
+  });
+});
+
+describe('completion under faults', () => {
+  it('publishes once when the finishing event is delivered twice', async () => {
+    const world = fakeWorld(numberedItems(20), { pageSize: 100 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    const event = shift(world);
+    let duplicate: Promise<unknown> | undefined;
+    world.store.afterSegmentWrite = (cp) => {
+      if (cp.state === 'DONE' && duplicate === undefined)
+        duplicate = runSegment(event, budget(world), world.ports);
+    };
+    await runSegment(event, budget(world), world.ports);
+    await duplicate;
+
+    expect(world.events.published).toHaveLength(1);
+    expect(world.store.scan?.state).toBe('COMPLETED');
+  });
+
+  it('lets only one of two callers take over an abandoned completion', async () => {
+    const world = fakeWorld(numberedItems(10), { pageSize: 100 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    await world.store.createCompletionClaim('scan-1', 0, { holder: 'dead', at: world.clock.now() });
+    await drain(world);
+    world.clock.advance(controlConfig.stalledAfterMs + 1);
+
+    await Promise.all([getStatus(controlConfig, world.ports), getStatus(controlConfig, world.ports)]);
+
+    expect(world.events.published).toHaveLength(1);
+    expect([...world.store.claims.keys()].sort()).toEqual(['scan-1/0', 'scan-1/1']);
+  });
+
+  it('keeps a done segment done when completing fails, and completes on resume without rescanning', async () => {
+    const world = fakeWorld(numberedItems(50), { pageSize: 10 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    world.events.publishCompletion = async () => {
+      throw new FatalScanError('PutEvents to default failed: AccessDeniedException');
+    };
+    await drain(world);
+    expect(world.store.scan).toMatchObject({
+      state: 'FAILED',
+      error: 'PutEvents to default failed: AccessDeniedException',
+    });
+    expect((await world.store.loadSegment(0))?.state).toBe('DONE');
+
+    world.events.publishCompletion = async (detail) => {
+      world.events.published.push(detail);
+    };
+    await resumeScan(controlConfig, world.ports);
+    await drain(world);
+
+    expect(world.store.scan?.state).toBe('COMPLETED');
+    expect(world.events.published).toHaveLength(1);
+    expect(world.sink.records).toHaveLength(50);
+  });
+
+  it('refuses a stop once every segment is done and the scan is completing', async () => {
+    const world = fakeWorld(numberedItems(10), { pageSize: 100 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    await world.store.createCompletionClaim('scan-1', 0, { holder: 'finisher', at: world.clock.now() });
+    await expect(stopScan(world.ports)).rejects.toThrow(
+      'every segment of scan scan-1 is done and it is completing',
+    );
+    expect(world.store.scan?.state).toBe('RUNNING');
   });
 });
 
@@ -288,7 +353,7 @@ describe('stop and resume', () => {
     });
     expect(world.continuation.events.map((e) => [e.segment, e.generation])).toEqual([
       [0, 3],
-      [1, 1],
+      [1, 2],
     ]);
     await drain(world);
 
@@ -347,7 +412,8 @@ describe('getStatus', () => {
     expect(status.percent).toBe(25);
     expect(status.itemsPerSecond).toBeGreaterThan(0);
     expect(status.etaSeconds).toBe(Math.round(150 / status.itemsPerSecond));
-    expect(status.segments).toEqual({ total: 2, done: 0, running: 2, stalled: 1, stopped: 0, failed: 0 });
+    // Segment 0's checkpoint is old; segment 1 never checkpointed and the scan is that old.
+    expect(status.segments).toEqual({ total: 2, done: 0, running: 2, stalled: 2, stopped: 0, failed: 0 });
   });
 
   it('reports the kept summary once the scan completed', async () => {
