@@ -25,7 +25,8 @@ export async function runStatusCommand(api: ScannerApi, options: StatusOptions, 
     print(status, options, io);
     return ExitCode.ok;
   }
-  const bar = options.json || !io.progress.isTTY ? undefined : progressBar(io);
+  const bar =
+    options.json || !io.progress.isTTY ? undefined : progressBar(io, (status.tableItemCount ?? 0) > 0);
   bar?.start(total(status), status.itemsScanned, payload(status));
   const { scanId } = status;
   let stalledPolls = 0;
@@ -57,6 +58,7 @@ export async function runStatusCommand(api: ScannerApi, options: StatusOptions, 
       return ExitCode.scanStalled;
     }
   }
+  bar?.setTotal(total(status));
   bar?.update(status.itemsScanned, payload(status));
   bar?.stop();
   print(status, options, io);
@@ -89,11 +91,14 @@ function outcome(status: StatusResponse): ExitCode {
   return ExitCode.ok;
 }
 
-function progressBar(io: Io): SingleBar {
+/** A bar against the table's ItemCount; without a count (0 until DynamoDB refreshes it) a counter line. */
+function progressBar(io: Io, knownTotal: boolean): SingleBar {
+  const counts = '{rate} items/s | ETA {etaText} | segments {done}/{segments} | {state}';
   return new SingleBar({
     stream: io.progress,
-    format:
-      '{bar} {percentage}% | {value}/{total} items | {rate} items/s | ETA {etaText} | segments {done}/{segments} | {state}',
+    format: knownTotal
+      ? `{bar} {percentage}% | {value}/{total} items | ${counts}`
+      : `{value} items | ${counts}`,
     hideCursor: true,
     barsize: 30,
   });
