@@ -99,16 +99,27 @@ export interface StartRequest {
 /** Stop the running scan at the next checkpoint of each segment. */
 export interface StopRequest {
   readonly action: 'stop';
+  /** When given, must be the current scan's id: a guard against acting on a newer scan. */
+  readonly scanId?: string;
 }
 
 /** Resume a stopped (or failed) scan: every unfinished segment continues from its checkpoint. */
 export interface ResumeRequest {
   readonly action: 'resume';
+  /** When given, must be the current scan's id. */
+  readonly scanId?: string;
+}
+
+/** Internal, sent by the schedule: relaunch stalled segments, finish what is done. */
+export interface WatchdogRequest {
+  readonly action: 'watchdog';
 }
 
 /** Report the progress of the current (or last) scan. */
 export interface StatusRequest {
   readonly action: 'status';
+  /** When given, must be the current scan's id (only the latest scan is kept). */
+  readonly scanId?: string;
 }
 
 /**
@@ -123,7 +134,13 @@ export interface SegmentEvent {
   readonly generation: number;
 }
 
-export type ScannerEvent = StartRequest | StatusRequest | StopRequest | ResumeRequest | SegmentEvent;
+export type ScannerEvent =
+  | StartRequest
+  | StatusRequest
+  | StopRequest
+  | ResumeRequest
+  | WatchdogRequest
+  | SegmentEvent;
 
 /** Answer to `start`, `stop` and `resume`. */
 export interface StartResponse {

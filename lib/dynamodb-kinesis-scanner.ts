@@ -1,12 +1,16 @@
 import * as path from 'node:path';
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { INITIAL_ROOT_PARAMETER_VALUE, ScannerDefaults, ScannerEnv } from '../lambda/contract';
@@ -55,6 +59,12 @@ export interface DynamoDbKinesisScannerProps {
    * @default - the account's default event bus
    */
   readonly eventBus?: events.IEventBus;
+  /**
+   * How often the watchdog runs: it relaunches segments whose checkpoint is older than the
+   * function timeout plus a minute, and finishes scans whose segments are all done.
+   * @default Duration.minutes(5)
+   */
+  readonly watchdogInterval?: Duration;
 }
 
 /**
@@ -75,6 +85,12 @@ export class DynamoDbKinesisScanner extends Construct {
   readonly parameter: ssm.StringParameter;
   /** Receives one "Scan Completed" event (source `ddbscan`) per scan. */
   readonly eventBus: events.IEventBus;
+  /** Async invocations that failed every retry (on-failure destination), encrypted. */
+  readonly failedInvocations: sqs.Queue;
+  /** In alarm while `failedInvocations` holds a message. */
+  readonly failedInvocationsAlarm: cloudwatch.Alarm;
+  /** The schedule that sends `{"action":"watchdog"}`. */
+  readonly watchdog: events.Rule;
 
   constructor(scope: Construct, id: string, props: DynamoDbKinesisScannerProps) {
     super(scope, id);
@@ -82,7 +98,8 @@ export class DynamoDbKinesisScanner extends Construct {
     const handoff = props.handoffThreshold ?? Duration.millis(ScannerDefaults.handoffMs);
     const checkpointInterval =
       props.checkpointInterval ?? Duration.millis(ScannerDefaults.checkpointIntervalMs);
-    validate(timeout, handoff, props.pageSize);
+    const watchdogInterval = props.watchdogInterval ?? Duration.minutes(5);
+    validate(timeout, handoff, props.pageSize, watchdogInterval);
 
     this.stream =
       props.stream ??
@@ -92,6 +109,13 @@ export class DynamoDbKinesisScanner extends Construct {
       });
 
     this.eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
+
+    this.failedInvocations = new sqs.Queue(this, 'FailedInvocations', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // Lambda keeps an async event up to 6 hours; the queue keeps what failed for two weeks.
+      retentionPeriod: Duration.days(14),
+    });
 
     this.parameter = new ssm.StringParameter(this, 'Parameter', {
       parameterName: props.parameterName ?? defaultParameterName(this),
@@ -111,6 +135,7 @@ export class DynamoDbKinesisScanner extends Construct {
       // detection stops it after about 16 hops.
       recursiveLoop: lambda.RecursiveLoop.ALLOW,
       retryAttempts: 2,
+      onFailure: new destinations.SqsDestination(this.failedInvocations),
       description: 'dynamodb-kinesis-scanner: scans a table into a Kinesis stream as a self-chaining job',
       environment: {
         [ScannerEnv.tableName]: props.table.tableName,
@@ -142,6 +167,30 @@ export class DynamoDbKinesisScanner extends Construct {
     });
 
     this.grantLeastPrivilege(props.table);
+
+    this.failedInvocationsAlarm = this.failedInvocations
+      .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' })
+      .createAlarm(this, 'FailedInvocationsAlarm', {
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription:
+          'A scanner invocation failed after Lambda retried it twice; the event is in the FailedInvocations queue. ' +
+          'Check `ddbscan status` (stalled or failed segments) and the function logs; `ddbscan resume` relaunches stalled segments.',
+      });
+
+    this.watchdog = new events.Rule(this, 'Watchdog', {
+      description:
+        'dynamodb-kinesis-scanner: relaunch stalled segments, finish scans whose segments are done',
+      schedule: events.Schedule.rate(watchdogInterval),
+      targets: [
+        new targets.LambdaFunction(this.function, {
+          event: events.RuleTargetInput.fromObject({ action: 'watchdog' }),
+          retryAttempts: 2,
+        }),
+      ],
+    });
   }
 
   private grantLeastPrivilege(table: dynamodb.ITable): void {
@@ -186,7 +235,18 @@ function stalledAfter(timeout: Duration): number {
   return (seconds + 60) * 1000;
 }
 
-function validate(timeout: Duration, handoff: Duration, pageSize: number | undefined): void {
+function validate(
+  timeout: Duration,
+  handoff: Duration,
+  pageSize: number | undefined,
+  watchdogInterval: Duration,
+): void {
+  const watchdogMinutes = watchdogInterval.toMinutes({ integral: false });
+  if (!Token.isUnresolved(watchdogMinutes) && watchdogMinutes < 1) {
+    throw new Error(
+      `Invalid watchdogInterval: expected at least 1 minute (EventBridge schedules), received ${watchdogMinutes} minutes.`,
+    );
+  }
   const timeoutSeconds = timeout.toSeconds();
   if (!Token.isUnresolved(timeoutSeconds) && (timeoutSeconds < 60 || timeoutSeconds > MAX_TIMEOUT_SECONDS)) {
     throw new Error(

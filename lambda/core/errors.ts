@@ -38,6 +38,23 @@ export class SupersededError extends ScannerError {}
 /** The scan is stopping: the segment saved its checkpoint as STOPPED and this invocation ends. */
 export class StopRequestedError extends ScannerError {}
 
+/** Throttling error names of SSM, DynamoDB, Kinesis and Lambda. */
+const THROTTLING = new Set([
+  'ThrottlingException',
+  'TooManyUpdates',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'LimitExceededException',
+]);
+
+/** True for a TransientError caused by throttling: the remedy is to slow down, not to fail. */
+export function isThrottling(error: unknown): boolean {
+  if (!(error instanceof TransientError)) return false;
+  const cause = error.cause;
+  return cause instanceof Error && THROTTLING.has(cause.name);
+}
+
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);

@@ -10,7 +10,13 @@ import type { AttributeMap } from './attribute-value';
 import { forEachConcurrently } from './concurrency';
 import { ConflictError, FatalScanError, ValidationError } from './errors';
 import type { ScannerPorts, StreamDescription, TableDescription } from './ports';
-import type { ScanOptions, ScanRecord, ScanSummary, SegmentCheckpoint } from './scan-state';
+import {
+  firstCheckpoint,
+  type ScanOptions,
+  type ScanRecord,
+  type ScanSummary,
+  type SegmentCheckpoint,
+} from './scan-state';
 
 /** Segment chains launched at once by start and resume: Invoke calls are ~20-50 ms each. */
 const LAUNCH_CONCURRENCY = 16;
@@ -126,10 +132,11 @@ export async function startScan(
 }
 
 /** Asks every segment to stop at its next checkpoint. Repeating it is harmless. */
-export async function stopScan(ports: ScannerPorts): Promise<StartResponse> {
+export async function stopScan(ports: ScannerPorts, scanId: string | null = null): Promise<StartResponse> {
   const { store, log } = ports;
   const current = await store.loadScan();
   if (current === null) throw new ConflictError('No scan to stop: none has run yet.');
+  checkScanId(current, scanId);
   if (current.state === ScanState.stopping || current.state === ScanState.stopped)
     return response(current, false);
   if (current.state !== ScanState.running) {
@@ -151,11 +158,18 @@ export async function stopScan(ports: ScannerPorts): Promise<StartResponse> {
  * generation above its checkpoint, so any invocation still alive from before exits at its next
  * checkpoint. On a running scan it relaunches only the stalled segments.
  */
-export async function resumeScan(config: ControlConfig, ports: ScannerPorts): Promise<StartResponse> {
+export async function resumeScan(
+  config: ControlConfig,
+  ports: ScannerPorts,
+  scanId: string | null = null,
+): Promise<StartResponse> {
   const { store, log } = ports;
   const current = await store.loadScan();
   if (current === null) throw new ConflictError('No scan to resume: none has run yet.');
-  if (current.state === ScanState.running) return relaunchStalled(current, config, ports);
+  checkScanId(current, scanId);
+  if (current.state === ScanState.running) {
+    return { ...response(current, true), relaunched: await relaunchStalled(current, config, ports) };
+  }
   if (current.state === ScanState.completed) {
     throw new ConflictError(
       `No scan to resume: scan ${current.scanId} is COMPLETED; start a new one with {"action":"start"}.`,
@@ -192,13 +206,14 @@ export async function resumeScan(config: ControlConfig, ports: ScannerPorts): Pr
 /**
  * Relaunches the segments of a running scan that have no live chain: a hand-off event that was
  * lost, or a checkpoint left STOPPED by a stop that raced a resume. Each gets a generation
- * above its checkpoint, so a chain that was only slow exits at its next checkpoint.
+ * above its checkpoint, so a chain that was only slow exits at its next checkpoint. Returns
+ * how many it relaunched.
  */
 async function relaunchStalled(
   scan: ScanRecord,
   config: ControlConfig,
   ports: ScannerPorts,
-): Promise<StartResponse> {
+): Promise<number> {
   const now = ports.clock.now();
   const checkpoints = new Map((await segmentsOf(scan, ports)).map((s) => [s.segment, s]));
   const stalled = Array.from({ length: scan.totalSegments }, (_, segment) => segment)
@@ -212,7 +227,61 @@ async function relaunchStalled(
       segments: stalled.map((s) => s.segment),
     });
   }
-  return { ...response(scan, true), relaunched: stalled.length };
+  return stalled.length;
+}
+
+/** What one watchdog run did. */
+export interface WatchdogReport {
+  readonly scanId: string | null;
+  readonly state: ScanState;
+  /** Stalled segments of a running scan relaunched from their checkpoints. */
+  readonly relaunched: number;
+  /** Segments of a stopping scan whose chain had died, recorded STOPPED at their checkpoint. */
+  readonly stopped: number;
+  /** True when this run completed a scan whose segments were all done. */
+  readonly completed: boolean;
+}
+
+/**
+ * The scheduled watchdog (every 5 minutes by default): relaunches any running segment whose
+ * heartbeat is older than the function timeout plus a margin, completes a scan whose segments
+ * are all done, and lets a stop settle when a segment's chain died while stopping.
+ *
+ * @example
+ * // EventBridge schedule target payload: {"action":"watchdog"}
+ * const report = await runWatchdog(config, ports); // { relaunched: 1, ... }
+ */
+export async function runWatchdog(config: ControlConfig, ports: ScannerPorts): Promise<WatchdogReport> {
+  const { store, clock } = ports;
+  const scan = await store.loadScan();
+  const report = {
+    scanId: scan?.scanId ?? null,
+    state: scan?.state ?? ScanState.idle,
+    relaunched: 0,
+    stopped: 0,
+    completed: false,
+  };
+  if (scan?.state === ScanState.running) {
+    const segments = await segmentsOf(scan, ports);
+    if (await completeScanIfDone(scan, repairer(ports), config, ports, { segments })) {
+      return { ...report, state: ScanState.completed, completed: true };
+    }
+    return { ...report, relaunched: await relaunchStalled(scan, config, ports) };
+  }
+  if (scan?.state !== ScanState.stopping) return report;
+  const now = clock.now();
+  const checkpoints = new Map((await segmentsOf(scan, ports)).map((s) => [s.segment, s]));
+  let stopped = 0;
+  for (let segment = 0; segment < scan.totalSegments; segment++) {
+    const checkpoint = checkpoints.get(segment);
+    const ended = checkpoint?.state === SegmentState.done || checkpoint?.state === SegmentState.stopped;
+    if (ended || !isStalled(checkpoint, scan, now, config.stalledAfterMs)) continue;
+    const base = checkpoint ?? firstCheckpoint(scan, segment, 1, now);
+    await store.saveSegment({ ...base, state: SegmentState.stopped, owner: null, updatedAt: now });
+    stopped++;
+  }
+  await settleStoppingScan(scan.scanId, repairer(ports), config, ports);
+  return { ...report, state: (await store.loadScan())?.state ?? scan.state, stopped };
 }
 
 /**
@@ -235,9 +304,14 @@ function nextGeneration(checkpoint: SegmentCheckpoint | undefined): number {
 }
 
 /** Aggregates the scan and its segments into one progress report. */
-export async function getStatus(config: ControlConfig, ports: ScannerPorts): Promise<StatusResponse> {
+export async function getStatus(
+  config: ControlConfig,
+  ports: ScannerPorts,
+  scanId: string | null = null,
+): Promise<StatusResponse> {
   const { store, clock } = ports;
   let scan = await store.loadScan();
+  if (scanId !== null) checkScanId(scan, scanId);
   if (scan === null) return idleStatus();
   let segments = scan.summary === null ? await segmentsOf(scan, ports) : [];
   const repaired =
@@ -510,6 +584,14 @@ function completionDetail(scan: ScanRecord, summary: ScanSummary, finishedAt: nu
     finishedAt: new Date(finishedAt).toISOString(),
     ...summary,
   };
+}
+
+/** A request that names a scan must name the current one: only the latest scan is kept. */
+function checkScanId(current: ScanRecord | null, scanId: string | null): void {
+  if (scanId === null || current?.scanId === scanId) return;
+  const expected =
+    current === null ? 'no scan id (no scan has run yet)' : `the current scan's id "${current.scanId}"`;
+  throw new ValidationError('scanId', expected, scanId);
 }
 
 function response(scan: ScanRecord, alreadyRunning: boolean): StartResponse {

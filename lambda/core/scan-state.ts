@@ -81,6 +81,32 @@ export interface SegmentCheckpoint {
 
 const VERSION = 1;
 
+/** The checkpoint of a segment that has not read a page yet: at its start (or the scan's start key). */
+export function firstCheckpoint(
+  scan: ScanRecord,
+  segment: number,
+  generation: number,
+  now: number,
+): SegmentCheckpoint {
+  return {
+    scanId: scan.scanId,
+    segment,
+    totalSegments: scan.totalSegments,
+    generation,
+    owner: null,
+    state: SegmentState.running,
+    // A start key is only allowed with one segment.
+    position: scan.totalSegments === 1 ? scan.options.startKey : null,
+    itemsScanned: 0,
+    recordsPut: 0,
+    bytesPut: 0,
+    handoffs: 0,
+    stalls: 0,
+    updatedAt: now,
+    error: null,
+  };
+}
+
 export function encodeScan(scan: ScanRecord | null): string {
   if (scan === null) return JSON.stringify({ v: VERSION, scan });
   const { options } = scan;

@@ -1,12 +1,14 @@
 import { ScanState, type SegmentEvent, SegmentState } from '../contract';
-import { DeadlineError, FatalScanError, StopRequestedError, SupersededError } from './errors';
+import { DeadlineError, FatalScanError, isThrottling, StopRequestedError, SupersededError } from './errors';
 import type { Page, ScannerPorts } from './ports';
 import { buildRecord, type RecordContext } from './record-format';
 import { completeScanIfDone, failScan, settleStoppingScan } from './scan-control';
-import type { ScanRecord, SegmentCheckpoint } from './scan-state';
+import { firstCheckpoint, type ScanRecord, type SegmentCheckpoint } from './scan-state';
 
 /** Consecutive invocations that complete no page before the scan is failed rather than retried forever. */
 export const MAX_STALLED_HANDOFFS = 3;
+/** The longest a throttled chain stretches its checkpoint interval. */
+const MAX_CHECKPOINT_INTERVAL_MS = 60_000;
 
 export interface SegmentRunConfig {
   /** Epoch milliseconds at which this invocation is stopped by Lambda. */
@@ -62,6 +64,8 @@ class SegmentRun {
   /** Pages completed (read and accepted by Kinesis) in this invocation. */
   private pages = 0;
   private lastDeadline = '';
+  private checkpointIntervalMs: number;
+  private lastCheckpointAt: number;
 
   constructor(
     private readonly event: SegmentEvent,
@@ -69,6 +73,8 @@ class SegmentRun {
     private readonly ports: ScannerPorts,
   ) {
     this.owner = ports.ids.newOwnerToken();
+    this.checkpointIntervalMs = config.checkpointIntervalMs;
+    this.lastCheckpointAt = ports.clock.now();
   }
 
   async run(): Promise<SegmentOutcome> {
@@ -123,7 +129,7 @@ class SegmentRun {
       }
     }
 
-    const base = existing ?? freshCheckpoint(event, scan, clock.now());
+    const base = existing ?? firstCheckpoint(scan, event.segment, event.generation, clock.now());
     if (scan.state === ScanState.stopping) {
       // Stopped before it started: record where it stands so the stop can settle.
       await store.saveSegment({ ...base, state: SegmentState.stopped, owner: null, updatedAt: clock.now() });
@@ -195,9 +201,28 @@ class SegmentRun {
       if (page.lastEvaluatedKey === null) return await this.finish();
       // The first page's checkpoint also verifies the claim, so a duplicate invocation that
       // started at the same moment stops after one page instead of one checkpoint interval.
-      if (this.pages === 1 || clock.now() - this.requireSaved().updatedAt >= config.checkpointIntervalMs) {
-        await this.save({ ...this.requireSaved(), ...this.progress, stalls: 0, updatedAt: clock.now() });
+      if (this.pages === 1 || clock.now() - this.lastCheckpointAt >= this.checkpointIntervalMs) {
+        await this.checkpoint();
       }
+    }
+  }
+
+  /**
+   * A cadence checkpoint. When SSM throttles it (PutParameter allows about 3 writes per second
+   * per account, shared by every segment) the interval doubles, up to a minute: the checkpoint
+   * stays behind, which only widens what a crash would repeat.
+   */
+  private async checkpoint(): Promise<void> {
+    const { clock, log } = this.ports;
+    this.lastCheckpointAt = clock.now();
+    try {
+      await this.save({ ...this.requireSaved(), ...this.progress, stalls: 0, updatedAt: clock.now() });
+    } catch (error) {
+      if (!isThrottling(error)) throw error;
+      this.checkpointIntervalMs = Math.min(2 * this.checkpointIntervalMs, MAX_CHECKPOINT_INTERVAL_MS);
+      log.warn('checkpoint throttled; writing less often', {
+        checkpointIntervalMs: this.checkpointIntervalMs,
+      });
     }
   }
 
@@ -327,25 +352,5 @@ function pickProgress(cp: SegmentCheckpoint): Progress {
     itemsScanned: cp.itemsScanned,
     recordsPut: cp.recordsPut,
     bytesPut: cp.bytesPut,
-  };
-}
-
-function freshCheckpoint(event: SegmentEvent, scan: ScanRecord, now: number): SegmentCheckpoint {
-  return {
-    scanId: event.scanId,
-    segment: event.segment,
-    totalSegments: event.totalSegments,
-    generation: event.generation,
-    owner: null,
-    state: SegmentState.running,
-    // A start key is only allowed with one segment.
-    position: scan.totalSegments === 1 ? scan.options.startKey : null,
-    itemsScanned: 0,
-    recordsPut: 0,
-    bytesPut: 0,
-    handoffs: 0,
-    stalls: 0,
-    updatedAt: now,
-    error: null,
   };
 }

@@ -8,7 +8,7 @@ const MAX_TOTAL_SEGMENTS = 1_000_000;
 /** DynamoDB: an expression is at most 4 KB. */
 const MAX_EXPRESSION_LENGTH = 4096;
 
-const USER_ACTIONS = '"start", "status", "stop" or "resume"';
+const USER_ACTIONS = '"start", "status", "stop", "resume" or "watchdog"';
 const START_FIELDS = [
   'action',
   'segments',
@@ -26,9 +26,8 @@ const START_FIELDS = [
 /** A validated event: start carries its options in the core's form. */
 export type ParsedEvent =
   | { readonly action: 'start'; readonly options: StartOptions }
-  | { readonly action: 'status' }
-  | { readonly action: 'stop' }
-  | { readonly action: 'resume' }
+  | { readonly action: 'status' | 'stop' | 'resume'; readonly scanId: string | null }
+  | { readonly action: 'watchdog' }
   | SegmentEvent;
 
 /**
@@ -54,8 +53,14 @@ export function parseEvent(event: unknown): ParsedEvent {
     case 'status':
     case 'stop':
     case 'resume':
+      rejectUnknownFields(fields, ['action', 'scanId']);
+      return {
+        action: action as 'status' | 'stop' | 'resume',
+        scanId: fields.scanId === undefined ? null : scanId(fields.scanId),
+      };
+    case 'watchdog':
       rejectUnknownFields(fields, ['action']);
-      return { action: action as 'status' | 'stop' | 'resume' };
+      return { action: 'watchdog' };
     case 'segment':
       rejectUnknownFields(fields, ['action', 'scanId', 'segment', 'totalSegments', 'generation']);
       return parseSegmentEvent(fields);
@@ -147,15 +152,19 @@ function attributeMap(value: unknown, field: string, keyPrefix?: string): Attrib
   }
 }
 
-function parseSegmentEvent(fields: Record<string, unknown>): SegmentEvent {
-  const { scanId } = fields;
-  if (typeof scanId !== 'string' || !/^[\w-]{1,64}$/.test(scanId)) {
-    throw new ValidationError('scanId', 'a scan id of 1 to 64 letters, digits, "-" or "_"', scanId);
+function scanId(value: unknown): string {
+  if (typeof value !== 'string' || !/^[\w-]{1,64}$/.test(value)) {
+    throw new ValidationError('scanId', 'a scan id of 1 to 64 letters, digits, "-" or "_"', value);
   }
+  return value;
+}
+
+function parseSegmentEvent(fields: Record<string, unknown>): SegmentEvent {
+  const id = scanId(fields.scanId);
   const totalSegments = integer(fields, 'totalSegments', 1, MAX_TOTAL_SEGMENTS);
   const segment = integer(fields, 'segment', 0, totalSegments - 1);
   const generation = integer(fields, 'generation', 1, Number.MAX_SAFE_INTEGER);
-  return { action: 'segment', scanId, segment, totalSegments, generation };
+  return { action: 'segment', scanId: id, segment, totalSegments, generation };
 }
 
 function integer(fields: Record<string, unknown>, name: string, min: number, max: number): number {

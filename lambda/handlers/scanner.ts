@@ -8,7 +8,15 @@ import { SsmCheckpointStore } from '../adapters/ssm-checkpoint-store';
 import { randomIds, systemClock } from '../adapters/system';
 import type { StartResponse, StatusResponse } from '../contract';
 import type { Clock, IdSource, ScannerPorts } from '../core/ports';
-import { type ControlConfig, getStatus, resumeScan, startScan, stopScan } from '../core/scan-control';
+import {
+  type ControlConfig,
+  getStatus,
+  resumeScan,
+  runWatchdog,
+  startScan,
+  stopScan,
+  type WatchdogReport,
+} from '../core/scan-control';
 import { runSegment, type SegmentOutcome } from '../core/segment-runner';
 import { readConfig, type ScannerConfig } from './config';
 import { parseEvent } from './parse-event';
@@ -19,7 +27,7 @@ export interface InvocationContext {
   getRemainingTimeInMillis(): number;
 }
 
-export type ScannerResult = StartResponse | StatusResponse | SegmentOutcome;
+export type ScannerResult = StartResponse | StatusResponse | SegmentOutcome | WatchdogReport;
 
 export interface ScannerHandlerOptions {
   /** @default process.env */
@@ -80,11 +88,16 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
         case 'start':
           return await startScan(request.options, control, ports);
         case 'status':
-          return await getStatus(control, ports);
+          return await getStatus(control, ports, request.scanId);
         case 'stop':
-          return await stopScan(ports);
+          return await stopScan(ports, request.scanId);
         case 'resume':
-          return await resumeScan(control, ports);
+          return await resumeScan(control, ports, request.scanId);
+        case 'watchdog': {
+          const report = await runWatchdog(control, ports);
+          logger.info('watchdog', { ...report });
+          return report;
+        }
         case 'segment': {
           const outcome = await runSegment(
             request,

@@ -170,7 +170,16 @@ const synthDefault = once(() => {
   const streamId = onlyLogicalId(template, 'AWS::Kinesis::Stream');
   const parameterId = onlyLogicalId(template, 'AWS::SSM::Parameter');
   const parameterPath = ssmParameterArn(parameterId, ['/*']);
-  return { template, functionId, streamId, parameterId, parameterPath, grants: collectGrants(template) };
+  const queueId = onlyLogicalId(template, 'AWS::SQS::Queue');
+  return {
+    template,
+    functionId,
+    streamId,
+    parameterId,
+    parameterPath,
+    queueId,
+    grants: collectGrants(template),
+  };
 });
 
 describe('ScannerStack with only a tableArn', () => {
@@ -255,7 +264,7 @@ describe('ScannerStack with a streamArn', () => {
   it('grants nothing beyond the table, the stream, the parameter path, the event bus and the function itself', () => {
     const { template } = synth();
     const services = new Set(collectGrants(template).map((grant) => grant.action.split(':')[0]));
-    expect([...services].sort()).toEqual(['dynamodb', 'events', 'kinesis', 'lambda', 'ssm']);
+    expect([...services].sort()).toEqual(['dynamodb', 'events', 'kinesis', 'lambda', 'sqs', 'ssm']);
   });
 
   it('configures the function with the given stream and outputs it', () => {
@@ -272,7 +281,7 @@ describe('IAM least privilege', () => {
   const synth = synthDefault;
 
   it('allows exactly the scanner permissions across all policies, so any added permission fails', () => {
-    const { functionId, streamId, parameterId, parameterPath, grants } = synth();
+    const { functionId, streamId, parameterId, parameterPath, queueId, grants } = synth();
     expect(describeGrants(grants)).toEqual(
       describeGrants([
         ...grantsOn(['dynamodb:Scan', 'dynamodb:DescribeTable'], [TABLE_ARN]),
@@ -280,6 +289,8 @@ describe('IAM least privilege', () => {
         ...grantsOn(SSM_ACTIONS, [ssmParameterArn(parameterId), parameterPath]),
         ...grantsOn(['lambda:InvokeFunction'], [getAttArn(functionId)]),
         ...grantsOn(['events:PutEvents'], [DEFAULT_BUS_ARN]),
+        // The on-failure destination, as Lambda's destination grant writes it.
+        ...grantsOn(['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], [getAttArn(queueId)]),
       ]),
     );
   });
@@ -459,6 +470,68 @@ describe('DynamoDbKinesisScanner validation', () => {
     Template.fromStack(Stack.of(scanner)).hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ [ScannerEnv.pageSize]: '250' }) },
     });
+  });
+});
+
+describe('failure handling', () => {
+  const synth = synthDefault;
+
+  it('sends async events that failed every retry to an encrypted, TLS-only queue', () => {
+    const { template, queueId, functionId } = synth();
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 1_209_600,
+    });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: functionId },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: getAttArn(queueId) } },
+    });
+  });
+
+  it('raises an alarm that explains itself while the queue holds a message', () => {
+    const { template, queueId } = synth();
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Namespace: 'AWS/SQS',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmDescription: Match.stringLikeRegexp('ddbscan resume'),
+    });
+  });
+
+  it('runs the watchdog every 5 minutes with {"action":"watchdog"}', () => {
+    const { template, functionId } = synth();
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: [
+        Match.objectLike({ Arn: getAttArn(functionId), Input: JSON.stringify({ action: 'watchdog' }) }),
+      ],
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+    });
+  });
+
+  it('takes another watchdog interval, and refuses one under a minute', () => {
+    const { stack, table } = constructScope();
+    new DynamoDbKinesisScanner(stack, 'Scanner', { table, watchdogInterval: Duration.minutes(2) });
+    Template.fromStack(stack).hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(2 minutes)',
+    });
+    expect(() => newScanner({ watchdogInterval: Duration.seconds(30) })).toThrow(
+      'Invalid watchdogInterval: expected at least 1 minute (EventBridge schedules), received 0.5 minutes.',
+    );
   });
 });
 

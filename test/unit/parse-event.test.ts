@@ -12,9 +12,14 @@ describe('parseEvent', () => {
     [{}, { action: 'start', options: startOptions() }],
     [null, { action: 'start', options: startOptions() }],
     [{ action: 'start' }, { action: 'start', options: startOptions() }],
-    [{ action: 'status' }, { action: 'status' }],
-    [{ action: 'stop' }, { action: 'stop' }],
-    [{ action: 'resume' }, { action: 'resume' }],
+    [{ action: 'status' }, { action: 'status', scanId: null }],
+    [{ action: 'stop' }, { action: 'stop', scanId: null }],
+    [{ action: 'resume' }, { action: 'resume', scanId: null }],
+    [
+      { action: 'status', scanId: 'scan-1' },
+      { action: 'status', scanId: 'scan-1' },
+    ],
+    [{ action: 'watchdog' }, { action: 'watchdog' }],
     [segment, segment],
   ])('accepts %j', (event, expected) => {
     expect(parseEvent(event)).toEqual(expected);
@@ -61,12 +66,12 @@ describe('parseEvent', () => {
     [
       'an unknown action',
       { action: 'stats' },
-      'Invalid action: expected "start", "status", "stop" or "resume", received "stats".',
+      'Invalid action: expected "start", "status", "stop", "resume" or "watchdog", received "stats".',
     ],
     [
       'a non-string action',
       { action: 7 },
-      'Invalid action: expected "start", "status", "stop" or "resume", received 7.',
+      'Invalid action: expected "start", "status", "stop", "resume" or "watchdog", received 7.',
     ],
     [
       'an unknown field',
@@ -76,7 +81,7 @@ describe('parseEvent', () => {
     [
       'a field on status',
       { action: 'status', segments: 2 },
-      'Invalid segments: expected no such field (accepted: action), received 2.',
+      'Invalid segments: expected no such field (accepted: action, scanId), received 2.',
     ],
     ['segments 0', { segments: 0 }, `Invalid segments: ${SEGMENTS}, received 0.`],
     ['segments -1', { segments: -1 }, `Invalid segments: ${SEGMENTS}, received -1.`],

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { SegmentEvent } from '../../lambda/contract';
 import { ConflictError, FatalScanError, TransientError, ValidationError } from '../../lambda/core/errors';
-import { autoSegments, getStatus, resumeScan, startScan, stopScan } from '../../lambda/core/scan-control';
+import {
+  autoSegments,
+  getStatus,
+  resumeScan,
+  runWatchdog,
+  startScan,
+  stopScan,
+} from '../../lambda/core/scan-control';
 import { runSegment, type SegmentOutcome } from '../../lambda/core/segment-runner';
 import { controlConfig, type FakeWorld, fakeWorld, numberedItems, startOptions } from '../fakes';
 
@@ -386,6 +393,64 @@ describe('stop and resume', () => {
 
     expect(world.store.scan?.state).toBe('COMPLETED');
     expect(world.sink.itemIds()).toEqual(Array.from({ length: 30 }, (_, i) => i));
+  });
+});
+
+describe('runWatchdog', () => {
+  it('does nothing while every chain is alive', async () => {
+    const world = fakeWorld(numberedItems(100), { pageSize: 10, msPerPage: 1000 });
+    await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
+    expect(await runWatchdog(controlConfig, world.ports)).toMatchObject({ state: 'RUNNING', relaunched: 0 });
+    expect(world.continuation.events).toHaveLength(2);
+  });
+
+  it('relaunches a segment whose hand-off was lost, and the scan completes', async () => {
+    const world = fakeWorld(numberedItems(100), { pageSize: 10, msPerPage: 1000 });
+    await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
+    const lost = shift(world);
+    await runSegment(lost, budget(world, 20_000), world.ports);
+    world.continuation.events.splice(
+      world.continuation.events.findIndex((e) => e.segment === lost.segment),
+      1,
+    );
+    await drain(world);
+    expect(world.store.scan?.state).toBe('RUNNING');
+
+    world.clock.advance(controlConfig.stalledAfterMs + 1);
+    expect(await runWatchdog(controlConfig, world.ports)).toMatchObject({ relaunched: 1 });
+    await drain(world);
+
+    expect(world.store.scan?.state).toBe('COMPLETED');
+    expect(new Set(world.sink.itemIds()).size).toBe(100);
+  });
+
+  it('settles a stop whose segment died before saving its checkpoint', async () => {
+    const world = fakeWorld(numberedItems(200), { pageSize: 10, msPerPage: 1000 });
+    await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
+    await runSegment(shift(world), budget(world, 20_000), world.ports);
+    world.continuation.events.length = 0;
+    await stopScan(world.ports);
+    world.clock.advance(controlConfig.stalledAfterMs + 1);
+
+    expect(await runWatchdog(controlConfig, world.ports)).toMatchObject({ state: 'STOPPED', stopped: 2 });
+    await resumeScan(controlConfig, world.ports);
+    await drain(world);
+    expect(world.store.scan?.state).toBe('COMPLETED');
+    expect(new Set(world.sink.itemIds()).size).toBe(200);
+  });
+});
+
+describe('requests that name a scan', () => {
+  it('refuse an id that is not the current scan, naming the field and the expected id', async () => {
+    const world = fakeWorld(numberedItems(10));
+    await startScan(startOptions(), controlConfig, world.ports);
+    const wrong = 'scan-9';
+    const expected = 'Invalid scanId: expected the current scan\'s id "scan-1", received "scan-9".';
+    await expect(getStatus(controlConfig, world.ports, wrong)).rejects.toThrow(expected);
+    await expect(stopScan(world.ports, wrong)).rejects.toThrow(expected);
+    await expect(resumeScan(controlConfig, world.ports, wrong)).rejects.toThrow(expected);
+    expect(world.store.scan?.state).toBe('RUNNING');
+    expect(await getStatus(controlConfig, world.ports, 'scan-1')).toMatchObject({ scanId: 'scan-1' });
   });
 });
 

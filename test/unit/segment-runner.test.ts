@@ -299,4 +299,31 @@ describe('runSegment', () => {
     // Failed after the first page's checkpoint; the next checkpoint (10 s, two pages later) sees it.
     expect(world.sink.records).toHaveLength(30);
   });
+
+  it('checkpoints less often while SSM throttles, and still completes', async () => {
+    const world = fakeWorld(numberedItems(300), { pageSize: 10, msPerPage: 1000 });
+    const event = await started(world);
+    const save = world.store.saveSegment.bind(world.store);
+    let throttled = 0;
+    world.store.saveSegment = async (checkpoint) => {
+      if (checkpoint.state === 'RUNNING' && checkpoint.itemsScanned > 0 && throttled < 5) {
+        throttled++;
+        throw new TransientError('PutParameter failed: ThrottlingException: Rate exceeded', {
+          cause: Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }),
+        });
+      }
+      await save(checkpoint);
+    };
+
+    const outcome = await runSegment(event, config(world), world.ports);
+
+    expect(outcome).toMatchObject({ kind: 'done', scanCompleted: true, itemsScanned: 300 });
+    // 30 pages of 1 s: the first page's write is throttled (interval 20 s), then the one at 21 s
+    // (interval 40 s); no further cadence write is attempted.
+    expect(throttled).toBe(2);
+    const cadenceWrites = world.store
+      .segmentWrites()
+      .filter((cp) => cp.state === 'RUNNING' && cp.itemsScanned > 0);
+    expect(cadenceWrites).toHaveLength(0);
+  });
 });
