@@ -3,8 +3,9 @@ import type { AttributeMap } from '../lambda/core/attribute-value';
 import { recordBytes } from '../lambda/core/batching';
 import type {
   CheckpointStore,
+  Claim,
+  ClaimKind,
   Clock,
-  CompletionClaim,
   Continuation,
   EventPublisher,
   IdSource,
@@ -149,22 +150,29 @@ export class MemoryStore implements CheckpointStore {
     this.writes.push({ kind: 'delete', value: segments });
     for (const s of segments) this.segments.delete(s);
   }
-  /** Completion claims by `<scanId>/<attempt>`. */
-  readonly claims = new Map<string, CompletionClaim>();
-  async createCompletionClaim(scanId: string, attempt: number, claim: CompletionClaim) {
-    const key = `${scanId}/${attempt}`;
-    if (this.claims.has(key)) return false;
-    this.claims.set(key, claim);
+  /** Claims by `<kind>/<key>/<attempt>`. */
+  readonly claims = new Map<string, Claim>();
+  /** Runs before each claim is created; tests use it to interleave a competitor. */
+  beforeClaim: ((kind: ClaimKind, key: string) => Promise<void>) | undefined;
+  async createClaim(kind: ClaimKind, key: string, attempt: number, claim: Claim) {
+    await this.beforeClaim?.(kind, key);
+    const name = `${kind}/${key}/${attempt}`;
+    if (this.claims.has(name)) return false;
+    this.claims.set(name, claim);
     return true;
   }
-  async listCompletionClaims(scanId: string) {
+  async listClaims(kind: ClaimKind, key: string) {
+    const prefix = `${kind}/${key}/`;
     return [...this.claims.entries()]
-      .filter(([key]) => key.startsWith(`${scanId}/`))
-      .map(([key, claim]) => ({ attempt: Number(key.slice(scanId.length + 1)), claim }))
+      .filter(([name]) => name.startsWith(prefix))
+      .map(([name, claim]) => ({ attempt: Number(name.slice(prefix.length)), claim }))
       .sort((a, b) => a.attempt - b.attempt);
   }
-  async deleteCompletionClaims() {
-    this.claims.clear();
+  async deleteClaims(kind: ClaimKind, keep?: string) {
+    for (const name of [...this.claims.keys()]) {
+      if (name.startsWith(`${kind}/`) && (keep === undefined || !name.startsWith(`${kind}/${keep}/`)))
+        this.claims.delete(name);
+    }
   }
   segmentWrites(): SegmentCheckpoint[] {
     return this.writes.filter((w) => w.kind === 'segment').map((w) => w.value as SegmentCheckpoint);

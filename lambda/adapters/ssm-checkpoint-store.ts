@@ -6,7 +6,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { FatalScanError } from '../core/errors';
-import type { CheckpointStore, CompletionClaim, NumberedClaim } from '../core/ports';
+import type { CheckpointStore, Claim, ClaimKind, NumberedClaim } from '../core/ports';
 import {
   decodeScan,
   decodeSegment,
@@ -86,13 +86,13 @@ export class SsmCheckpointStore implements CheckpointStore {
     }
   }
 
-  /** `<root>/completion/<scanId>/<attempt>`, created with Overwrite false: SSM's only atomic create-if-absent. */
-  completionClaimName(scanId: string, attempt: number): string {
-    return `${this.rootName}/completion/${scanId}/${attempt}`;
+  /** `<root>/<kind>/<key>/<attempt>`, created with Overwrite false: SSM's only atomic create-if-absent. */
+  claimName(kind: ClaimKind, key: string, attempt: number): string {
+    return `${this.rootName}/${kind}/${key}/${attempt}`;
   }
 
-  async createCompletionClaim(scanId: string, attempt: number, claim: CompletionClaim): Promise<boolean> {
-    const name = this.completionClaimName(scanId, attempt);
+  async createClaim(kind: ClaimKind, key: string, attempt: number, claim: Claim): Promise<boolean> {
+    const name = this.claimName(kind, key, attempt);
     try {
       await this.client.send(
         new PutParameterCommand({
@@ -109,8 +109,8 @@ export class SsmCheckpointStore implements CheckpointStore {
     }
   }
 
-  async listCompletionClaims(scanId: string): Promise<NumberedClaim[]> {
-    const path = `${this.rootName}/completion/${scanId}`;
+  async listClaims(kind: ClaimKind, key: string): Promise<NumberedClaim[]> {
+    const path = `${this.rootName}/${kind}/${key}`;
     const claims: NumberedClaim[] = [];
     try {
       for await (const page of paginateGetParametersByPath(
@@ -119,8 +119,7 @@ export class SsmCheckpointStore implements CheckpointStore {
       )) {
         for (const parameter of page.Parameters ?? []) {
           const attempt = Number(parameter.Name?.slice(path.length + 1));
-          if (Number.isInteger(attempt))
-            claims.push({ attempt, claim: decodeClaim(parameter.Value, scanId) });
+          if (Number.isInteger(attempt)) claims.push({ attempt, claim: decodeClaim(parameter.Value, path) });
         }
       }
     } catch (error) {
@@ -129,8 +128,10 @@ export class SsmCheckpointStore implements CheckpointStore {
     return claims.sort((a, b) => a.attempt - b.attempt);
   }
 
-  async deleteCompletionClaims(): Promise<void> {
-    await this.deleteNames(await this.namesUnder(`${this.rootName}/completion`, true));
+  async deleteClaims(kind: ClaimKind, keep?: string): Promise<void> {
+    const kept = keep === undefined ? undefined : `${this.rootName}/${kind}/${keep}/`;
+    const names = await this.namesUnder(`${this.rootName}/${kind}`, true);
+    await this.deleteNames(names.filter((name) => kept === undefined || !name.startsWith(kept)));
   }
 
   private async namesUnder(path: string, recursive: boolean): Promise<string[]> {
@@ -176,16 +177,16 @@ export class SsmCheckpointStore implements CheckpointStore {
   }
 }
 
-function decodeClaim(text: string | undefined, scanId: string): CompletionClaim {
+function decodeClaim(text: string | undefined, where: string): Claim {
   let value: unknown;
   try {
     value = JSON.parse(text ?? '');
   } catch (error) {
-    throw new FatalScanError(`A completion claim of scan ${scanId} is not JSON.`, { cause: error });
+    throw new FatalScanError(`The claim under ${where} is not JSON.`, { cause: error });
   }
-  const claim = value as Partial<CompletionClaim> | null;
+  const claim = value as Partial<Claim> | null;
   if (typeof claim?.holder !== 'string' || typeof claim.at !== 'number') {
-    throw new FatalScanError(`A completion claim of scan ${scanId} is corrupt.`);
+    throw new FatalScanError(`The claim under ${where} is corrupt.`);
   }
   return { holder: claim.holder, at: claim.at };
 }

@@ -66,26 +66,31 @@ export interface CheckpointStore {
   listSegments(): Promise<SegmentCheckpoint[]>;
   deleteSegments(segments: readonly number[]): Promise<void>;
   /**
-   * Creates claim number `attempt` of the scan's completion if it does not exist yet (SSM's one
+   * Creates claim number `attempt` under `<kind>/<key>` if it does not exist yet (SSM's one
    * atomic write); true when this call created it. A takeover creates the next number.
    */
-  createCompletionClaim(scanId: string, attempt: number, claim: CompletionClaim): Promise<boolean>;
-  /** The scan's completion claims, by attempt. */
-  listCompletionClaims(scanId: string): Promise<NumberedClaim[]>;
-  /** Deletes every scan's completion claims. */
-  deleteCompletionClaims(): Promise<void>;
+  createClaim(kind: ClaimKind, key: string, attempt: number, claim: Claim): Promise<boolean>;
+  /** The claims under `<kind>/<key>`, by attempt. */
+  listClaims(kind: ClaimKind, key: string): Promise<NumberedClaim[]>;
+  /** Deletes every claim of the kind, but those under `keep` when given. */
+  deleteClaims(kind: ClaimKind, keep?: string): Promise<void>;
 }
 
-/** Who completes a scan: exactly one invocation publishes its completion event. */
-export interface CompletionClaim {
-  /** The claiming invocation's owner token (unique per invocation). */
+/**
+ * Claims make one caller win where SSM has no compare-and-swap: `completion/<scanId>` elects the
+ * one completer of a scan, `start/<previous scanId>` the one start that replaces a scan.
+ */
+export type ClaimKind = 'completion' | 'start';
+
+export interface Claim {
+  /** The claiming invocation's token (unique per invocation). */
   readonly holder: string;
   readonly at: number;
 }
 
 export interface NumberedClaim {
   readonly attempt: number;
-  readonly claim: CompletionClaim;
+  readonly claim: Claim;
 }
 
 /** Announces a completed scan. */

@@ -9,7 +9,7 @@ import {
 import type { AttributeMap } from './attribute-value';
 import { forEachConcurrently } from './concurrency';
 import { ConflictError, FatalScanError, ValidationError } from './errors';
-import type { ScannerPorts, StreamDescription, TableDescription } from './ports';
+import type { ClaimKind, ScannerPorts, StreamDescription, TableDescription } from './ports';
 import {
   firstCheckpoint,
   type ScanOptions,
@@ -20,6 +20,11 @@ import {
 
 /** Segment chains launched at once by start and resume: Invoke calls are ~20-50 ms each. */
 const LAUNCH_CONCURRENCY = 16;
+/** A start claim older than this belongs to a start that died; a new start takes it over. */
+const START_CLAIM_STALE_MS = 120_000;
+/** How long a concurrent start waits for the winner's scan: 30 polls of 0.5 s. */
+const START_WAIT_POLLS = 30;
+const START_WAIT_POLL_MS = 500;
 /** "auto": one segment per 500 MB of table, at most one per MB/s of stream write capacity. */
 const AUTO_BYTES_PER_SEGMENT = 500_000_000;
 /** A new on-demand stream starts with 4 MB/s of write capacity. */
@@ -106,6 +111,12 @@ export async function startScan(
   };
   await probe(options, ports);
 
+  // Concurrent starts (the AWS CLI retries a slow synchronous invoke) must make one scan: the
+  // one that creates the start claim for the scan being replaced goes on, the others report it.
+  const replaced = current?.scanId ?? 'none';
+  if (!(await claim('start', replaced, ports.ids.newOwnerToken(), START_CLAIM_STALE_MS, false, ports))) {
+    return reportConcurrentStart(replaced, ports);
+  }
   const now = clock.now();
   const scan: ScanRecord = {
     scanId: ports.ids.newScanId(now),
@@ -120,15 +131,34 @@ export async function startScan(
     error: null,
     summary: null,
   };
-  // Checkpoints of an earlier scan (abandoned, failed or restarted) are cleared first.
-  const leftovers = await store.listSegments();
-  if (leftovers.length > 0) await store.deleteSegments(leftovers.map((s) => s.segment));
-  await store.deleteCompletionClaims();
-  await store.saveScan(scan);
+  try {
+    // Checkpoints and claims of an earlier scan (completed, failed or restarted) are cleared first.
+    const leftovers = await store.listSegments();
+    if (leftovers.length > 0) await store.deleteSegments(leftovers.map((s) => s.segment));
+    await store.deleteClaims('completion');
+    await store.saveScan(scan);
+  } catch (error) {
+    await store.deleteClaims('start'); // let the next start try again at once
+    throw error;
+  }
+  // The claim for the replaced scan stays, so a late concurrent start still finds it taken.
+  await store.deleteClaims('start', replaced);
   const chains = Array.from({ length: totalSegments }, (_, segment) => ({ segment, generation: 1 }));
   await launch(scan, chains, ports, { failScanOnError: true });
   log.info('scan started', { scanId: scan.scanId, segments: totalSegments, restart: request.restart });
   return response(scan, false);
+}
+
+/** A start that lost the start claim waits for the winner's scan and reports it. */
+async function reportConcurrentStart(replaced: string, ports: ScannerPorts): Promise<StartResponse> {
+  for (let poll = 0; poll < START_WAIT_POLLS; poll++) {
+    const scan = await ports.store.loadScan();
+    if (scan !== null && scan.scanId !== replaced) return response(scan, true);
+    await ports.clock.sleep(START_WAIT_POLL_MS);
+  }
+  throw new ConflictError(
+    'Another start is in progress and its scan has not appeared yet; try again in a minute.',
+  );
 }
 
 /** Asks every segment to stop at its next checkpoint. Repeating it is harmless. */
@@ -142,7 +172,7 @@ export async function stopScan(ports: ScannerPorts, scanId: string | null = null
   if (current.state !== ScanState.running) {
     throw new ConflictError(`No scan to stop: scan ${current.scanId} is ${current.state}.`);
   }
-  if ((await store.listCompletionClaims(current.scanId)).length > 0) {
+  if ((await store.listClaims('completion', current.scanId)).length > 0) {
     throw new ConflictError(
       `No scan to stop: every segment of scan ${current.scanId} is done and it is completing.`,
     );
@@ -176,7 +206,7 @@ export async function resumeScan(
     );
   }
   const segments = await segmentsOf(current, ports);
-  const claims = await store.listCompletionClaims(current.scanId);
+  const claims = await store.listClaims('completion', current.scanId);
   if (segments.length === 0 && claims.length > 0) {
     // It completed, but a racing stop overwrote its COMPLETED record: record that again.
     const completed: ScanRecord = {
@@ -388,8 +418,11 @@ export async function completeScanIfDone(
   ) {
     return false;
   }
-  if (!(await claimCompletion(scan.scanId, holder, config.stalledAfterMs, options.force === true, ports)))
+  if (
+    !(await claim('completion', scan.scanId, holder, config.stalledAfterMs, options.force === true, ports))
+  ) {
     return false;
+  }
   const finishedAt = clock.now();
   const summary = summarize(segments, current, finishedAt);
   // Published before the scan is marked COMPLETED: a crash in between repeats the event on
@@ -456,12 +489,13 @@ export function autoSegments(table: Pick<TableDescription, 'sizeBytes'>, stream:
 }
 
 /**
- * Exactly one completer: claim number k is created if absent (atomic in SSM). A holder that died
- * is replaced by creating claim k+1 once claim k is older than the stall time (at once when a
- * resume forces it), so two callers taking over at the same moment cannot both win.
+ * Exactly one winner: claim number k under `<kind>/<key>` is created if absent (atomic in SSM).
+ * A holder that died is replaced by creating claim k+1 once claim k is older than `staleAfterMs`
+ * (at once when forced), so two callers taking over at the same moment cannot both win.
  */
-async function claimCompletion(
-  scanId: string,
+async function claim(
+  kind: ClaimKind,
+  key: string,
   holder: string,
   staleAfterMs: number,
   force: boolean,
@@ -469,12 +503,12 @@ async function claimCompletion(
 ): Promise<boolean> {
   const { store, clock } = ports;
   const mine = { holder, at: clock.now() };
-  const latest = (await store.listCompletionClaims(scanId)).at(-1);
-  if (latest === undefined) return store.createCompletionClaim(scanId, 0, mine);
+  const latest = (await store.listClaims(kind, key)).at(-1);
+  if (latest === undefined) return store.createClaim(kind, key, 0, mine);
   if (latest.claim.holder === holder) return true;
   if (!force && clock.now() - latest.claim.at <= staleAfterMs) return false;
-  ports.log.warn('taking over an abandoned completion', { scanId, from: latest.claim.holder });
-  return store.createCompletionClaim(scanId, latest.attempt + 1, mine);
+  ports.log.warn('taking over an abandoned claim', { kind, key, from: latest.claim.holder });
+  return store.createClaim(kind, key, latest.attempt + 1, mine);
 }
 
 /** One-item scan with the scan's options: DynamoDB rejects a bad expression here, before anything is written. */

@@ -16,7 +16,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { SsmCheckpointStore } from '../../lambda/adapters/ssm-checkpoint-store';
 import { INITIAL_ROOT_PARAMETER_VALUE } from '../../lambda/contract';
 import { FatalScanError, TransientError } from '../../lambda/core/errors';
-import type { CompletionClaim } from '../../lambda/core/ports';
+import type { Claim } from '../../lambda/core/ports';
 import {
   DEFAULT_SCAN_OPTIONS,
   encodeSegment,
@@ -67,7 +67,7 @@ const scan: ScanRecord = {
 };
 
 const SCAN_ID = '20261121T131600Z-4f2a9c';
-const claim: CompletionClaim = { holder: 'status-7f3e', at: 1_700_000_900_000 };
+const claim: Claim = { holder: 'status-7f3e', at: 1_700_000_900_000 };
 
 function putInputs(): PutParameterCommandInput[] {
   return ssm.commandCalls(PutParameterCommand).map((call) => call.args[0].input);
@@ -160,7 +160,7 @@ describe('SsmCheckpointStore', () => {
     it('creates <root>/completion/<scanId>/<attempt> with Overwrite false and returns true', async () => {
       ssm.on(PutParameterCommand).resolves({ Version: 1, Tier: 'Standard' });
 
-      await expect(newStore().createCompletionClaim(SCAN_ID, 2, claim)).resolves.toBe(true);
+      await expect(newStore().createClaim('completion', SCAN_ID, 2, claim)).resolves.toBe(true);
 
       expect(ssm).toHaveReceivedCommandExactlyOnceWith(PutParameterCommand, {
         Name: `${ROOT}/completion/${SCAN_ID}/2`,
@@ -175,7 +175,7 @@ describe('SsmCheckpointStore', () => {
         .on(PutParameterCommand)
         .rejects(new ParameterAlreadyExists({ message: 'The parameter already exists.', $metadata: {} }));
 
-      await expect(newStore().createCompletionClaim(SCAN_ID, 0, claim)).resolves.toBe(false);
+      await expect(newStore().createClaim('completion', SCAN_ID, 0, claim)).resolves.toBe(false);
     });
 
     it('lists the claims of a scan by attempt', async () => {
@@ -188,7 +188,7 @@ describe('SsmCheckpointStore', () => {
         ],
       });
 
-      await expect(newStore().listCompletionClaims(SCAN_ID)).resolves.toEqual([
+      await expect(newStore().listClaims('completion', SCAN_ID)).resolves.toEqual([
         { attempt: 0, claim },
         { attempt: 1, claim: later },
       ]);
@@ -205,7 +205,7 @@ describe('SsmCheckpointStore', () => {
         .resolves({ Parameters: [{ Name: `${ROOT}/completion/${SCAN_ID}/0`, Value: value }] });
 
       const error = await newStore()
-        .listCompletionClaims(SCAN_ID)
+        .listClaims('completion', SCAN_ID)
         .catch((e: unknown) => e);
 
       expect(error).toBeInstanceOf(FatalScanError);
@@ -224,7 +224,7 @@ describe('SsmCheckpointStore', () => {
       });
       ssm.on(DeleteParametersCommand).resolves({ DeletedParameters: [], InvalidParameters: [] });
 
-      await newStore().deleteCompletionClaims();
+      await newStore().deleteClaims('completion');
 
       expect(requests).toEqual([
         [`${ROOT}/completion`, 'true', ''],
@@ -237,7 +237,7 @@ describe('SsmCheckpointStore', () => {
 
     it('sends no DeleteParameters when there is no claim', async () => {
       ssm.on(GetParametersByPathCommand).resolves({ Parameters: [] });
-      await newStore().deleteCompletionClaims();
+      await newStore().deleteClaims('completion');
       expect(ssm).not.toHaveReceivedCommand(DeleteParametersCommand);
     });
   });
@@ -370,12 +370,9 @@ describe('SsmCheckpointStore', () => {
       ['saveSegment', (store: SsmCheckpointStore) => store.saveSegment(checkpoint(1))],
       ['listSegments', (store: SsmCheckpointStore) => store.listSegments()],
       ['deleteSegments', (store: SsmCheckpointStore) => store.deleteSegments([1, 2])],
-      [
-        'createCompletionClaim',
-        (store: SsmCheckpointStore) => store.createCompletionClaim(SCAN_ID, 0, claim),
-      ],
-      ['listCompletionClaims', (store: SsmCheckpointStore) => store.listCompletionClaims(SCAN_ID)],
-      ['deleteCompletionClaims', (store: SsmCheckpointStore) => store.deleteCompletionClaims()],
+      ['createClaim', (store: SsmCheckpointStore) => store.createClaim('completion', SCAN_ID, 0, claim)],
+      ['listClaims', (store: SsmCheckpointStore) => store.listClaims('completion', SCAN_ID)],
+      ['deleteClaims', (store: SsmCheckpointStore) => store.deleteClaims('start')],
     ] as const;
 
     it.each(operations)(

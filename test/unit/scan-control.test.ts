@@ -94,6 +94,30 @@ describe('startScan', () => {
     });
   });
 
+  it('makes one scan of five concurrent starts, and every caller gets its id', async () => {
+    const world = fakeWorld(numberedItems(10));
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => startScan(startOptions({ segments: 2 }), controlConfig, world.ports)),
+    );
+
+    expect(new Set(answers.map((a) => a.scanId))).toEqual(new Set(['scan-1']));
+    expect(answers.filter((a) => !a.alreadyRunning)).toHaveLength(1);
+    expect(world.continuation.events).toHaveLength(2);
+  });
+
+  it('takes over the start claim of a start that died before recording its scan', async () => {
+    const world = fakeWorld(numberedItems(10));
+    await world.store.createClaim('start', 'none', 0, { holder: 'dead', at: world.clock.now() });
+    await expect(startScan(startOptions(), controlConfig, world.ports)).rejects.toThrow(
+      'Another start is in progress',
+    );
+
+    world.clock.advance(120_001);
+    expect(await startScan(startOptions(), controlConfig, world.ports)).toMatchObject({
+      alreadyRunning: false,
+    });
+  });
+
   it('reports the running scan instead of starting a second one', async () => {
     const world = fakeWorld(numberedItems(10));
     await startScan(startOptions(), controlConfig, world.ports);
@@ -234,7 +258,10 @@ describe('a parallel scan', () => {
   it('refuses a completion claimed by a live holder and takes over an abandoned one', async () => {
     const world = fakeWorld(numberedItems(10), { pageSize: 100 });
     await startScan(startOptions(), controlConfig, world.ports);
-    await world.store.createCompletionClaim('scan-1', 0, { holder: 'someone-else', at: world.clock.now() });
+    await world.store.createClaim('completion', 'scan-1', 0, {
+      holder: 'someone-else',
+      at: world.clock.now(),
+    });
     await drain(world);
     expect(world.store.scan?.state).toBe('RUNNING');
     expect(world.events.published).toHaveLength(0);
@@ -267,14 +294,17 @@ describe('completion under faults', () => {
   it('lets only one of two callers take over an abandoned completion', async () => {
     const world = fakeWorld(numberedItems(10), { pageSize: 100 });
     await startScan(startOptions(), controlConfig, world.ports);
-    await world.store.createCompletionClaim('scan-1', 0, { holder: 'dead', at: world.clock.now() });
+    await world.store.createClaim('completion', 'scan-1', 0, { holder: 'dead', at: world.clock.now() });
     await drain(world);
     world.clock.advance(controlConfig.stalledAfterMs + 1);
 
     await Promise.all([getStatus(controlConfig, world.ports), getStatus(controlConfig, world.ports)]);
 
     expect(world.events.published).toHaveLength(1);
-    expect([...world.store.claims.keys()].sort()).toEqual(['scan-1/0', 'scan-1/1']);
+    expect([...world.store.claims.keys()].filter((k) => k.startsWith('completion/')).sort()).toEqual([
+      'completion/scan-1/0',
+      'completion/scan-1/1',
+    ]);
   });
 
   it('keeps a done segment done when completing fails, and completes on resume without rescanning', async () => {
@@ -304,7 +334,7 @@ describe('completion under faults', () => {
   it('refuses a stop once every segment is done and the scan is completing', async () => {
     const world = fakeWorld(numberedItems(10), { pageSize: 100 });
     await startScan(startOptions(), controlConfig, world.ports);
-    await world.store.createCompletionClaim('scan-1', 0, { holder: 'finisher', at: world.clock.now() });
+    await world.store.createClaim('completion', 'scan-1', 0, { holder: 'finisher', at: world.clock.now() });
     await expect(stopScan(world.ports)).rejects.toThrow(
       'every segment of scan scan-1 is done and it is completing',
     );

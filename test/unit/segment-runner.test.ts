@@ -158,7 +158,7 @@ describe('runSegment', () => {
     const world = fakeWorld(numberedItems(100), { pageSize: 10 });
     const event = await started(world);
     world.store.afterSegmentWrite = (checkpoint) => {
-      if (checkpoint.owner === 'owner-1') {
+      if (checkpoint.owner !== null && checkpoint.itemsScanned === 0) {
         world.store.afterSegmentWrite = undefined;
         void world.store.saveSegment({ ...checkpoint, owner: 'duplicate' });
       }
