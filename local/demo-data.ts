@@ -97,7 +97,8 @@ export async function writeItems(
   }
 }
 
-function mulberry32(seed: number): () => number {
+/** A small seeded PRNG, so generated data and randomized faults replay from their seed. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { ContainerControl, FaultInjector } from './faults';
 import { close, listen, readBody, sendJson } from './http';
 
 /** Lambda: async (Event) payloads up to 1 MB (older documentation says 256 KB); sync 6 MB. */
@@ -18,6 +21,15 @@ export interface LocalContext {
 
 export type LocalHandler = (event: unknown, context: LocalContext) => Promise<unknown>;
 
+/** A handler that runs in worker-thread containers, so an invocation can be killed for real. */
+export interface IsolatedHandler {
+  /** Absolute path of the module (TypeScript is loaded through tsx). */
+  readonly modulePath: string;
+  readonly exportName: string;
+  /** The container's environment, added to this process's. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
 export interface LocalLambdaOptions {
   /**
    * Delays before the retries of a failed async event.
@@ -35,43 +47,70 @@ export interface LocalLambdaStats {
   events: number;
   errors: number;
   timeouts: number;
+  /** Invocations killed by fault injection. */
+  kills: number;
   retries: number;
   duplicates: number;
   /** Async events that failed every attempt (in AWS they go to the on-failure destination). */
   dropped: number;
 }
 
-interface LocalFunction {
-  readonly name: string;
-  readonly handler: LocalHandler;
-  readonly timeoutMs: number;
+interface Container {
+  readonly id: string;
+  readonly worker: Worker;
+  /** Resolves once the handler module is loaded (Lambda's init phase). */
+  readonly ready: Promise<void>;
+  event: unknown;
+  settle: ((outcome: Outcome) => void) | undefined;
+  timer: NodeJS.Timeout | undefined;
+  dead: boolean;
 }
+
+type LocalFunction =
+  | {
+      readonly kind: 'in-process';
+      readonly name: string;
+      readonly timeoutMs: number;
+      readonly handler: LocalHandler;
+    }
+  | {
+      readonly kind: 'isolated';
+      readonly name: string;
+      readonly timeoutMs: number;
+      readonly handler: IsolatedHandler;
+      readonly idle: Container[];
+    };
 
 type Outcome =
   | { readonly ok: true; readonly result: unknown }
   | { readonly ok: false; readonly errorType: string; readonly errorMessage: string };
 
+const WORKER = join(__dirname, 'lambda-worker.cjs');
+
 /**
  * A local Lambda Invoke endpoint (REST-JSON, `POST /2015-03-31/functions/{name}/invocations`).
- * Handlers run in this process. RequestResponse answers with the result or an `Unhandled`
- * function error; Event answers 202 and delivers later, retrying failed events twice and
- * optionally delivering each one twice. A function's timeout is enforced through
- * `getRemainingTimeInMillis` and by failing the invocation when it is exceeded; unlike in AWS
- * the handler's promise cannot be frozen, so it runs on until it settles.
+ * RequestResponse answers with the result or an `Unhandled` function error; Event answers 202
+ * and delivers later, retrying failed events twice and optionally delivering each one twice.
+ *
+ * Handlers run either in this process (fast; a timed-out handler cannot be frozen and runs on)
+ * or isolated in worker-thread containers reused like Lambda execution environments, where a
+ * timeout or an injected fault terminates the invocation for real.
  */
-export class LocalLambda {
+export class LocalLambda implements ContainerControl {
   private readonly functions = new Map<string, LocalFunction>();
+  private readonly containers = new Map<string, Container>();
   private readonly retryDelays: readonly number[];
   private readonly duplicateDelivery: boolean;
   private server: Server | undefined;
   private busy = 0;
+  private containerCount = 0;
   private waiters: (() => void)[] = [];
-  private readonly region: string;
   readonly stats: LocalLambdaStats = {
     invocations: 0,
     events: 0,
     errors: 0,
     timeouts: 0,
+    kills: 0,
     retries: 0,
     duplicates: 0,
     dropped: 0,
@@ -79,14 +118,24 @@ export class LocalLambda {
   /** Errors of failed invocations, newest last (bounded). */
   readonly recentErrors: string[] = [];
 
-  constructor(options: LocalLambdaOptions = {}, region = 'us-east-1') {
+  constructor(
+    options: LocalLambdaOptions = {},
+    private readonly region = 'us-east-1',
+    private readonly faults?: FaultInjector,
+  ) {
     this.retryDelays = options.asyncRetryDelaysMs ?? [1000, 2000];
     this.duplicateDelivery = options.duplicateDelivery ?? false;
-    this.region = region;
+    faults?.attach(this);
   }
 
+  /** Registers a handler that runs in this process. */
   register(name: string, handler: LocalHandler, options: { timeoutMs: number }): void {
-    this.functions.set(name, { name, handler, timeoutMs: options.timeoutMs });
+    this.functions.set(name, { kind: 'in-process', name, handler, timeoutMs: options.timeoutMs });
+  }
+
+  /** Registers a handler that runs in worker-thread containers. */
+  registerIsolated(name: string, handler: IsolatedHandler, options: { timeoutMs: number }): void {
+    this.functions.set(name, { kind: 'isolated', name, handler, timeoutMs: options.timeoutMs, idle: [] });
   }
 
   async start(port = 0): Promise<string> {
@@ -97,6 +146,8 @@ export class LocalLambda {
 
   async stop(): Promise<void> {
     await this.idle();
+    for (const container of this.containers.values()) await container.worker.terminate();
+    this.containers.clear();
     if (this.server) await close(this.server);
   }
 
@@ -104,6 +155,23 @@ export class LocalLambda {
   idle(): Promise<void> {
     if (this.busy === 0) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** The event the container is running, if any. */
+  eventIn(container: string): unknown {
+    return this.containers.get(container)?.event;
+  }
+
+  /** Kills the invocation running in the container, as a crash of its execution environment. */
+  kill(container: string): void {
+    const target = this.containers.get(container);
+    if (target === undefined || target.dead) return;
+    this.stats.kills++;
+    this.terminate(target, {
+      ok: false,
+      errorType: 'Runtime.ExitError',
+      errorMessage: 'The invocation was killed.',
+    });
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -118,22 +186,22 @@ export class LocalLambda {
     }
     const requested = decodeURIComponent(match[1]);
     const fn = this.functions.get(requested.split(':').at(requested.startsWith('arn:') ? 6 : 0) ?? requested);
-    if (!fn) {
+    if (!fn)
       return sendError(
         response,
         404,
         'ResourceNotFoundException',
         `Function not found: ${this.arn(requested)}`,
       );
-    }
     const body = await readBody(request);
     const type = String(request.headers['x-amz-invocation-type'] ?? 'RequestResponse');
-    if (body.byteLength > (type === 'Event' ? MAX_EVENT_PAYLOAD : MAX_SYNC_PAYLOAD)) {
+    const limit = type === 'Event' ? MAX_EVENT_PAYLOAD : MAX_SYNC_PAYLOAD;
+    if (body.byteLength > limit) {
       return sendError(
         response,
         413,
         'RequestTooLargeException',
-        `Request must be smaller than ${type === 'Event' ? MAX_EVENT_PAYLOAD : MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation`,
+        `Request must be smaller than ${limit} bytes for the InvokeFunction operation`,
       );
     }
     let event: unknown;
@@ -147,13 +215,27 @@ export class LocalLambda {
         'Could not parse request body into json',
       );
     }
+    const input = typeof event === 'object' && event !== null ? (event as Record<string, unknown>) : {};
+    const fault = this.faults?.decide('lambda', 'Invoke', input, request.headers['user-agent']);
+    if (fault?.action.kind === 'kill' && fault.action.when === 'before') {
+      this.faults?.kill(fault.container);
+      return void response.destroy();
+    }
+    if (fault?.action.kind === 'error')
+      return sendError(response, 400, fault.action.name, fault.action.message ?? fault.action.name);
     switch (type) {
       case 'Event':
         this.stats.events++;
-        this.enqueue(fn, event, 0);
-        if (this.duplicateDelivery) {
-          this.stats.duplicates++;
+        if (fault?.action.kind !== 'drop') {
           this.enqueue(fn, event, 0);
+          if (this.duplicateDelivery) {
+            this.stats.duplicates++;
+            this.enqueue(fn, event, 0);
+          }
+        }
+        if (fault?.action.kind === 'kill') {
+          this.faults?.kill(fault.container);
+          return void response.destroy();
         }
         return sendJson(response, 202, undefined);
       case 'DryRun':
@@ -204,25 +286,22 @@ export class LocalLambda {
 
   private async run(fn: LocalFunction, event: unknown): Promise<Outcome> {
     this.stats.invocations++;
+    const outcome =
+      fn.kind === 'isolated' ? await this.runIsolated(fn, event) : await this.runInProcess(fn, event);
+    if (!outcome.ok) {
+      this.stats.errors++;
+      this.recentErrors.push(`${outcome.errorType}: ${outcome.errorMessage}`);
+      if (this.recentErrors.length > 20) this.recentErrors.shift();
+    }
+    return outcome;
+  }
+
+  private async runInProcess(fn: LocalFunction & { kind: 'in-process' }, event: unknown): Promise<Outcome> {
     const startedAt = Date.now();
-    const context: LocalContext = {
-      functionName: fn.name,
-      functionVersion: '$LATEST',
-      invokedFunctionArn: this.arn(fn.name),
-      memoryLimitInMB: '1024',
-      awsRequestId: randomUUID(),
-      getRemainingTimeInMillis: () => Math.max(0, startedAt + fn.timeoutMs - Date.now()),
-    };
+    const context = this.context(fn, () => Math.max(0, startedAt + fn.timeoutMs - Date.now()));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<Outcome>((resolve) => {
-      timer = setTimeout(() => {
-        this.stats.timeouts++;
-        resolve({
-          ok: false,
-          errorType: 'Sandbox.Timedout',
-          errorMessage: `Task timed out after ${(fn.timeoutMs / 1000).toFixed(2)} seconds`,
-        });
-      }, fn.timeoutMs);
+      timer = setTimeout(() => resolve(this.timedOut(fn)), fn.timeoutMs);
     });
     // Round-trip through JSON, as Lambda serializes events and results.
     const execution = Promise.resolve()
@@ -243,12 +322,97 @@ export class LocalLambda {
     void execution.finally(() => this.end());
     const outcome = await Promise.race([execution, timeout]);
     clearTimeout(timer);
-    if (!outcome.ok) {
-      this.stats.errors++;
-      this.recentErrors.push(`${outcome.errorType}: ${outcome.errorMessage}`);
-      if (this.recentErrors.length > 20) this.recentErrors.shift();
-    }
     return outcome;
+  }
+
+  private async runIsolated(fn: LocalFunction & { kind: 'isolated' }, event: unknown): Promise<Outcome> {
+    const container = fn.idle.pop() ?? this.createContainer(fn);
+    container.event = event;
+    const outcome = await new Promise<Outcome>((resolve) => {
+      container.settle = resolve;
+      void container.ready.then(() => {
+        if (container.dead) return;
+        const { getRemainingTimeInMillis: _, ...context } = this.context(fn, () => 0);
+        container.worker.postMessage({ event, deadline: Date.now() + fn.timeoutMs, context });
+        // Lambda stops an invocation at its timeout: the container goes with it.
+        container.timer = setTimeout(() => this.terminate(container, this.timedOut(fn)), fn.timeoutMs);
+      });
+    });
+    clearTimeout(container.timer);
+    container.settle = undefined;
+    container.event = undefined;
+    if (!container.dead) fn.idle.push(container);
+    return outcome;
+  }
+
+  private createContainer(fn: LocalFunction & { kind: 'isolated' }): Container {
+    const id = `lambda-ctr-${++this.containerCount}`;
+    const worker = new Worker(WORKER, {
+      workerData: { modulePath: fn.handler.modulePath, exportName: fn.handler.exportName },
+      // The SDK puts AWS_SDK_UA_APP_ID in every User-Agent: the fault injector knows the caller.
+      env: { ...process.env, ...fn.handler.env, AWS_SDK_UA_APP_ID: id },
+    });
+    let markReady: () => void = () => {};
+    const ready = new Promise<void>((resolve) => {
+      markReady = resolve;
+    });
+    const container: Container = {
+      id,
+      worker,
+      ready,
+      event: undefined,
+      settle: undefined,
+      timer: undefined,
+      dead: false,
+    };
+    worker.on('message', (message: Outcome | { ready: true }) => {
+      if ('ready' in message) markReady();
+      else container.settle?.(message);
+    });
+    worker.on('error', (error) =>
+      this.terminate(container, { ok: false, errorType: 'Runtime.Error', errorMessage: error.message }),
+    );
+    worker.on('exit', () => {
+      clearTimeout(container.timer);
+      markReady();
+      container.dead = true;
+      this.containers.delete(id);
+      container.settle?.({
+        ok: false,
+        errorType: 'Runtime.ExitError',
+        errorMessage: 'The container exited.',
+      });
+    });
+    this.containers.set(id, container);
+    return container;
+  }
+
+  private terminate(container: Container, outcome: Outcome): void {
+    if (container.dead) return;
+    container.dead = true;
+    this.containers.delete(container.id);
+    container.settle?.(outcome);
+    void container.worker.terminate();
+  }
+
+  private timedOut(fn: LocalFunction): Outcome {
+    this.stats.timeouts++;
+    return {
+      ok: false,
+      errorType: 'Sandbox.Timedout',
+      errorMessage: `Task timed out after ${(fn.timeoutMs / 1000).toFixed(2)} seconds`,
+    };
+  }
+
+  private context(fn: LocalFunction, remaining: () => number): LocalContext {
+    return {
+      functionName: fn.name,
+      functionVersion: '$LATEST',
+      invokedFunctionArn: this.arn(fn.name),
+      memoryLimitInMB: '1024',
+      awsRequestId: randomUUID(),
+      getRemainingTimeInMillis: remaining,
+    };
   }
 
   private arn(name: string): string {

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { INITIAL_ROOT_PARAMETER_VALUE, ScannerEnv } from '../lambda/contract';
 import { createScannerHandler } from '../lambda/handlers/scanner';
@@ -20,6 +21,11 @@ export interface LocalScannerOptions {
   readonly pageSize?: number;
   /** @default 'WARN': the local stack prints summaries, not every log line */
   readonly logLevel?: string;
+  /**
+   * Run each invocation in a worker-thread container, so timeouts and injected kills stop it
+   * for real (slower to start). @default false: in this process
+   */
+  readonly isolated?: boolean;
 }
 
 export interface LocalScanner {
@@ -58,9 +64,13 @@ export async function deployLocalScanner(
     [ScannerEnv.stalledAfterMs]: String(Math.max(1000, 2 * (options.timeoutMs ?? 900_000))),
     POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
   };
-  stack.lambda.register(functionName, createScannerHandler({ env }), {
-    timeoutMs: options.timeoutMs ?? 900_000,
-  });
+  const timeoutMs = options.timeoutMs ?? 900_000;
+  if (options.isolated) {
+    const modulePath = join(__dirname, '..', 'lambda', 'handlers', 'scanner.ts');
+    stack.lambda.registerIsolated(functionName, { modulePath, exportName: 'handler', env }, { timeoutMs });
+  } else {
+    stack.lambda.register(functionName, createScannerHandler({ env }), { timeoutMs });
+  }
   return { functionName, parameterName };
 }
 

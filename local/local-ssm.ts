@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { FaultInjector } from './faults';
 import { close, listen, readBody, sendJson } from './http';
 
 /** SSM: Standard values up to 4,096 characters, Advanced up to 8,192. */
@@ -22,9 +23,6 @@ interface StoredParameter {
   readonly modified: number;
 }
 
-/** Decides whether a call fails on purpose: return an error name (e.g. `ThrottlingException`). */
-export type SsmFaults = (operation: string, input: Record<string, unknown>) => string | undefined;
-
 class SsmError extends Error {
   constructor(
     readonly type: string,
@@ -45,10 +43,10 @@ export class LocalSsm {
   private server: Server | undefined;
   /** Calls served, by operation. */
   readonly calls: Record<string, number> = {};
-  faults: SsmFaults | undefined;
 
   constructor(
     private readonly region = 'us-east-1',
+    private readonly faults?: FaultInjector,
     private readonly account = '000000000000',
   ) {}
 
@@ -84,10 +82,19 @@ export class LocalSsm {
         throw new SsmError('SerializationException', 'The request body is not valid JSON.');
       }
       this.calls[operation] = (this.calls[operation] ?? 0) + 1;
-      const fault = this.faults?.(operation, input);
-      if (fault !== undefined)
-        throw new SsmError(fault, fault === 'ThrottlingException' ? 'Rate exceeded' : fault);
-      sendJson(response, 200, this.dispatch(operation, input), headers);
+      const fault = this.faults?.decide('ssm', operation, input, request.headers['user-agent']);
+      const action = fault?.action;
+      if (action?.kind === 'error') throw new SsmError(action.name, action.message ?? action.name);
+      if (action?.kind === 'kill' && action.when === 'before') {
+        this.faults?.kill(fault?.container);
+        return void response.destroy();
+      }
+      const output = this.dispatch(operation, input);
+      if (action?.kind === 'kill') {
+        this.faults?.kill(fault?.container);
+        return void response.destroy();
+      }
+      sendJson(response, 200, output, headers);
     } catch (error) {
       if (!(error instanceof SsmError)) throw error;
       sendJson(

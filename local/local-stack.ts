@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
 import kinesalite from 'kinesalite';
 import { type AwsClients, createAwsClients } from '../lambda/adapters/clients';
+import { FaultProxy } from './fault-proxy';
+import { FaultInjector } from './faults';
 import { close } from './http';
 import { LocalEventBridge } from './local-eventbridge';
 import { LocalLambda, type LocalLambdaOptions } from './local-lambda';
@@ -18,6 +20,8 @@ export interface LocalStackOptions {
     readonly eventbridge?: number;
   };
   readonly lambda?: LocalLambdaOptions;
+  /** Decides injected faults for every service; its rule can be set later. */
+  readonly faults?: FaultInjector;
   /** @default 'us-east-1' */
   readonly region?: string;
 }
@@ -28,6 +32,7 @@ export interface LocalStack {
   readonly ssm: LocalSsm;
   readonly lambda: LocalLambda;
   readonly eventbridge: LocalEventBridge;
+  readonly faults: FaultInjector;
   /** SDK clients pointed at the stack, for setting up tables and reading the stream. */
   readonly clients: AwsClients;
   stop(): Promise<void>;
@@ -49,12 +54,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const ports = options.ports ?? {};
   const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   const kinesis = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 1000 });
-  const ssm = new LocalSsm(region);
-  const lambda = new LocalLambda(options.lambda, region);
+  const faults = options.faults ?? new FaultInjector();
+  const ssm = new LocalSsm(region, faults);
+  const lambda = new LocalLambda(options.lambda, region, faults);
   const eventbridge = new LocalEventBridge();
+  // The emulators listen on free ports behind fault proxies on the advertised ones.
+  const [dynamoUpstream, kinesisUpstream] = await Promise.all([
+    listenEmulator(dynamo, 0),
+    listenEmulator(kinesis, 0),
+  ]);
+  const dynamoProxy = new FaultProxy('dynamodb', dynamoUpstream, faults);
+  const kinesisProxy = new FaultProxy('kinesis', kinesisUpstream, faults);
   const [dynamodbUrl, kinesisUrl, ssmUrl, lambdaUrl, eventbridgeUrl] = await Promise.all([
-    listenEmulator(dynamo, ports.dynamodb ?? 0),
-    listenEmulator(kinesis, ports.kinesis ?? 0),
+    dynamoProxy.start(ports.dynamodb ?? 0),
+    kinesisProxy.start(ports.kinesis ?? 0),
     ssm.start(ports.ssm ?? 0),
     lambda.start(ports.lambda ?? 0),
     eventbridge.start(ports.eventbridge ?? 0),
@@ -73,10 +86,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     ssm,
     lambda,
     eventbridge,
+    faults,
     clients,
     async stop() {
+      faults.rule = undefined;
       await lambda.stop();
-      await Promise.all([ssm.stop(), eventbridge.stop(), close(dynamo), close(kinesis)]);
+      await Promise.all([
+        ssm.stop(),
+        eventbridge.stop(),
+        dynamoProxy.stop(),
+        kinesisProxy.stop(),
+        close(dynamo),
+        close(kinesis),
+      ]);
       for (const client of Object.values(clients)) client.destroy();
     },
   };

@@ -7,11 +7,13 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FaultInjector } from '../../local/faults';
 import { LocalLambda } from '../../local/local-lambda';
 import { LocalSsm } from '../../local/local-ssm';
 
 describe('the local SSM endpoint, through the real SDK client', () => {
-  const ssm = new LocalSsm();
+  const faults = new FaultInjector();
+  const ssm = new LocalSsm('us-east-1', faults);
   let client: SSMClient;
   beforeAll(async () => {
     client = new SSMClient({ endpoint: await ssm.start(), region: 'us-east-1', maxAttempts: 1 });
@@ -101,14 +103,17 @@ describe('the local SSM endpoint, through the real SDK client', () => {
   });
 
   it('injects a chosen fault, such as throttling', async () => {
-    ssm.faults = (operation) => (operation === 'PutParameter' ? 'ThrottlingException' : undefined);
+    faults.rule = ({ operation }) =>
+      operation === 'PutParameter'
+        ? { kind: 'error', name: 'ThrottlingException', message: 'Rate exceeded' }
+        : undefined;
     await expect(
       client.send(new PutParameterCommand({ Name: '/t', Value: 'v', Type: 'String' })),
     ).rejects.toMatchObject({
       name: 'ThrottlingException',
       message: 'Rate exceeded',
     });
-    ssm.faults = undefined;
+    faults.rule = undefined;
   });
 });
 
