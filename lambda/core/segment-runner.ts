@@ -219,7 +219,10 @@ class SegmentRun {
       await this.save({ ...this.requireSaved(), ...this.progress, stalls: 0, updatedAt: clock.now() });
     } catch (error) {
       if (!isThrottling(error)) throw error;
-      this.checkpointIntervalMs = Math.min(Math.max(2 * this.checkpointIntervalMs, 1000), MAX_CHECKPOINT_INTERVAL_MS);
+      this.checkpointIntervalMs = Math.min(
+        Math.max(2 * this.checkpointIntervalMs, 1000),
+        MAX_CHECKPOINT_INTERVAL_MS,
+      );
       log.warn('checkpoint throttled; writing less often', {
         checkpointIntervalMs: this.checkpointIntervalMs,
       });
