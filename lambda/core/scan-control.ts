@@ -8,7 +8,7 @@ import {
 } from '../contract';
 import type { AttributeMap } from './attribute-value';
 import { forEachConcurrently } from './concurrency';
-import { ConflictError, FatalScanError, ValidationError } from './errors';
+import { ConflictError, FatalScanError, isThrottling, ValidationError } from './errors';
 import type { ClaimKind, ScannerPorts, StreamDescription, TableDescription } from './ports';
 import {
   firstCheckpoint,
@@ -397,8 +397,10 @@ export async function getStatus(
 
 /**
  * Completes the scan when every segment is done: exactly one caller (the creator of the
- * scan's completion claim) publishes the completion event, then marks the scan COMPLETED with a
- * summary and deletes the segment checkpoints. Returns true when this call completed it.
+ * scan's completion claim) publishes the completion event, records that it did, then marks the
+ * scan COMPLETED with a summary and deletes the segment checkpoints. Returns true when this
+ * call completed it. A successor that takes over an abandoned claim publishes only if the
+ * event was not recorded as published.
  */
 export async function completeScanIfDone(
   scan: ScanRecord,
@@ -425,16 +427,38 @@ export async function completeScanIfDone(
   }
   const finishedAt = clock.now();
   const summary = summarize(segments, current, finishedAt);
-  // Published before the scan is marked COMPLETED: a crash in between repeats the event on
-  // retry rather than losing it.
-  await ports.events.publishCompletion(completionDetail(current, summary, finishedAt));
-  // Re-read: a restart while publishing made another scan current, which must not be overwritten.
-  const latest = await store.loadScan();
-  if (latest?.scanId === scan.scanId)
-    await store.saveScan({ ...latest, state: ScanState.completed, finishedAt, summary });
+  // Published before the scan is marked COMPLETED, so a crash repeats the event rather than
+  // losing it; the published mark is written at once after, with retries, to keep that window
+  // to one SSM write.
+  const published = `${scan.scanId}.published`;
+  if ((await store.listClaims('completion', published)).length === 0) {
+    await ports.events.publishCompletion(completionDetail(current, summary, finishedAt));
+    await persist(() => store.createClaim('completion', published, 0, { holder, at: finishedAt }), ports);
+  }
+  await persist(async () => {
+    // Re-read: a restart while publishing made another scan current, which must not be overwritten.
+    const latest = await store.loadScan();
+    if (latest?.scanId === scan.scanId)
+      await store.saveScan({ ...latest, state: ScanState.completed, finishedAt, summary });
+  }, ports);
   await store.deleteSegments(segments.map((s) => s.segment));
   ports.log.info('scan completed', { scanId: scan.scanId, ...summary });
   return true;
+}
+
+/**
+ * Retries a write that must follow a side effect (the published event) through throttling:
+ * five more attempts with exponential backoff, about 6 s in all, on top of the SDK's own.
+ */
+async function persist<T>(write: () => Promise<T>, ports: ScannerPorts): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isThrottling(error) || attempt >= 5) throw error;
+      await ports.clock.sleep(200 * 2 ** attempt);
+    }
+  }
 }
 
 /**

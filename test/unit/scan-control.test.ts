@@ -301,7 +301,7 @@ describe('completion under faults', () => {
     await Promise.all([getStatus(controlConfig, world.ports), getStatus(controlConfig, world.ports)]);
 
     expect(world.events.published).toHaveLength(1);
-    expect([...world.store.claims.keys()].filter((k) => k.startsWith('completion/')).sort()).toEqual([
+    expect([...world.store.claims.keys()].filter((k) => k.startsWith('completion/scan-1/')).sort()).toEqual([
       'completion/scan-1/0',
       'completion/scan-1/1',
     ]);
@@ -329,6 +329,25 @@ describe('completion under faults', () => {
     expect(world.store.scan?.state).toBe('COMPLETED');
     expect(world.events.published).toHaveLength(1);
     expect(world.sink.records).toHaveLength(50);
+  });
+
+  it('does not publish again when a successor finishes a completion whose event went out', async () => {
+    const world = fakeWorld(numberedItems(10), { pageSize: 100 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    const save = world.store.saveScan.bind(world.store);
+    world.store.saveScan = async (scan) => {
+      if (scan.state === 'COMPLETED') throw new TransientError('PutParameter failed: InternalServerError');
+      await save(scan);
+    };
+    await expect(drain(world)).rejects.toThrow('InternalServerError');
+    expect(world.events.published).toHaveLength(1);
+
+    world.store.saveScan = save;
+    world.clock.advance(controlConfig.stalledAfterMs + 1);
+    await getStatus(controlConfig, world.ports);
+
+    expect(world.store.scan?.state).toBe('COMPLETED');
+    expect(world.events.published).toHaveLength(1);
   });
 
   it('refuses a stop once every segment is done and the scan is completing', async () => {
