@@ -261,6 +261,16 @@ class SegmentRun {
       stalls: 0,
       updatedAt: clock.now(),
     });
+    if (clock.now() >= this.config.deadline - this.config.handoffMs / 2) {
+      // Completing publishes an event and then records it; started this close to the deadline
+      // the invocation could be stopped in between. A fresh invocation of this event finds the
+      // segment done and completes the scan with a whole budget.
+      await this.ports.continuation.continueSegment(this.event);
+      log.info('segment done; completion left to a fresh invocation', {
+        itemsScanned: this.progress.itemsScanned,
+      });
+      return { kind: 'done', scanCompleted: false, itemsScanned: this.progress.itemsScanned };
+    }
     const scanCompleted = await completeScanIfDone(
       this.requireScan(),
       this.holder(),

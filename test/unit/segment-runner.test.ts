@@ -326,4 +326,21 @@ describe('runSegment', () => {
       .filter((cp) => cp.state === 'RUNNING' && cp.itemsScanned > 0);
     expect(cadenceWrites).toHaveLength(0);
   });
+
+  it('leaves the completion to a fresh invocation when it finishes close to the deadline', async () => {
+    const world = fakeWorld(numberedItems(20), { pageSize: 10, msPerPage: 8_000 });
+    const event = await started(world);
+    // 20 s with a 10 s hand-off margin: two pages of 8 s end with 4 s left, under half the margin.
+    const budget = { deadline: world.clock.now() + 20_000, handoffMs: 10_000 };
+    const outcome = await runSegment(event, config(world, budget), world.ports);
+
+    expect(outcome).toEqual({ kind: 'done', scanCompleted: false, itemsScanned: 20 });
+    expect(world.events.published).toHaveLength(0);
+    expect(world.continuation.events).toEqual([event]);
+
+    const fresh = await runSegment(event, config(world), world.ports);
+    expect(fresh.kind).toBe('stale');
+    expect(world.store.scan?.state).toBe('COMPLETED');
+    expect(world.events.published).toHaveLength(1);
+  });
 });
