@@ -24,6 +24,12 @@ export const ScannerEnv = {
   stalledAfterMs: 'SCANNER_STALLED_AFTER_MS',
 } as const;
 
+/** Environment variables read by the example consumer. */
+export const ConsumerEnv = {
+  /** DynamoDB table of the idempotency records (partition key `id`, TTL attribute `expiration`). */
+  idempotencyTable: 'CONSUMER_IDEMPOTENCY_TABLE',
+} as const;
+
 /** Defaults applied when an environment variable is unset. */
 export const ScannerDefaults = {
   handoffMs: 15_000,

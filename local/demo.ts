@@ -1,10 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { CompletionEvent, ScanState, type StartResponse, type StatusResponse } from '../lambda/contract';
+import {
+  CompletionEvent,
+  ConsumerEnv,
+  ScanState,
+  type StartResponse,
+  type StatusResponse,
+} from '../lambda/contract';
+import { createConsumerHandler } from '../lambda/handlers/example-consumer';
 import { checkDelivery, type DeliveryReport } from './delivery-check';
 import { createDemoTable, generateItems, writeItems } from './demo-data';
+import { pollStream } from './kinesis-poller';
 import type { LocalLambdaOptions } from './local-lambda';
-import { createStream } from './local-resources';
+import { createStream, createTable } from './local-resources';
 import { deployLocalScanner } from './local-scanner';
 import { type LocalStack, startLocalStack } from './local-stack';
 import { readWholeStream } from './stream-reader';
@@ -37,6 +45,8 @@ export interface DemoResult {
   readonly delivery: DeliveryReport;
   /** Completion events the scan published to EventBridge. */
   readonly completionEvents: number;
+  /** Distinct items the example consumer processed (idempotent on the record id). */
+  readonly consumedItems: number;
   readonly invocations: number;
   readonly seconds: number;
   /** Why the demo failed, when it did. */
@@ -89,6 +99,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const elapsed = (Date.now() - started) / 1000;
     const records = await readWholeStream(stack.clients.kinesis, streamName);
     const delivery = checkDelivery(items, ['pk', 'sk'], records, start.scanId);
+    const consumed = await runExampleConsumer(stack, streamName);
     const completionEvents = stack.eventbridge.events.filter(
       (e) =>
         e.detailType === CompletionEvent.detailType &&
@@ -104,6 +115,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       problems.push(`${delivery.altered} items arrived altered, e.g. ${delivery.alteredExamples.join(', ')}`);
     if (delivery.unexpected > 0) problems.push(`${delivery.unexpected} unexpected records on the stream`);
     if (completionEvents !== 1) problems.push(`${completionEvents} completion events instead of 1`);
+    if (consumed.items !== count)
+      problems.push(`the example consumer processed ${consumed.items} items, not ${count}`);
 
     print('');
     print(`scan ${start.scanId}: ${status.state} in ${elapsed.toFixed(1)} s`);
@@ -116,6 +129,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     print(`  segments                  ${status.segments.total}`);
     print(`  hand-offs                 ${status.handoffs}`);
     print(`  completion events         ${completionEvents}`);
+    print(`  consumer: items processed ${consumed.items} (once each, of ${consumed.records} records)`);
     print(`  Lambda invocations        ${stack.lambda.stats.invocations}`);
     print(`  SSM writes                ${stack.ssm.calls.PutParameter ?? 0}`);
     print(problems.length === 0 ? 'every item arrived, unchanged' : `FAILED: ${problems.join('; ')}`);
@@ -125,6 +139,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       status,
       delivery,
       completionEvents,
+      consumedItems: consumed.items,
       invocations: stack.lambda.stats.invocations,
       seconds: elapsed,
       problems,
@@ -173,6 +188,36 @@ export async function invoke(client: LambdaClient, functionName: string, payload
     throw new Error(`${error?.errorType ?? 'Error'}: ${error?.errorMessage ?? 'the function failed'}`);
   }
   return body;
+}
+
+/**
+ * Runs the example consumer (Powertools batch processing, idempotent on the record id) over the
+ * whole stream, as an event source mapping would, and counts the distinct items it processed.
+ */
+async function runExampleConsumer(
+  stack: LocalStack,
+  streamName: string,
+): Promise<{ items: number; records: number }> {
+  const idempotencyTable = 'ddbscan-idempotency';
+  await createTable(stack.clients.dynamodb, {
+    TableName: idempotencyTable,
+    AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+    KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+    BillingMode: 'PAY_PER_REQUEST',
+  });
+  const processed = new Set<string>();
+  const consumer = createConsumerHandler({
+    env: { ...stack.env, [ConsumerEnv.idempotencyTable]: idempotencyTable, POWERTOOLS_LOG_LEVEL: 'SILENT' },
+    process: async (record) => {
+      processed.add(
+        JSON.stringify(record.keys, (_, v) =>
+          v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
+        ),
+      );
+    },
+  });
+  const report = await pollStream(stack.clients.kinesis, streamName, consumer);
+  return { items: processed.size, records: report.records };
 }
 
 function seconds(since: number): string {

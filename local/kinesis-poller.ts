@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type KinesisClient,
+  type _Record as KinesisRecord,
+  ListShardsCommand,
+} from '@aws-sdk/client-kinesis';
+import type {
+  Context,
+  KinesisStreamBatchResponse,
+  KinesisStreamEvent,
+  KinesisStreamRecord,
+} from 'aws-lambda';
+
+export type KinesisConsumer = (
+  event: KinesisStreamEvent,
+  context: Context,
+) => Promise<KinesisStreamBatchResponse | undefined>;
+
+export interface PollReport {
+  readonly batches: number;
+  readonly records: number;
+  /** Records still failing after the retries (an event source mapping would send them to its on-failure destination). */
+  readonly failed: number;
+}
+
+/**
+ * A local stand-in for a Kinesis event source mapping: reads every shard from TRIM_HORIZON and
+ * calls the consumer with Kinesis-event-shaped batches. With partial batch responses, a batch is
+ * retried from its first failed record (up to `retries` times), as ReportBatchItemFailures does.
+ */
+export async function pollStream(
+  client: KinesisClient,
+  streamName: string,
+  consumer: KinesisConsumer,
+  options: { readonly batchSize?: number; readonly retries?: number; readonly region?: string } = {},
+): Promise<PollReport> {
+  const batchSize = options.batchSize ?? 100;
+  const region = options.region ?? 'us-east-1';
+  const streamArn = `arn:aws:kinesis:${region}:000000000000:stream/${streamName}`;
+  const { Shards = [] } = await client.send(new ListShardsCommand({ StreamName: streamName }));
+  let batches = 0;
+  let total = 0;
+  let failed = 0;
+  for (const shard of Shards) {
+    let { ShardIterator: iterator } = await client.send(
+      new GetShardIteratorCommand({
+        StreamName: streamName,
+        ShardId: shard.ShardId,
+        ShardIteratorType: 'TRIM_HORIZON',
+      }),
+    );
+    while (iterator) {
+      const output = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: batchSize }));
+      let records = output.Records ?? [];
+      for (let attempt = 0; records.length > 0; attempt++) {
+        batches++;
+        const event = {
+          Records: records.map((r) => toEventRecord(r, shard.ShardId ?? '', streamArn, region)),
+        };
+        const response = await consumer(event, context(streamName));
+        const firstFailed = response?.batchItemFailures?.[0]?.itemIdentifier;
+        const index =
+          firstFailed === undefined ? -1 : records.findIndex((r) => r.SequenceNumber === firstFailed);
+        if (index < 0) break;
+        if (attempt >= (options.retries ?? 3)) {
+          failed += records.length - index;
+          break;
+        }
+        records = records.slice(index);
+      }
+      total += output.Records?.length ?? 0;
+      if ((output.Records ?? []).length === 0 && (output.MillisBehindLatest ?? 0) === 0) break;
+      iterator = output.NextShardIterator;
+    }
+  }
+  return { batches, records: total, failed };
+}
+
+function toEventRecord(
+  record: KinesisRecord,
+  shardId: string,
+  streamArn: string,
+  region: string,
+): KinesisStreamRecord {
+  return {
+    kinesis: {
+      kinesisSchemaVersion: '1.0',
+      partitionKey: record.PartitionKey ?? '',
+      sequenceNumber: record.SequenceNumber ?? '',
+      data: Buffer.from(record.Data ?? new Uint8Array()).toString('base64'),
+      approximateArrivalTimestamp: (record.ApproximateArrivalTimestamp ?? new Date()).getTime() / 1000,
+    },
+    eventSource: 'aws:kinesis',
+    eventVersion: '1.0',
+    eventID: `${shardId}:${record.SequenceNumber}`,
+    eventName: 'aws:kinesis:record',
+    invokeIdentityArn: `arn:aws:iam::000000000000:role/local-consumer`,
+    awsRegion: region,
+    eventSourceARN: streamArn,
+  };
+}
+
+function context(streamName: string): Context {
+  const deadline = Date.now() + 60_000;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: `${streamName}-consumer`,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${streamName}-consumer`,
+    memoryLimitInMB: '1024',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${streamName}-consumer`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
