@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -8,6 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -17,6 +18,34 @@ import { INITIAL_ROOT_PARAMETER_VALUE, ScannerDefaults, ScannerEnv } from '../la
 
 /** Lambda: a function runs at most 900 s. */
 const MAX_TIMEOUT_SECONDS = 900;
+
+/** How a consumer reads the stream; every option has a default suited to a backfill. */
+export interface ScanConsumerOptions {
+  /** Records per invocation. @default 100 */
+  readonly batchSize?: number;
+  /** Wait up to this long to fill a batch. @default Duration.seconds(1) */
+  readonly maxBatchingWindow?: Duration;
+  /** Concurrent batches per shard (1 to 10); records of one item stay in order. @default 2 */
+  readonly parallelizationFactor?: number;
+  /** Retries of a failing batch before its records go to the failure queue. @default 3 */
+  readonly retryAttempts?: number;
+  /** Split a failing batch in two to isolate the bad record. @default true */
+  readonly bisectBatchOnError?: boolean;
+  /** @default lambda.StartingPosition.TRIM_HORIZON: every record still in the stream */
+  readonly startingPosition?: lambda.StartingPosition;
+  /**
+   * Where records that failed every retry are described.
+   * @default - a new SQS queue, encrypted, TLS only, kept 14 days
+   */
+  readonly onFailure?: lambda.IEventSourceDlq;
+}
+
+/** What `addConsumer` created. */
+export interface ScanConsumer {
+  readonly eventSource: sources.KinesisEventSource;
+  /** The failure queue, when `addConsumer` created one. */
+  readonly failureQueue?: sqs.Queue;
+}
 
 export interface DynamoDbKinesisScannerProps {
   /** The table whose items are scanned. Only Scan and DescribeTable are granted on it. */
@@ -191,6 +220,43 @@ export class DynamoDbKinesisScanner extends Construct {
         }),
       ],
     });
+  }
+
+  /**
+   * Attaches a consumer Lambda to the stream with defaults suited to a backfill: batches of
+   * 100, partial batch responses (ReportBatchItemFailures), bisect on error, 3 retries, then an
+   * encrypted on-failure queue; from the start of the stream. Each default can be overridden.
+   *
+   * @example
+   * scanner.addConsumer(indexer, { batchSize: 500 });
+   */
+  addConsumer(consumer: lambda.IFunction, options: ScanConsumerOptions = {}): ScanConsumer {
+    const parallelizationFactor = options.parallelizationFactor ?? 2;
+    if (!Number.isInteger(parallelizationFactor) || parallelizationFactor < 1 || parallelizationFactor > 10) {
+      throw new Error(`Invalid parallelizationFactor: expected 1 to 10, received ${parallelizationFactor}.`);
+    }
+    let failureQueue: sqs.Queue | undefined;
+    let onFailure = options.onFailure;
+    if (onFailure === undefined) {
+      failureQueue = new sqs.Queue(this, `ConsumerFailures${Names.uniqueId(consumer)}`, {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(14),
+      });
+      onFailure = new sources.SqsDlq(failureQueue);
+    }
+    const eventSource = new sources.KinesisEventSource(this.stream, {
+      startingPosition: options.startingPosition ?? lambda.StartingPosition.TRIM_HORIZON,
+      batchSize: options.batchSize ?? 100,
+      maxBatchingWindow: options.maxBatchingWindow ?? Duration.seconds(1),
+      parallelizationFactor,
+      retryAttempts: options.retryAttempts ?? 3,
+      bisectBatchOnError: options.bisectBatchOnError ?? true,
+      reportBatchItemFailures: true,
+      onFailure,
+    });
+    consumer.addEventSource(eventSource);
+    return { eventSource, failureQueue };
   }
 
   private grantLeastPrivilege(table: dynamodb.ITable): void {

@@ -1,7 +1,11 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as path from 'node:path';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
+import { ConsumerEnv } from '../lambda/contract';
 import { DynamoDbKinesisScanner } from './dynamodb-kinesis-scanner';
 
 const TABLE_EXAMPLE = 'arn:aws:dynamodb:us-east-1:123456789012:table/Orders';
@@ -17,6 +21,12 @@ export interface ScannerStackProps extends StackProps {
    * @default - a new on-demand stream with AWS managed encryption
    */
   readonly streamArn?: string;
+  /**
+   * Deploy the example consumer (Powertools batch processing, idempotent on the record id) on
+   * the stream, with its idempotency table.
+   * @default false
+   */
+  readonly exampleConsumer?: boolean;
 }
 
 /** The deployable app: the scanner construct wired from context, with its outputs. */
@@ -39,6 +49,32 @@ export class ScannerStack extends Stack {
     new CfnOutput(this, 'StreamName', { value: this.scanner.stream.streamName });
     new CfnOutput(this, 'StreamArn', { value: this.scanner.stream.streamArn });
     new CfnOutput(this, 'ParameterName', { value: this.scanner.parameter.parameterName });
+
+    if (props.exampleConsumer) {
+      const idempotency = new dynamodb.Table(this, 'ConsumerIdempotency', {
+        partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
+        timeToLiveAttribute: 'expiration',
+        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption: dynamodb.TableEncryption.AWS_MANAGED,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      const consumer = new NodejsFunction(this, 'ExampleConsumer', {
+        entry: path.join(__dirname, '..', 'lambda', 'handlers', 'example-consumer.ts'),
+        handler: 'handler',
+        runtime: lambda.Runtime.NODEJS_22_X,
+        architecture: lambda.Architecture.ARM_64,
+        timeout: Duration.minutes(1),
+        memorySize: 512,
+        description: 'dynamodb-kinesis-scanner: example consumer of the scan stream',
+        environment: { [ConsumerEnv.idempotencyTable]: idempotency.tableName },
+        bundling: { externalModules: [], minify: true, keepNames: true, sourceMap: true, target: 'node22' },
+        depsLockFilePath: path.join(__dirname, '..', 'package-lock.json'),
+        projectRoot: path.join(__dirname, '..'),
+      });
+      idempotency.grantReadWriteData(consumer);
+      this.scanner.addConsumer(consumer);
+      new CfnOutput(this, 'ExampleConsumerName', { value: consumer.functionName });
+    }
   }
 }
 

@@ -19,8 +19,8 @@ export interface ConsumerOptions {
 }
 
 /**
- * An example consumer of the scanner's stream: Powertools batch processing with partial batch
- * responses (only failed records are retried), and Powertools idempotency on the record's
+ * An example consumer of the scanner's stream: Powertools batch processing, in shard order, with
+ * partial batch responses (only failed records are retried), and Powertools idempotency on the record's
  * deterministic `eventID`, so a record the scanner wrote twice is processed once. A record
  * that is not the scanner's fails, and after the event source mapping's retries lands in its
  * on-failure queue.
@@ -62,7 +62,8 @@ export function createConsumerHandler(options: ConsumerOptions = {}) {
       if (once === undefined) throw new Error('the consumer is not initialized');
       await once(parseScanRecord(record));
     };
-    return processPartialResponse(event, recordHandler, processor, { context });
+    // In shard order: the copies of an item arrive on one shard, in the order they were written.
+    return processPartialResponse(event, recordHandler, processor, { context, processInParallel: false });
   };
 }
 

@@ -2,6 +2,9 @@ import { App, CfnParameter, type CfnResource, Duration, Stack } from 'aws-cdk-li
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { INITIAL_ROOT_PARAMETER_VALUE, ScannerDefaults, ScannerEnv } from '../../lambda/contract';
@@ -532,6 +535,109 @@ describe('failure handling', () => {
     expect(() => newScanner({ watchdogInterval: Duration.seconds(30) })).toThrow(
       'Invalid watchdogInterval: expected at least 1 minute (EventBridge schedules), received 0.5 minutes.',
     );
+  });
+});
+
+describe('addConsumer', () => {
+  function consumerScope() {
+    const { stack, table } = constructScope();
+    const scanner = new DynamoDbKinesisScanner(stack, 'Scanner', { table });
+    const consumer = new lambda.Function(stack, 'Indexer', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('exports.handler = async () => ({ batchItemFailures: [] });'),
+    });
+    return { stack, scanner, consumer };
+  }
+
+  it('attaches the consumer with backfill defaults and an encrypted failure queue', () => {
+    const { stack, scanner, consumer } = consumerScope();
+    const { failureQueue } = scanner.addConsumer(consumer);
+    const template = Template.fromStack(stack);
+    const queueId = stack.getLogicalId(failureQueue?.node.defaultChild as CfnResource);
+
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: getAttArn(stack.getLogicalId(scanner.stream.node.defaultChild as CfnResource)),
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 1,
+      ParallelizationFactor: 2,
+      MaximumRetryAttempts: 3,
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      StartingPosition: 'TRIM_HORIZON',
+      DestinationConfig: { OnFailure: { Destination: getAttArn(queueId) } },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 1_209_600,
+    });
+  });
+
+  it('grants the consumer reading the stream and writing the failure queue, nothing else', () => {
+    const { stack, scanner, consumer } = consumerScope();
+    scanner.addConsumer(consumer);
+    const template = Template.fromStack(stack);
+    const consumerRole = stack.getLogicalId(consumer.role?.node.defaultChild as CfnResource);
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties?.Roles).includes(consumerRole),
+    );
+    const actions = new Set(
+      policies.flatMap((p) =>
+        ((p.Properties?.PolicyDocument?.Statement ?? []) as { Action: string | string[] }[]).flatMap(
+          (st) => st.Action,
+        ),
+      ),
+    );
+    expect([...actions].every((a) => a.startsWith('kinesis:') || a.startsWith('sqs:'))).toBe(true);
+    expect(actions).toContain('kinesis:GetRecords');
+    expect(actions).toContain('sqs:SendMessage');
+    expect([...actions].some((a) => a === 'kinesis:PutRecords' || a === 'kinesis:*' || a === 'sqs:*')).toBe(
+      false,
+    );
+  });
+
+  it('lets each default be overridden, and validates the parallelization factor', () => {
+    const { stack, scanner, consumer } = consumerScope();
+    const mine = new sqs.Queue(stack, 'Mine');
+    const { failureQueue } = scanner.addConsumer(consumer, {
+      batchSize: 500,
+      parallelizationFactor: 1,
+      retryAttempts: 10,
+      bisectBatchOnError: false,
+      startingPosition: lambda.StartingPosition.LATEST,
+      onFailure: new sources.SqsDlq(mine),
+    });
+    expect(failureQueue).toBeUndefined();
+    Template.fromStack(stack).hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 500,
+      ParallelizationFactor: 1,
+      MaximumRetryAttempts: 10,
+      BisectBatchOnFunctionError: false,
+      StartingPosition: 'LATEST',
+    });
+    expect(() => scanner.addConsumer(consumer, { parallelizationFactor: 11 })).toThrow(
+      'Invalid parallelizationFactor: expected 1 to 10, received 11.',
+    );
+  });
+
+  it('deploys the example consumer and its idempotency table when the context asks', () => {
+    const { stack } = stackFromContext({ tableArn: TABLE_ARN });
+    const app = newApp();
+    const withConsumer = new ScannerStack(app, 'WithConsumer', {
+      tableArn: TABLE_ARN,
+      exampleConsumer: true,
+      env: { account: ACCOUNT, region: REGION },
+    });
+    const template = Template.fromStack(withConsumer);
+    template.resourceCountIs('AWS::Lambda::Function', 2);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    template.hasOutput('ExampleConsumerName', {});
+    Template.fromStack(stack).resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
   });
 });
 
