@@ -238,7 +238,10 @@ export class DynamoDbKinesisScanner extends Construct {
     let failureQueue: sqs.Queue | undefined;
     let onFailure = options.onFailure;
     if (onFailure === undefined) {
-      failureQueue = new sqs.Queue(this, `ConsumerFailures${Names.uniqueId(consumer)}`, {
+      const id = `ConsumerFailures${Names.uniqueId(consumer)}`;
+      // A function attached twice gets a queue per attachment.
+      const unique = this.node.tryFindChild(id) === undefined ? id : `${id}${this.node.children.length}`;
+      failureQueue = new sqs.Queue(this, unique, {
         encryption: sqs.QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
         retentionPeriod: Duration.days(14),

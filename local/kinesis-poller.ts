@@ -59,7 +59,10 @@ export async function pollStream(
         const event = {
           Records: records.map((r) => toEventRecord(r, shard.ShardId ?? '', streamArn, region)),
         };
-        const response = await consumer(event, context(streamName));
+        // A thrown error (Powertools throws when every record failed) fails the whole batch.
+        const response = await consumer(event, context(streamName)).catch(() => ({
+          batchItemFailures: [{ itemIdentifier: records[0]?.SequenceNumber ?? '' }],
+        }));
         const firstFailed = response?.batchItemFailures?.[0]?.itemIdentifier;
         const index =
           firstFailed === undefined ? -1 : records.findIndex((r) => r.SequenceNumber === firstFailed);

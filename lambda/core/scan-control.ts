@@ -141,10 +141,13 @@ export async function startScan(
     await store.deleteClaims('start'); // let the next start try again at once
     throw error;
   }
-  // The claim for the replaced scan stays, so a late concurrent start still finds it taken.
-  await store.deleteClaims('start', replaced);
   const chains = Array.from({ length: totalSegments }, (_, segment) => ({ segment, generation: 1 }));
   await launch(scan, chains, ports, { failScanOnError: true });
+  // Older start claims are only clutter: best effort, after the chains are on their way. The
+  // claim for the replaced scan stays, so a late concurrent start still finds it taken.
+  await store
+    .deleteClaims('start', replaced)
+    .catch((error: unknown) => log.warn('could not delete old start claims', { error: String(error) }));
   log.info('scan started', { scanId: scan.scanId, segments: totalSegments, restart: request.restart });
   return response(scan, false);
 }
@@ -224,8 +227,10 @@ export async function resumeScan(
     .filter((segment) => checkpoints.get(segment)?.state !== SegmentState.done)
     .map((segment) => ({ segment, generation: nextGeneration(checkpoints.get(segment)) }));
   if (unfinished.length === 0) {
-    // Every segment is done; whoever held the completion ended with the scan, so take over now.
-    await completeScanIfDone(running, repairer(ports), config, ports, { segments, force: true });
+    // Every segment is done. A completer of a STOPPED or FAILED scan has ended, so take its claim
+    // now; one of a STOPPING scan may still be publishing, so wait for its claim to go stale.
+    const force = current.state !== ScanState.stopping;
+    await completeScanIfDone(running, repairer(ports), config, ports, { segments, force });
   } else {
     await launch(running, unfinished, ports, { failScanOnError: true });
   }
@@ -435,12 +440,15 @@ export async function completeScanIfDone(
     await ports.events.publishCompletion(completionDetail(current, summary, finishedAt));
     await persist(() => store.createClaim('completion', published, 0, { holder, at: finishedAt }), ports);
   }
-  await persist(async () => {
-    // Re-read: a restart while publishing made another scan current, which must not be overwritten.
+  const stillCurrent = await persist(async () => {
+    // Re-read: a restart while publishing made another scan current; neither its record nor its
+    // checkpoints (the same parameter names) may be touched.
     const latest = await store.loadScan();
-    if (latest?.scanId === scan.scanId)
-      await store.saveScan({ ...latest, state: ScanState.completed, finishedAt, summary });
+    if (latest?.scanId !== scan.scanId) return false;
+    await store.saveScan({ ...latest, state: ScanState.completed, finishedAt, summary });
+    return true;
   }, ports);
+  if (!stillCurrent) return false;
   await store.deleteSegments(segments.map((s) => s.segment));
   ports.log.info('scan completed', { scanId: scan.scanId, ...summary });
   return true;

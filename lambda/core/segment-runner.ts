@@ -111,8 +111,11 @@ class SegmentRun {
     const existing = found !== null && found.scanId === event.scanId ? found : null;
     if (existing !== null) {
       if (existing.state === SegmentState.done) {
-        // A crash between finishing the segment and completing the scan is repaired here.
-        await completeScanIfDone(scan, this.holder(), this.config, this.ports);
+        // A crash between finishing the segment and completing the scan is repaired here, and a
+        // completion left to this fresh invocation is done (or a stop settles).
+        if (!(await completeScanIfDone(scan, this.holder(), this.config, this.ports))) {
+          await settleStoppingScan(scan.scanId, this.holder(), this.config, this.ports);
+        }
         return 'the segment is already done';
       }
       // A stopped or failed segment continues only with a resume's newer generation.

@@ -350,6 +350,71 @@ describe('completion under faults', () => {
     expect(world.events.published).toHaveLength(1);
   });
 
+  it("leaves a restarted scan's checkpoints alone when the old scan completes meanwhile", async () => {
+    const world = fakeWorld(numberedItems(10), { pageSize: 100 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    const old = shift(world);
+    world.events.publishCompletion = async (detail) => {
+      world.events.published.push(detail);
+      await startScan(startOptions({ restart: true }), controlConfig, world.ports);
+      const fresh = shift(world);
+      await world.store.saveSegment({
+        scanId: fresh.scanId,
+        segment: 0,
+        totalSegments: 1,
+        generation: 1,
+        owner: 'b',
+        state: 'RUNNING',
+        position: { pk: { N: '4' } },
+        itemsScanned: 5,
+        recordsPut: 5,
+        bytesPut: 5,
+        handoffs: 0,
+        stalls: 0,
+        updatedAt: world.clock.now(),
+        error: null,
+      });
+    };
+
+    await runSegment(old, budget(world), world.ports);
+
+    expect(world.store.scan).toMatchObject({ scanId: 'scan-2', state: 'RUNNING' });
+    expect((await world.store.loadSegment(0))?.scanId).toBe('scan-2');
+  });
+
+  it('does not take over the completion of a stopping scan at once on resume', async () => {
+    const world = fakeWorld(numberedItems(10), { pageSize: 100 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    await world.store.saveSegment({
+      scanId: 'scan-1',
+      segment: 0,
+      totalSegments: 1,
+      generation: 1,
+      owner: null,
+      state: 'DONE',
+      position: null,
+      itemsScanned: 10,
+      recordsPut: 10,
+      bytesPut: 10,
+      handoffs: 0,
+      stalls: 0,
+      updatedAt: world.clock.now(),
+      error: null,
+    });
+    await world.store.createClaim('completion', 'scan-1', 0, {
+      holder: 'still-publishing',
+      at: world.clock.now(),
+    });
+    await world.store.saveScan({ ...(world.store.scan ?? fail()), state: 'STOPPING' });
+
+    await resumeScan(controlConfig, world.ports);
+
+    expect(world.events.published).toHaveLength(0);
+    world.clock.advance(controlConfig.stalledAfterMs + 1);
+    await getStatus(controlConfig, world.ports);
+    expect(world.events.published).toHaveLength(1);
+  });
+
   it('refuses a stop once every segment is done and the scan is completing', async () => {
     const world = fakeWorld(numberedItems(10), { pageSize: 100 });
     await startScan(startOptions(), controlConfig, world.ports);
@@ -568,3 +633,7 @@ describe('autoSegments', () => {
     },
   );
 });
+
+function fail(): never {
+  throw new Error('no scan');
+}
