@@ -1,3 +1,4 @@
+import type { KinesisStreamRecord } from 'aws-lambda';
 import type { CompletionDetail, SegmentEvent } from '../lambda/contract';
 import type { AttributeMap } from '../lambda/core/attribute-value';
 import { recordBytes } from '../lambda/core/batching';
@@ -21,6 +22,7 @@ import type {
 import type { OutboundRecord } from '../lambda/core/record-format';
 import type { ControlConfig, StartOptions } from '../lambda/core/scan-control';
 import {
+  DEFAULT_SCAN_OPTIONS,
   decodeSegment,
   encodeSegment,
   type ScanRecord,
@@ -238,18 +240,26 @@ export function fakeWorld(
 
 /** A start request with every option at its default. */
 export function startOptions(overrides: Partial<StartOptions> = {}): StartOptions {
+  return { ...DEFAULT_SCAN_OPTIONS, segments: 1, restart: false, ...overrides };
+}
+
+/** A record of a Kinesis Lambda event carrying `data`. */
+export function kinesisEventRecord(data: Uint8Array, sequenceNumber = '1'): KinesisStreamRecord {
   return {
-    segments: 1,
-    restart: false,
-    filterExpression: null,
-    projectionExpression: null,
-    expressionNames: null,
-    expressionValues: null,
-    consistentRead: false,
-    pageSize: null,
-    startKey: null,
-    recordFormat: 'dynamodb-stream',
-    ...overrides,
+    kinesis: {
+      kinesisSchemaVersion: '1.0',
+      partitionKey: 'p',
+      sequenceNumber,
+      data: Buffer.from(data).toString('base64'),
+      approximateArrivalTimestamp: 1_700_000_000,
+    },
+    eventSource: 'aws:kinesis',
+    eventVersion: '1.0',
+    eventID: `shardId-000000000000:${sequenceNumber}`,
+    eventName: 'aws:kinesis:record',
+    invokeIdentityArn: 'arn:aws:iam::123456789012:role/consumer',
+    awsRegion: 'us-east-1',
+    eventSourceARN: 'arn:aws:kinesis:us-east-1:123456789012:stream/scan',
   };
 }
 

@@ -6,7 +6,6 @@ import {
   type StartResponse,
   type StatusResponse,
 } from '../contract';
-import type { AttributeMap } from './attribute-value';
 import { forEachConcurrently } from './concurrency';
 import { ConflictError, FatalScanError, isThrottling, ValidationError } from './errors';
 import type { ClaimKind, ScannerPorts, StreamDescription, TableDescription } from './ports';
@@ -30,18 +29,13 @@ const AUTO_BYTES_PER_SEGMENT = 500_000_000;
 /** A new on-demand stream starts with 4 MB/s of write capacity. */
 const ON_DEMAND_MIN_MBPS = 4;
 
-/** A start request whose fields were validated by the handler. */
-export interface StartOptions {
+/**
+ * A start request whose fields were validated by the handler: the scan's options as given (the
+ * key attributes are added to a projection at start) and how to launch it.
+ */
+export interface StartOptions extends ScanOptions {
   readonly segments: number | 'auto';
   readonly restart: boolean;
-  readonly filterExpression: string | null;
-  readonly projectionExpression: string | null;
-  readonly expressionNames: Readonly<Record<string, string>> | null;
-  readonly expressionValues: AttributeMap | null;
-  readonly consistentRead: boolean;
-  readonly pageSize: number | null;
-  readonly startKey: AttributeMap | null;
-  readonly recordFormat: ScanOptions['recordFormat'];
 }
 
 export interface ControlConfig {

@@ -5,31 +5,13 @@ import { buildRecord } from '../../lambda/core/record-format';
 import { createConsumerHandler } from '../../lambda/handlers/example-consumer';
 import { createTable } from '../../local/local-resources';
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
+import { kinesisEventRecord } from '../fakes';
 
 const context = {
   awsRequestId: 'r',
   functionName: 'consumer',
   getRemainingTimeInMillis: () => 60_000,
 } as unknown as Context;
-
-function kinesisRecord(data: Uint8Array, sequenceNumber: string): KinesisStreamRecord {
-  return {
-    kinesis: {
-      kinesisSchemaVersion: '1.0',
-      partitionKey: 'p',
-      sequenceNumber,
-      data: Buffer.from(data).toString('base64'),
-      approximateArrivalTimestamp: 1_700_000_000,
-    },
-    eventSource: 'aws:kinesis',
-    eventVersion: '1.0',
-    eventID: `shardId-000000000000:${sequenceNumber}`,
-    eventName: 'aws:kinesis:record',
-    invokeIdentityArn: 'arn:aws:iam::000000000000:role/consumer',
-    awsRegion: 'us-east-1',
-    eventSourceARN: 'arn:aws:kinesis:us-east-1:000000000000:stream/scan',
-  };
-}
 
 const scanned = (n: number) =>
   buildRecord(
@@ -89,10 +71,10 @@ describe('the example consumer, with idempotency in the local DynamoDB', () => {
     ).data;
     const event = {
       Records: [
-        kinesisRecord(scanned(1), '1'),
-        kinesisRecord(Buffer.from('{"eventSource":"aws:dynamodb"}'), '2'),
-        kinesisRecord(scanned(2), '3'),
-        kinesisRecord(poison, '4'),
+        kinesisEventRecord(scanned(1), '1'),
+        kinesisEventRecord(Buffer.from('{"eventSource":"aws:dynamodb"}'), '2'),
+        kinesisEventRecord(scanned(2), '3'),
+        kinesisEventRecord(poison, '4'),
       ],
     };
 
@@ -105,11 +87,11 @@ describe('the example consumer, with idempotency in the local DynamoDB', () => {
   it('processes a record the scanner wrote twice only once', async () => {
     processed.length = 0;
     const first = await handler(
-      { Records: [kinesisRecord(scanned(10), '10'), kinesisRecord(scanned(11), '11')] },
+      { Records: [kinesisEventRecord(scanned(10), '10'), kinesisEventRecord(scanned(11), '11')] },
       context,
     );
     const again = await handler(
-      { Records: [kinesisRecord(scanned(10), '12'), kinesisRecord(scanned(12), '13')] },
+      { Records: [kinesisEventRecord(scanned(10), '12'), kinesisEventRecord(scanned(12), '13')] },
       context,
     );
 

@@ -6,6 +6,7 @@ import { isScanRecord, NotAScanRecordError, parseScanRecord } from '../../lambda
 import type { RecordFormat } from '../../lambda/contract';
 import type { AttributeMap } from '../../lambda/core/attribute-value';
 import { buildRecord, type RecordContext } from '../../lambda/core/record-format';
+import { kinesisEventRecord } from '../fakes';
 
 /** Every attribute type DynamoDB has, with the edge values it allows (empty strings; sets are never empty). */
 const item: AttributeMap = {
@@ -37,32 +38,10 @@ const context = (format: RecordFormat): RecordContext => ({
   format,
 });
 
-function kinesisRecord(
-  data: Uint8Array,
-  sequenceNumber = '49600000000000000000000000000000000000000000000000000001',
-): KinesisStreamRecord {
-  return {
-    kinesis: {
-      kinesisSchemaVersion: '1.0',
-      partitionKey: 'p',
-      sequenceNumber,
-      data: Buffer.from(data).toString('base64'),
-      approximateArrivalTimestamp: 1_700_000_000,
-    },
-    eventSource: 'aws:kinesis',
-    eventVersion: '1.0',
-    eventID: `shardId-000000000000:${sequenceNumber}`,
-    eventName: 'aws:kinesis:record',
-    invokeIdentityArn: 'arn:aws:iam::123456789012:role/consumer',
-    awsRegion: 'eu-west-1',
-    eventSourceARN: 'arn:aws:kinesis:eu-west-1:123456789012:stream/scan',
-  };
-}
-
 describe('parseScanRecord', () => {
   it('round-trips every attribute type exactly in the dynamodb-stream format', () => {
     const parsed = parseScanRecord(
-      kinesisRecord(buildRecord(item, context('dynamodb-stream'), 1_700_000_000_123).data),
+      kinesisEventRecord(buildRecord(item, context('dynamodb-stream'), 1_700_000_000_123).data),
     );
     expect(parsed).toMatchObject({
       format: 'dynamodb-stream',
@@ -129,15 +108,15 @@ describe('parseScanRecord', () => {
       'is not a valid scanner record: dynamodb.Keys.pk has unknown type "X".',
     ],
   ])('refuses %s, saying why', (_, data, message) => {
-    expect(() => parseScanRecord(kinesisRecord(data))).toThrow(NotAScanRecordError);
-    expect(() => parseScanRecord(kinesisRecord(data, '7'))).toThrow(`Record 7 ${message}`);
+    expect(() => parseScanRecord(kinesisEventRecord(data))).toThrow(NotAScanRecordError);
+    expect(() => parseScanRecord(kinesisEventRecord(data, '7'))).toThrow(`Record 7 ${message}`);
     expect(isScanRecord(data)).toBe(false);
   });
 });
 
 describe('records on the stream', () => {
   it('validate against the Powertools schema for DynamoDB stream records carried on Kinesis', () => {
-    const record = kinesisRecord(buildRecord(item, context('dynamodb-stream'), 1_700_000_000_123).data);
+    const record = kinesisEventRecord(buildRecord(item, context('dynamodb-stream'), 1_700_000_000_123).data);
     const parsed = KinesisDynamoDBStreamSchema.parse({ Records: [record] });
     expect(parsed.Records[0]?.kinesis.data).toMatchObject({
       eventName: 'INSERT',
