@@ -1,4 +1,4 @@
-import type { Context, KinesisStreamRecord } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScanStreamRecord } from '../../lambda/consumer/parse-scan-record';
 import { buildRecord } from '../../lambda/core/record-format';

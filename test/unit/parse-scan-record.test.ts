@@ -1,6 +1,5 @@
 import { KinesisDynamoDBStreamSchema } from '@aws-lambda-powertools/parser/schemas/kinesis';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { KinesisStreamRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { isScanRecord, NotAScanRecordError, parseScanRecord } from '../../lambda/consumer/parse-scan-record';
 import type { RecordFormat } from '../../lambda/contract';
