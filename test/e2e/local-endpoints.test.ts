@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import {
   DeleteParameterCommand,
@@ -218,5 +219,64 @@ describe('the local Lambda endpoint, through the real SDK client', () => {
     await expect(
       client.send(new InvokeCommand({ FunctionName: 'echo', Payload: Buffer.from('{not json') })),
     ).rejects.toMatchObject({ name: 'InvalidRequestContentException' });
+  });
+});
+
+describe('the local Lambda endpoint with isolated containers', () => {
+  const faults = new FaultInjector();
+  const lambda = new LocalLambda({ asyncRetryDelaysMs: [] }, 'us-east-1', faults);
+  let client: LambdaClient;
+  const modulePath = join(__dirname, 'fixtures', 'echo-handler.ts');
+  const payload = (value: unknown) => Buffer.from(JSON.stringify(value));
+  const body = (bytes: Uint8Array | undefined): unknown =>
+    JSON.parse(Buffer.from(bytes ?? []).toString('utf8'));
+
+  beforeAll(async () => {
+    lambda.registerIsolated(
+      'echo',
+      { modulePath, exportName: 'handler', env: { FIXTURE_MARKER: 'set' } },
+      { timeoutMs: 1000 },
+    );
+    client = new LambdaClient({ endpoint: await lambda.start(), region: 'us-east-1', maxAttempts: 1 });
+  });
+  afterAll(async () => {
+    client.destroy();
+    await lambda.stop();
+  });
+
+  it('runs the handler in a container with its own environment, loading time not counted', async () => {
+    const output = await client.send(new InvokeCommand({ FunctionName: 'echo', Payload: payload({}) }));
+    const result = body(output.Payload) as { remaining: number; appId: string; marker: string };
+    expect(result.marker).toBe('set');
+    expect(result.appId).toMatch(/^lambda-ctr-\d+$/);
+    expect(result.remaining).toBeGreaterThan(900);
+  });
+
+  it('stops an invocation at its timeout for real and starts a fresh container after', async () => {
+    const slow = await client.send(
+      new InvokeCommand({ FunctionName: 'echo', Payload: payload({ waitMs: 5000 }) }),
+    );
+    expect(slow.FunctionError).toBe('Unhandled');
+    expect(body(slow.Payload)).toMatchObject({ errorType: 'Sandbox.Timedout' });
+    const next = await client.send(new InvokeCommand({ FunctionName: 'echo', Payload: payload({}) }));
+    expect(next.FunctionError).toBeUndefined();
+  });
+
+  it('kills an invocation by terminating its container, reported as a runtime exit', async () => {
+    const started = client.send(
+      new InvokeCommand({ FunctionName: 'echo', Payload: payload({ waitMs: 800 }) }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const [container] = [...Array(20).keys()]
+      .map((i) => `lambda-ctr-${i}`)
+      .filter((id) => lambda.eventIn(id) !== undefined);
+    expect(container).toBeDefined();
+    lambda.kill(container ?? '');
+    const output = await started;
+    expect(body(output.Payload)).toMatchObject({
+      errorType: 'Runtime.ExitError',
+      errorMessage: 'The invocation was killed.',
+    });
+    expect(lambda.stats.kills).toBe(1);
   });
 });
