@@ -1,5 +1,5 @@
 import { request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { FaultInjector, ServiceCall } from './faults';
+import type { FaultInjector, PutEntry, ServiceCall } from './faults';
 import { close, listen, readBody, sendJson } from './http';
 
 /**
@@ -28,6 +28,7 @@ export class FaultProxy {
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const body = await readBody(request);
+    await this.faults.delay();
     const operation =
       String(request.headers['x-amz-target'] ?? '')
         .split('.')
@@ -67,10 +68,17 @@ export class FaultProxy {
     request: IncomingMessage,
     response: ServerResponse,
     input: Record<string, unknown>,
-    errorFor: (index: number, partitionKey: string) => string | undefined,
+    errorFor: (index: number, entry: PutEntry) => string | undefined,
   ): Promise<void> {
-    const records = (Array.isArray(input.Records) ? input.Records : []) as { PartitionKey?: string }[];
-    const errors = records.map((record, i) => errorFor(i, String(record.PartitionKey ?? '')));
+    const records = (Array.isArray(input.Records) ? input.Records : []) as {
+      PartitionKey?: string;
+      Data?: string;
+    }[];
+    const errors = records.map((record, i) => {
+      const partitionKey = String(record.PartitionKey ?? '');
+      const bytes = Buffer.byteLength(String(record.Data ?? ''), 'base64') + Buffer.byteLength(partitionKey);
+      return errorFor(i, { partitionKey, bytes });
+    });
     const kept = records.filter((_, i) => errors[i] === undefined);
     let written: unknown[] = [];
     if (kept.length > 0) {

@@ -173,7 +173,7 @@ export const SCENARIOS: readonly Scenario[] = [
         call.operation === 'PutRecords'
           ? {
               kind: 'fail-entries',
-              errorFor: (_, key) => (random() < 0.1 ? 'InternalFailure' : throttle(key)),
+              errorFor: (_, entry) => (random() < 0.1 ? 'InternalFailure' : throttle(entry.partitionKey)),
             }
           : undefined;
     },

@@ -18,12 +18,19 @@ export type FaultAction =
   /** PutRecords: fail the entries for which `errorFor` returns an error code; only the others are written. */
   | {
       readonly kind: 'fail-entries';
-      readonly errorFor: (index: number, partitionKey: string) => string | undefined;
+      readonly errorFor: (index: number, entry: PutEntry) => string | undefined;
     }
   /** Lambda Invoke (Event): accept it with 202 and never deliver it. */
   | { readonly kind: 'drop' };
 
 export type FaultRule = (call: ServiceCall) => FaultAction | undefined;
+
+/** A PutRecords entry as `fail-entries` sees it. */
+export interface PutEntry {
+  readonly partitionKey: string;
+  /** Data plus partition key, as Kinesis counts them against a shard's 1 MiB/s. */
+  readonly bytes: number;
+}
 
 /** What the injector needs from the local Lambda: whose invocation a container runs, and killing it. */
 export interface ContainerControl {
@@ -37,6 +44,8 @@ export interface ContainerControl {
  */
 export class FaultInjector {
   rule: FaultRule | undefined;
+  /** Added to every call of every local service: an AWS-like round trip for the benchmark. */
+  latencyMs = 0;
   /** Injected actions, by kind. */
   readonly counts: Record<string, number> = {};
   private containers: ContainerControl | undefined;
@@ -60,6 +69,11 @@ export class FaultInjector {
     if (action === undefined) return undefined;
     this.counts[action.kind] = (this.counts[action.kind] ?? 0) + 1;
     return { action, container };
+  }
+
+  /** Waits the configured latency; every endpoint calls it before serving a request. */
+  async delay(): Promise<void> {
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
   }
 
   kill(container: string | undefined): void {

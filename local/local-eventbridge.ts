@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { FaultInjector } from './faults';
 import { close, listen, readBody, sendJson } from './http';
 
 /** An event as PutEvents received it. */
@@ -31,7 +32,10 @@ export class LocalEventBridge {
     if (this.server) await close(this.server);
   }
 
+  constructor(private readonly faults?: FaultInjector) {}
+
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    await this.faults?.delay();
     const headers = { 'content-type': 'application/x-amz-json-1.1' };
     const target = String(request.headers['x-amz-target'] ?? '');
     const input = JSON.parse((await readBody(request)).toString('utf8') || '{}') as { Entries?: unknown };

@@ -175,6 +175,7 @@ export class LocalLambda implements ContainerControl {
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    await this.faults?.delay();
     const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(request.url?.split('?')[0] ?? '');
     if (request.method !== 'POST' || !match?.[1]) {
       return sendError(

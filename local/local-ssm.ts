@@ -70,6 +70,7 @@ export class LocalSsm {
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    await this.faults?.delay();
     const target = String(request.headers['x-amz-target'] ?? '');
     const operation = target.startsWith('AmazonSSM.') ? target.slice('AmazonSSM.'.length) : target;
     const headers = { 'content-type': 'application/x-amz-json-1.1' };

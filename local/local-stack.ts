@@ -57,7 +57,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const faults = options.faults ?? new FaultInjector();
   const ssm = new LocalSsm(region, faults);
   const lambda = new LocalLambda(options.lambda, region, faults);
-  const eventbridge = new LocalEventBridge();
+  const eventbridge = new LocalEventBridge(faults);
   // The emulators listen on free ports behind fault proxies on the advertised ones.
   const [dynamoUpstream, kinesisUpstream] = await Promise.all([
     listenEmulator(dynamo, 0),
