@@ -101,11 +101,17 @@ export class MemorySink implements RecordSink {
   readonly records: OutboundRecord[] = [];
   beforePut: ((records: readonly OutboundRecord[]) => void) | undefined;
   stream: StreamDescription = { mode: 'ON_DEMAND', openShards: 4 };
+  /** Time each putRecords call takes on the clock, when a clock is given. */
+  constructor(
+    private readonly clock?: FakeClock,
+    private readonly msPerPut = 0,
+  ) {}
   async describeStream(): Promise<StreamDescription> {
     return this.stream;
   }
   async putRecords(records: readonly OutboundRecord[]): Promise<PutSummary> {
     this.beforePut?.(records);
+    this.clock?.advance(this.msPerPut);
     this.records.push(...records);
     return { records: records.length, bytes: records.reduce((sum, r) => sum + recordBytes(r), 0), resent: 0 };
   }
@@ -217,11 +223,11 @@ export interface FakeWorld {
 
 export function fakeWorld(
   items: AttributeMap[],
-  options: { pageSize?: number; msPerPage?: number } = {},
+  options: { pageSize?: number; msPerPage?: number; msPerPut?: number } = {},
 ): FakeWorld {
   const clock = new FakeClock();
   const table = new FakeTable(items, clock, options);
-  const sink = new MemorySink();
+  const sink = new MemorySink(clock, options.msPerPut);
   const store = new MemoryStore();
   const continuation = new QueueContinuation();
   const events = new MemoryEvents();

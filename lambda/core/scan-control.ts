@@ -631,7 +631,7 @@ function summarize(segments: readonly SegmentCheckpoint[], scan: ScanRecord, now
     handoffs: sum((s) => s.handoffs),
     durationSeconds,
     itemsPerSecond:
-      durationSeconds > 0 ? Math.round((10 * itemsScanned) / durationSeconds) / 10 : itemsScanned,
+      durationSeconds > 0 ? Math.round((100 * itemsScanned) / durationSeconds) / 100 : itemsScanned,
   };
 }
 

@@ -1,4 +1,5 @@
 import { ScanState, type SegmentEvent, SegmentState } from '../contract';
+import type { AttributeMap } from './attribute-value';
 import { DeadlineError, FatalScanError, isThrottling, StopRequestedError, SupersededError } from './errors';
 import type { Page, ScannerPorts } from './ports';
 import { buildRecord, type RecordContext } from './record-format';
@@ -169,16 +170,26 @@ class SegmentRun {
       format: scan.options.recordFormat,
     };
     const limit = scan.options.pageSize ?? config.pageSize;
-    for (;;) {
-      // At least one page per invocation, so a chain always progresses.
-      if (this.pages > 0 && clock.now() >= config.deadline - config.handoffMs) return await this.handOff();
-      const page: Page = await reader.readPage({
+    const read = (exclusiveStartKey: AttributeMap | null): Promise<Page> => {
+      const page = reader.readPage({
         segment: event.segment,
         totalSegments: event.totalSegments,
-        exclusiveStartKey: this.progress.position,
+        exclusiveStartKey,
         limit,
         options: scan.options,
       });
+      // A prefetched page may be abandoned (hand-off, stop); its failure then matters to no one.
+      page.catch(() => {});
+      return page;
+    };
+    let next = read(this.progress.position);
+    for (;;) {
+      // At least one page per invocation, so a chain always progresses.
+      if (this.pages > 0 && clock.now() >= config.deadline - config.handoffMs) return await this.handOff();
+      const page = await next;
+      // Read the following page while this one is written: reading has no side effects, and the
+      // checkpoint still moves only after this page's records were accepted.
+      if (page.lastEvaluatedKey !== null) next = read(page.lastEvaluatedKey);
       const scannedAt = clock.now();
       const records = page.items.map((item) => buildRecord(item, context, scannedAt));
       let put = { records: 0, bytes: 0 };

@@ -87,7 +87,7 @@ describe('KinesisRecordSink', () => {
     kinesis.reset();
   });
 
-  it('sends records in order as separate PutRecords calls of at most 500', async () => {
+  it('sends records as separate PutRecords calls of at most 500, batched in order', async () => {
     kinesis.on(PutRecordsCommand).callsFake(answerEach(accepted));
     const input = records(1201);
 
@@ -102,6 +102,27 @@ describe('KinesisRecordSink', () => {
       bytes: 1201 * 2 + input.reduce((n, r) => n + r.partitionKey.length, 0),
       resent: 0,
     });
+  });
+
+  it("writes a page's batches concurrently, never more than the bound at once", async () => {
+    let inFlight = 0;
+    let most = 0;
+    kinesis.on(PutRecordsCommand).callsFake(async (input: PutRecordsCommandInput) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      inFlight--;
+      return answerEach(accepted)(input);
+    });
+
+    const summary = await newSink(fakeClock().clock, undefined, { maxBatchesInFlight: 3 }).putRecords(
+      records(500 * 7),
+      START + 60_000,
+    );
+
+    expect(most).toBe(3);
+    expect(sentInputs()).toHaveLength(7);
+    expect(summary.records).toBe(3500);
   });
 
   it('sends nothing for no records', async () => {

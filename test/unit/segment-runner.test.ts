@@ -51,11 +51,12 @@ describe('runSegment', () => {
       world.ports,
     );
 
-    expect(outcome).toEqual({ kind: 'handed-off', generation: 2, itemsScanned: 90 });
+    // Pages of 10 s with the next one read ahead: 8 pages written when 85 s are used.
+    expect(outcome).toEqual({ kind: 'handed-off', generation: 2, itemsScanned: 80 });
     expect(world.continuation.events).toEqual([{ ...event, generation: 2 }]);
     const checkpoint = await world.store.loadSegment(0);
-    expect(checkpoint).toMatchObject({ generation: 2, owner: null, itemsScanned: 90, handoffs: 1 });
-    expect(checkpoint?.position).toEqual({ pk: { N: '89' } });
+    expect(checkpoint).toMatchObject({ generation: 2, owner: null, itemsScanned: 80, handoffs: 1 });
+    expect(checkpoint?.position).toEqual({ pk: { N: '79' } });
   });
 
   it('delivers every item exactly once across a chain of many hand-offs', async () => {
@@ -328,10 +329,11 @@ describe('runSegment', () => {
   });
 
   it('leaves the completion to a fresh invocation when it finishes close to the deadline', async () => {
-    const world = fakeWorld(numberedItems(20), { pageSize: 10, msPerPage: 8_000 });
+    const world = fakeWorld(numberedItems(20), { pageSize: 10, msPerPage: 1_000, msPerPut: 7_500 });
     const event = await started(world);
-    // 20 s with a 10 s hand-off margin: two pages of 8 s end with 4 s left, under half the margin.
-    const budget = { deadline: world.clock.now() + 20_000, handoffMs: 10_000 };
+    // 22 s with a 10 s hand-off margin: two reads of 1 s and two puts of 7.5 s end with 5 s left,
+    // not above half the margin.
+    const budget = { deadline: world.clock.now() + 22_000, handoffMs: 10_000 };
     const outcome = await runSegment(event, config(world, budget), world.ports);
 
     expect(outcome).toEqual({ kind: 'done', scanCompleted: false, itemsScanned: 20 });
