@@ -6,7 +6,6 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { backoffDelay } from '../core/backoff';
 import { batchRecords, recordBytes } from '../core/batching';
-import { forEachConcurrently } from '../core/concurrency';
 import { DeadlineError, FatalScanError } from '../core/errors';
 import type { Clock, PutSummary, RecordSink, StreamDescription } from '../core/ports';
 import type { OutboundRecord } from '../core/record-format';
@@ -18,7 +17,10 @@ export interface KinesisRecordSinkOptions {
   /** Largest backoff ceiling. @default 5,000 ms */
   readonly maxDelayMs?: number;
   readonly random?: () => number;
-  /** PutRecords calls of one page in flight at once (a 1 MB page is about 6 batches of 500). @default 8 */
+  /**
+   * Most PutRecords calls of one page in flight at once (a 1 MB page is about 6 batches of 500);
+   * halved on throttling, raised by one after each clean batch. @default 8
+   */
   readonly maxBatchesInFlight?: number;
 }
 
@@ -32,6 +34,8 @@ export class KinesisRecordSink implements RecordSink {
   private readonly maxDelayMs: number;
   private readonly random: () => number;
   private readonly maxBatchesInFlight: number;
+  /** Additive increase, multiplicative decrease on Kinesis throttling. */
+  private inFlightLimit: number;
 
   constructor(
     private readonly client: KinesisClient,
@@ -43,6 +47,7 @@ export class KinesisRecordSink implements RecordSink {
     this.maxDelayMs = options.maxDelayMs ?? 5000;
     this.random = options.random ?? Math.random;
     this.maxBatchesInFlight = options.maxBatchesInFlight ?? 8;
+    this.inFlightLimit = this.maxBatchesInFlight;
   }
 
   /**
@@ -52,11 +57,24 @@ export class KinesisRecordSink implements RecordSink {
   async putRecords(records: readonly OutboundRecord[], deadline: number): Promise<PutSummary> {
     let resent = 0;
     let bytes = 0;
-    await forEachConcurrently(batchRecords(records), this.maxBatchesInFlight, async (batch) => {
-      resent += await this.putBatch(batch, deadline);
-      bytes += batch.reduce((sum, r) => sum + recordBytes(r), 0);
-    });
+    const batches = batchRecords(records);
+    let next = 0;
+    // Workers take batches while the adaptive limit allows; a worker numbered beyond it stops.
+    const worker = async (index: number): Promise<void> => {
+      while (next < batches.length && index < this.inFlightLimit) {
+        const batch = batches[next++] as OutboundRecord[];
+        resent += await this.putBatch(batch, deadline);
+        bytes += batch.reduce((sum, r) => sum + recordBytes(r), 0);
+      }
+    };
+    const workers = Math.min(this.maxBatchesInFlight, batches.length);
+    await Promise.all(Array.from({ length: workers }, (_, i) => worker(i)));
     return { records: records.length, bytes, resent };
+  }
+
+  /** PutRecords calls allowed in flight now. */
+  get inFlight(): number {
+    return this.inFlightLimit;
   }
 
   async describeStream(): Promise<StreamDescription> {
@@ -100,6 +118,12 @@ export class KinesisRecordSink implements RecordSink {
         if (translated instanceof FatalScanError) throw translated;
         failed = pending;
         reason = translated.message;
+      }
+      if (reason.includes('ProvisionedThroughputExceeded')) {
+        // The stream is at capacity: halve the writes in flight rather than storm it.
+        this.inFlightLimit = Math.max(1, Math.floor(this.inFlightLimit / 2));
+      } else if (failed.length === 0 && attempt === 0) {
+        this.inFlightLimit = Math.min(this.maxBatchesInFlight, this.inFlightLimit + 1);
       }
       if (failed.length === 0) return resent;
       const delay = backoffDelay(attempt, this.baseDelayMs, this.maxDelayMs, this.random);

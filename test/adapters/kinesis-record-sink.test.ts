@@ -125,6 +125,27 @@ describe('KinesisRecordSink', () => {
     expect(summary.records).toBe(3500);
   });
 
+  it('halves the writes in flight when the stream throttles, and raises them again after clean batches', async () => {
+    let throttles = 1;
+    kinesis.on(PutRecordsCommand).callsFake((input: PutRecordsCommandInput) => {
+      if (throttles-- <= 0) return answerEach(accepted)(input);
+      const first = { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: 'Rate exceeded' };
+      return {
+        FailedRecordCount: 1,
+        Records: (input.Records ?? []).map((_, i) => (i === 0 ? first : accepted)),
+      };
+    });
+    const sink = newSink(fakeClock().clock, () => 0.5, { maxBatchesInFlight: 8 });
+    expect(sink.inFlight).toBe(8);
+
+    await sink.putRecords(records(10), START + 60_000);
+    expect(sink.inFlight).toBe(4);
+
+    await sink.putRecords(records(10), START + 60_000);
+    await sink.putRecords(records(10), START + 60_000);
+    expect(sink.inFlight).toBe(6);
+  });
+
   it('sends nothing for no records', async () => {
     const summary = await newSink(fakeClock().clock).putRecords([], START + 60_000);
 
