@@ -1,13 +1,17 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { StartResponse, StatusResponse } from '../lambda/contract';
 import type { AttributeMap } from '../lambda/core/attribute-value';
+import { createScannerHandler } from '../lambda/handlers/scanner';
 import { invoke, waitForScan } from './demo';
-import { createDemoTable, writeItems } from './demo-data';
+import { createDemoTable, generateItems, writeItems } from './demo-data';
 import { createStream } from './local-resources';
 import { deployLocalScanner } from './local-scanner';
 import { type LocalStack, startLocalStack } from './local-stack';
@@ -164,7 +168,58 @@ async function countLost(stack: LocalStack, items: number, scanId: string): Prom
   return items - seen.size;
 }
 
+const run = promisify(execFile);
+
 const perMillion = (count: number, items: number) => Math.round((count * 1_000_000) / items);
+
+/**
+ * Peak RSS of a chain scanning items of about 400 KB: the chain runs in a child process (so the
+ * emulators' memory is not counted) against the local stack, with production page settings.
+ */
+async function measureMemory(items: number): Promise<{ peakRssMb: number; lost: number }> {
+  const stack = await startLocalStack();
+  try {
+    const table = generateItems(items, { bigEvery: 1 });
+    await createDemoTable(stack.clients.dynamodb, 'Bench');
+    await writeItems(stack.clients.dynamodb, 'Bench', table);
+    await createStream(stack.clients.kinesis, 'bench', 4);
+    const { functionName } = await deployLocalScanner(stack, { tableName: 'Bench', streamName: 'bench' });
+    // Keep the segment's event for the child process instead of running it here.
+    const real = stack.lambda;
+    const captured: unknown[] = [];
+    const { env } = stack;
+    real.register(
+      functionName,
+      async (event, context) => {
+        if ((event as { action?: string }).action === 'segment') {
+          captured.push(event);
+          return null;
+        }
+        return createScannerHandler({ env: scannerEnv(env) })(event, context);
+      },
+      { timeoutMs: 900_000 },
+    );
+    const start = (await invoke(stack.clients.lambda, functionName, { action: 'start' })) as StartResponse;
+    await stack.lambda.idle();
+    const child = await run(process.execPath, ['-r', 'tsx/cjs', join(__dirname, 'bench-chain.ts')], {
+      env: { ...process.env, ...scannerEnv(env), BENCH_EVENT: JSON.stringify(captured[0]) },
+    });
+    const { peakRssMb } = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '{}') as { peakRssMb: number };
+    return { peakRssMb, lost: await countLost(stack, items, start.scanId) };
+  } finally {
+    await stack.stop();
+  }
+}
+
+function scannerEnv(env: Readonly<Record<string, string>>): Record<string, string> {
+  return {
+    ...env,
+    SCANNER_TABLE_NAME: 'Bench',
+    SCANNER_STREAM_NAME: 'bench',
+    SCANNER_PARAMETER_NAME: '/ddbscan/local',
+    POWERTOOLS_LOG_LEVEL: 'WARN',
+  };
+}
 
 /**
  * `npm run bench`: the scanner against a naive sequential loop on an AWS-like profile (P1:
@@ -173,13 +228,25 @@ const perMillion = (count: number, items: number) => Math.round((count * 1_000_0
  */
 async function main(): Promise<number> {
   const p1: Profile = { latencyMs: 40, shards: 32, items: 20_000, itemBytes: 400 };
+  const p2: Profile = { latencyMs: 20, shards: 2, items: 60_000, itemBytes: 400 };
   const naive = await runNaive(p1);
   const scaling: Record<number, Run> = {};
   for (const segments of [1, 2, 4, 8]) scaling[segments] = await runScanner(p1, segments);
   const one = scaling[1] as Run;
+  const streamBound = await runScanner(p2, 4);
+  const capacity = p2.shards * 1000;
+  const memory = await measureMemory(120);
   const results = {
     profile: p1,
     p1: { scanner: one, naive, speedUp: Math.round((10 * one.itemsPerSecond) / naive.itemsPerSecond) / 10 },
+    p2: {
+      profile: p2,
+      run: streamBound,
+      recordsPerSecond: streamBound.itemsPerSecond,
+      percentOfCapacity: Math.round((100 * streamBound.itemsPerSecond) / capacity),
+      percentResent: Math.round((1000 * streamBound.throttledEntries) / p2.items) / 10,
+    },
+    memory: { items: 120, itemBytes: 390_000, ...memory },
     scaling: Object.fromEntries(
       Object.entries(scaling).map(([segments, run]) => [
         segments,
@@ -202,13 +269,21 @@ async function main(): Promise<number> {
       `  ${segments} segment(s)  ${run.itemsPerSecond} items/s  (${run.vsOneSegment}x one segment)`,
     );
   }
+  console.log('P2: 20 ms per call, 2 shards (2,000 records/s), 4 segments, 60,000 items');
+  console.log(
+    `  ${results.p2.recordsPerSecond} records/s = ${results.p2.percentOfCapacity}% of capacity; ${results.p2.percentResent}% of records throttled and resent (${streamBound.seconds.toFixed(1)} s)`,
+  );
+  console.log(`Memory: peak RSS of a chain scanning 120 items of 390 KB: ${memory.peakRssMb} MB`);
   console.log('Per million items (1 segment):');
   console.log(
     `  SSM writes ${results.costPerMillionItems.ssmWrites}, Lambda invocations ${results.costPerMillionItems.lambdaInvocations}, PutRecords calls ${results.costPerMillionItems.putRecordsCalls}`,
   );
   mkdirSync('bench-results', { recursive: true });
   writeFileSync('bench-results/latest.json', `${JSON.stringify(results, null, 2)}\n`);
-  const lost = [naive, ...Object.values(scaling)].reduce((sum, run) => sum + run.lost, 0);
+  const lost = [naive, streamBound, memory, ...Object.values(scaling)].reduce(
+    (sum, run) => sum + run.lost,
+    0,
+  );
   if (lost > 0) console.error(`FAILED: ${lost} items lost`);
   return lost > 0 ? 1 : 0;
 }
