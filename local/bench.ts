@@ -168,7 +168,7 @@ async function countLost(stack: LocalStack, items: number, scanId: string): Prom
   return items - seen.size;
 }
 
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
 
 const perMillion = (count: number, items: number) => Math.round((count * 1_000_000) / items);
 
@@ -201,9 +201,13 @@ async function measureMemory(items: number): Promise<{ peakRssMb: number; lost: 
     );
     const start = (await invoke(stack.clients.lambda, functionName, { action: 'start' })) as StartResponse;
     await stack.lambda.idle();
-    const child = await run(process.execPath, ['-r', 'tsx/cjs', join(__dirname, 'bench-chain.ts')], {
-      env: { ...process.env, ...scannerEnv(env), BENCH_EVENT: JSON.stringify(captured[0]) },
-    });
+    const child = await execFileAsync(
+      process.execPath,
+      ['-r', 'tsx/cjs', join(__dirname, 'bench-chain.ts')],
+      {
+        env: { ...process.env, ...scannerEnv(env), BENCH_EVENT: JSON.stringify(captured[0]) },
+      },
+    );
     const { peakRssMb } = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '{}') as { peakRssMb: number };
     return { peakRssMb, lost: await countLost(stack, items, start.scanId) };
   } finally {
