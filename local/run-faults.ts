@@ -8,7 +8,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /**
  * `npm run faults`: the larger fault-injection run. Every run prints its scenario and seed;
- * `--scenario <name> --seed <n>` replays one. Exits 1 if any run broke a promise.
+ * `--seed <n> --runs 1` replays a random mix, `--scenario <name> --seed <n> --runs 1` a named one. Exits 1 if any run broke a promise.
  */
 const options = new Command()
   .name('npm run faults --')
@@ -51,7 +51,7 @@ async function main(): Promise<number> {
         `(bound ${result.duplicateBound}), ${result.disruptions} disruptions, ${result.seconds.toFixed(1)} s` +
         (result.ok
           ? ''
-          : `\n     ${result.problems.join('\n     ')}\n     replay: npm run faults -- --scenario ${named?.name ?? '<random>'} --seed ${seed} --runs 1`),
+          : `\n     ${result.problems.join('\n     ')}\n     replay: npm run faults --${named ? ` --scenario ${named.name}` : ''} --seed ${seed} --runs 1`),
     );
   }
   const failed = results.filter((r) => !r.ok);
