@@ -130,6 +130,7 @@ export class KinesisRecordSink implements RecordSink {
       if (this.clock.now() + delay >= deadline) {
         throw new DeadlineError(
           `${failed.length} of ${batch.length} records still failing after ${attempt + 1} attempts (${reason}); out of time.`,
+          attempt + 1,
         );
       }
       resent += failed.length;

@@ -30,7 +30,15 @@ export class FatalScanError extends ScannerError {}
 export class TransientError extends ScannerError {}
 
 /** A step could not finish inside the invocation's time budget; the chain hands off instead. */
-export class DeadlineError extends ScannerError {}
+export class DeadlineError extends ScannerError {
+  constructor(
+    message: string,
+    /** Attempts the failing write made before time ran out. */
+    readonly attempts: number,
+  ) {
+    super(message);
+  }
+}
 
 /** Another invocation owns the segment now; this one must exit without writing. */
 export class SupersededError extends ScannerError {}

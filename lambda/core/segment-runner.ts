@@ -8,6 +8,11 @@ import { firstCheckpoint, type ScanRecord, type SegmentCheckpoint } from './scan
 
 /** Consecutive invocations that complete no page before the scan is failed rather than retried forever. */
 export const MAX_STALLED_HANDOFFS = 3;
+/**
+ * A page counts as unwritable only when its write kept failing through this many attempts: one
+ * that ran out of time after a single attempt (the budget went on a slow scan) proves nothing.
+ */
+const STALL_ATTEMPTS = 3;
 /** The longest a throttled chain stretches its checkpoint interval. */
 const MAX_CHECKPOINT_INTERVAL_MS = 60_000;
 
@@ -64,7 +69,7 @@ class SegmentRun {
   private progress: Progress = { position: null, itemsScanned: 0, recordsPut: 0, bytesPut: 0 };
   /** Pages completed (read and accepted by Kinesis) in this invocation. */
   private pages = 0;
-  private lastDeadline = '';
+  private lastDeadline: DeadlineError | undefined;
   private checkpointIntervalMs: number;
   private lastCheckpointAt: number;
 
@@ -201,7 +206,7 @@ class SegmentRun {
           // The page was not fully written: the checkpoint stays before it and the next
           // generation reads it again.
           if (!(error instanceof DeadlineError)) throw error;
-          this.lastDeadline = error.message;
+          this.lastDeadline = error;
           return await this.handOff();
         }
       }
@@ -245,10 +250,11 @@ class SegmentRun {
 
   private async handOff(): Promise<SegmentOutcome> {
     const saved = this.requireSaved();
-    const stalls = this.pages === 0 ? saved.stalls + 1 : 0;
+    const persistent = (this.lastDeadline?.attempts ?? 0) >= STALL_ATTEMPTS;
+    const stalls = this.pages > 0 ? 0 : persistent ? saved.stalls + 1 : saved.stalls;
     if (stalls >= MAX_STALLED_HANDOFFS) {
       throw new FatalScanError(
-        `No page of segment ${this.event.segment} could be written in ${stalls} consecutive invocations: ${this.lastDeadline}`,
+        `No page of segment ${this.event.segment} could be written in ${stalls} consecutive invocations: ${this.lastDeadline?.message}`,
       );
     }
     const generation = this.event.generation + 1;

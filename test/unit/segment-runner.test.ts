@@ -89,7 +89,7 @@ describe('runSegment', () => {
     const world = fakeWorld(numberedItems(100), { pageSize: 10 });
     let pages = 0;
     world.sink.beforePut = () => {
-      if (++pages === 4) throw new DeadlineError('out of time');
+      if (++pages === 4) throw new DeadlineError('out of time', 5);
     };
     const outcome = await runSegment(await started(world), config(world), world.ports);
 
@@ -236,6 +236,7 @@ describe('runSegment', () => {
     world.sink.beforePut = () => {
       throw new DeadlineError(
         '10 of 10 records still failing after 7 attempts (InternalFailure); out of time.',
+        7,
       );
     };
     const outcomes = [];
@@ -255,12 +256,33 @@ describe('runSegment', () => {
     );
   });
 
+  it('does not count a hand-off as a stall when the write ran out of time after one attempt', async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+    let calls = 0;
+    world.sink.beforePut = () => {
+      // The budget went elsewhere: each of the first five invocations has time for one attempt.
+      if (++calls <= 5)
+        throw new DeadlineError(
+          '3 of 10 records still failing after 1 attempts (InternalFailure); out of time.',
+          1,
+        );
+    };
+    let event: SegmentEvent | undefined = await started(world);
+    let last: SegmentOutcome | undefined;
+    while (event) {
+      last = await runSegment(event, config(world), world.ports);
+      event = world.continuation.events.shift();
+    }
+    expect(last).toMatchObject({ kind: 'done', scanCompleted: true });
+    expect(world.store.scan?.state).toBe('COMPLETED');
+  });
+
   it('resets the stall count once a page gets through', async () => {
     const world = fakeWorld(numberedItems(100), { pageSize: 10, msPerPage: 1 });
     let calls = 0;
     world.sink.beforePut = () => {
       // Every other invocation's first put fails; the others make progress.
-      if (++calls % 2 === 1) throw new DeadlineError('throttled');
+      if (++calls % 2 === 1) throw new DeadlineError('throttled', 5);
     };
     let event: SegmentEvent | undefined = await started(world);
     let last: SegmentOutcome | undefined;
