@@ -1,17 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  type KinesisClient,
-  type _Record as KinesisRecord,
-  ListShardsCommand,
-} from '@aws-sdk/client-kinesis';
+import type { KinesisClient, _Record as KinesisRecord } from '@aws-sdk/client-kinesis';
 import type {
   Context,
   KinesisStreamBatchResponse,
   KinesisStreamEvent,
   KinesisStreamRecord,
 } from 'aws-lambda';
+import { shardPages } from './stream-reader';
 
 export type KinesisConsumer = (
   event: KinesisStreamEvent,
@@ -39,43 +34,30 @@ export async function pollStream(
   const batchSize = options.batchSize ?? 100;
   const region = options.region ?? 'us-east-1';
   const streamArn = `arn:aws:kinesis:${region}:000000000000:stream/${streamName}`;
-  const { Shards = [] } = await client.send(new ListShardsCommand({ StreamName: streamName }));
   let batches = 0;
   let total = 0;
   let failed = 0;
-  for (const shard of Shards) {
-    let { ShardIterator: iterator } = await client.send(
-      new GetShardIteratorCommand({
-        StreamName: streamName,
-        ShardId: shard.ShardId,
-        ShardIteratorType: 'TRIM_HORIZON',
-      }),
-    );
-    while (iterator) {
-      const output = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: batchSize }));
-      let records = output.Records ?? [];
-      for (let attempt = 0; records.length > 0; attempt++) {
-        batches++;
-        const event = {
-          Records: records.map((r) => toEventRecord(r, shard.ShardId ?? '', streamArn, region)),
-        };
-        // A thrown error (Powertools throws when every record failed) fails the whole batch.
-        const response = await consumer(event, context(streamName)).catch(() => ({
-          batchItemFailures: [{ itemIdentifier: records[0]?.SequenceNumber ?? '' }],
-        }));
-        const firstFailed = response?.batchItemFailures?.[0]?.itemIdentifier;
-        const index =
-          firstFailed === undefined ? -1 : records.findIndex((r) => r.SequenceNumber === firstFailed);
-        if (index < 0) break;
-        if (attempt >= (options.retries ?? 3)) {
-          failed += records.length - index;
-          break;
-        }
-        records = records.slice(index);
+  for await (const page of shardPages(client, streamName, batchSize)) {
+    let records = page.records;
+    total += records.length;
+    for (let attempt = 0; records.length > 0; attempt++) {
+      batches++;
+      const event = {
+        Records: records.map((r) => toEventRecord(r, page.shardId, streamArn, region)),
+      };
+      // A thrown error (Powertools throws when every record failed) fails the whole batch.
+      const response = await consumer(event, context(streamName)).catch(() => ({
+        batchItemFailures: [{ itemIdentifier: records[0]?.SequenceNumber ?? '' }],
+      }));
+      const firstFailed = response?.batchItemFailures?.[0]?.itemIdentifier;
+      const index =
+        firstFailed === undefined ? -1 : records.findIndex((r) => r.SequenceNumber === firstFailed);
+      if (index < 0) break;
+      if (attempt >= (options.retries ?? 3)) {
+        failed += records.length - index;
+        break;
       }
-      total += output.Records?.length ?? 0;
-      if ((output.Records ?? []).length === 0 && (output.MillisBehindLatest ?? 0) === 0) break;
-      iterator = output.NextShardIterator;
+      records = records.slice(index);
     }
   }
   return { batches, records: total, failed };

@@ -2,16 +2,20 @@ import {
   GetRecordsCommand,
   GetShardIteratorCommand,
   type KinesisClient,
+  type _Record as KinesisRecord,
   ListShardsCommand,
 } from '@aws-sdk/client-kinesis';
 
 /**
- * Reads every record of a stream from the start of each shard (TRIM_HORIZON) to its end.
- * Meant for local checks and small streams: it holds everything in memory.
+ * Every shard's records from its start (TRIM_HORIZON) to its end, `limit` records at a time,
+ * shard after shard: what the local checks, the demo's consumer and the benchmark read.
  */
-export async function readWholeStream(client: KinesisClient, streamName: string): Promise<Uint8Array[]> {
+export async function* shardPages(
+  client: KinesisClient,
+  streamName: string,
+  limit: number,
+): AsyncGenerator<{ readonly shardId: string; readonly records: KinesisRecord[] }> {
   const { Shards = [] } = await client.send(new ListShardsCommand({ StreamName: streamName }));
-  const records: Uint8Array[] = [];
   for (const shard of Shards) {
     let { ShardIterator: iterator } = await client.send(
       new GetShardIteratorCommand({
@@ -21,11 +25,23 @@ export async function readWholeStream(client: KinesisClient, streamName: string)
       }),
     );
     while (iterator) {
-      const output = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
-      for (const record of output.Records ?? []) if (record.Data) records.push(record.Data);
-      if ((output.Records ?? []).length === 0 && (output.MillisBehindLatest ?? 0) === 0) break;
+      const output = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }));
+      const records = output.Records ?? [];
+      if (records.length > 0) yield { shardId: shard.ShardId ?? '', records };
+      if (records.length === 0 && (output.MillisBehindLatest ?? 0) === 0) break;
       iterator = output.NextShardIterator;
     }
+  }
+}
+
+/**
+ * Reads every record of a stream from the start of each shard to its end.
+ * Meant for local checks and small streams: it holds everything in memory.
+ */
+export async function readWholeStream(client: KinesisClient, streamName: string): Promise<Uint8Array[]> {
+  const records: Uint8Array[] = [];
+  for await (const page of shardPages(client, streamName, 10_000)) {
+    for (const record of page.records) if (record.Data) records.push(record.Data);
   }
   return records;
 }
