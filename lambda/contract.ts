@@ -39,6 +39,34 @@ export const ScannerDefaults = {
   stalledAfterMs: 960_000,
 } as const;
 
+/**
+ * CloudWatch metrics the scanner emits in EMF (Powertools Metrics). Every metric carries the
+ * dimensions `service` (= `service` below) and `FunctionName` (the scanner function's name), so
+ * the construct's alarms and dashboard select one scanner.
+ */
+export const ScannerMetrics = {
+  namespace: 'DynamoDbKinesisScanner',
+  service: 'ddbscan',
+  /** Items read from the table (Count), per page. */
+  itemsScanned: 'ItemsScanned',
+  /** Records accepted by Kinesis (Count). */
+  recordsPut: 'RecordsPut',
+  /** Bytes of data and partition keys accepted by Kinesis (Bytes). */
+  bytesPut: 'BytesPut',
+  /** Records Kinesis refused (throttled or InternalFailure) and the scanner resent (Count). */
+  recordsThrottled: 'RecordsThrottled',
+  /** Segment checkpoint writes to SSM (Count). */
+  checkpointWrites: 'CheckpointWrites',
+  /** Hand-offs to a new invocation (Count). */
+  handOffs: 'HandOffs',
+  /** Segments the watchdog found stalled and relaunched (Count). */
+  segmentsStalled: 'SegmentsStalled',
+  /** Scans that ended FAILED (Count). */
+  scansFailed: 'ScansFailed',
+  /** From start to completion, at completion (Seconds). */
+  scanDuration: 'ScanDuration',
+} as const;
+
 /** Parallel scan: Segment and TotalSegments up to 1,000,000; this tool launches at most 1,000 chains. */
 export const MAX_SEGMENTS = 1000;
 
