@@ -1,9 +1,11 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { awsCapacitySource } from './commands/capacity-source';
 import { CliError, ExitCode } from './commands/cli-error';
 import { runControlCommand } from './commands/control';
 import { runDemoCommand } from './commands/demo';
 import { processIo } from './commands/io';
 import { runLocalCommand } from './commands/local';
+import { type PlanCommandOptions, runPlanCommand } from './commands/plan';
 import { connectScanner, type TargetOptions } from './commands/scanner-api';
 import { runStartCommand, type StartCommandOptions } from './commands/start';
 import { runStatusCommand } from './commands/status';
@@ -70,6 +72,35 @@ for (const action of ['stop', 'resume'] as const) {
       process.exitCode = await runControlCommand(await connectScanner(options), action, options, processIo);
     });
 }
+
+program
+  .command('plan')
+  .description(
+    'estimate a scan before running it: segments, duration, Lambda invocations, read units, Kinesis payload units and cost',
+  )
+  .option('--table <name>', "read the table's size and item count with DescribeTable")
+  .option('--stream <name>', "read the stream's mode and shards with DescribeStreamSummary")
+  .option('--table-bytes <bytes>', 'table size, e.g. 10GB (overrides --table)')
+  .option('--items <n>', 'item count (overrides --table)')
+  .option('--on-demand', 'an on-demand stream (4 shards unless --shards says more)')
+  .option('--shards <n>', 'open shards of the stream (provisioned unless --on-demand)')
+  .option('--segments <n>', 'parallel segments: 1 to 1000, or "auto"', 'auto')
+  .option('--consistent-read', 'strongly consistent reads (twice the read units)')
+  .option(
+    '--record-bytes <n>',
+    'bytes per record with its partition key (default: estimated from the item size)',
+  )
+  .option('--table-billing <mode>', '"on-demand" or "provisioned" (overrides --table; default on-demand)')
+  .option('--read-capacity <n>', "a provisioned table's read capacity units (overrides --table)")
+  .option('--timeout <seconds>', "the function's timeout", '900')
+  .option('--handoff <seconds>', 'hand off when less than this remains', '15')
+  .option('--memory <mb>', "the function's memory", '1024')
+  .option('--region <region>', 'AWS region of the table and stream (default: $AWS_REGION)')
+  .option('--json', 'machine-readable output', false)
+  .action(async (options: PlanCommandOptions) => {
+    const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+    process.exitCode = await runPlanCommand(options, awsCapacitySource(region), processIo);
+  });
 
 program
   .command('demo')
