@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { Duration, Names, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -11,13 +12,46 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { INITIAL_ROOT_PARAMETER_VALUE, ScannerDefaults, ScannerEnv } from '../lambda/contract';
+import {
+  INITIAL_ROOT_PARAMETER_VALUE,
+  ScannerDefaults,
+  ScannerEnv,
+  ScannerMetrics,
+} from '../lambda/contract';
+import { createFunctionRole } from './function-role';
+import { acknowledgeNagFinding, nagResourceName } from './nag';
 
 /** Lambda: a function runs at most 900 s. */
 const MAX_TIMEOUT_SECONDS = 900;
+
+/**
+ * The throttling alarm fires when more than this percentage of the PutRecords entries the scanner
+ * sent were refused, in each of `THROTTLING_PERIODS` consecutive 5-minute periods. Refused entries
+ * are resent, so brief throttling (an on-demand stream scaling up, a burst at start) costs only
+ * retries; a quarter of an hour above a fifth means the scan runs at the stream's write limit.
+ */
+const THROTTLED_PERCENT_THRESHOLD = 20;
+const THROTTLING_PERIODS = 3;
+
+/** SQS3 asks every queue for a dead-letter queue; these queues are themselves where failures end. */
+const FAILED_INVOCATIONS_NAG_REASON =
+  "This queue is itself the dead-letter destination: the function's async on-failure destination, which receives " +
+  'events that failed every retry. Nothing consumes it, so a DLQ behind it would never receive anything. It keeps ' +
+  'messages 14 days and an alarm fires while it holds one.';
+const CONSUMER_FAILURES_NAG_REASON =
+  "This queue is itself the dead-letter destination: the consumer's event source mapping on-failure destination, " +
+  'which receives the description of a batch that failed every retry. Nothing consumes it, so a DLQ behind it ' +
+  'would never receive anything. It keeps messages 14 days.';
+
+/** The scanner's metric names (EMF, namespace `ScannerMetrics.namespace`). */
+export type ScannerMetricName = (typeof ScannerMetrics)[Exclude<
+  keyof typeof ScannerMetrics,
+  'namespace' | 'service'
+>];
 
 /** How a consumer reads the stream; every option has a default suited to a backfill. */
 export interface ScanConsumerOptions {
@@ -94,6 +128,19 @@ export interface DynamoDbKinesisScannerProps {
    * @default Duration.minutes(5)
    */
   readonly watchdogInterval?: Duration;
+  /**
+   * Receives the ALARM and OK notifications of every alarm of the scanner. CloudWatch must be
+   * allowed to publish to it (and to use its KMS key if it is encrypted); `AlarmTopic` creates
+   * such a topic.
+   * @default - no notifications: the alarms show in the CloudWatch console and on the dashboard
+   */
+  readonly alarmTopic?: sns.ITopic;
+  /**
+   * Create a CloudWatch dashboard with the scan's progress, the stream's write throughput, the
+   * function's health and the alarms.
+   * @default true
+   */
+  readonly dashboard?: boolean;
 }
 
 /**
@@ -118,6 +165,18 @@ export class DynamoDbKinesisScanner extends Construct {
   readonly failedInvocations: sqs.Queue;
   /** In alarm while `failedInvocations` holds a message. */
   readonly failedInvocationsAlarm: cloudwatch.Alarm;
+  /** In alarm when an invocation of the function ended with an error in the last 5 minutes. */
+  readonly errorsAlarm: cloudwatch.Alarm;
+  /** In alarm when the watchdog relaunched a stalled segment in the last 5 minutes. */
+  readonly stalledSegmentsAlarm: cloudwatch.Alarm;
+  /** In alarm when Kinesis refused more than 20% of the scanner's records for 15 minutes. */
+  readonly throttlingAlarm: cloudwatch.Alarm;
+  /** In alarm when a scan ended FAILED in the last 5 minutes. */
+  readonly scansFailedAlarm: cloudwatch.Alarm;
+  /** Every alarm above, in that order. */
+  readonly alarms: readonly cloudwatch.Alarm[];
+  /** The scanner's dashboard, unless `dashboard: false`. */
+  readonly dashboard?: cloudwatch.Dashboard;
   /** The schedule that sends `{"action":"watchdog"}`. */
   readonly watchdog: events.Rule;
 
@@ -145,6 +204,7 @@ export class DynamoDbKinesisScanner extends Construct {
       // Lambda keeps an async event up to 6 hours; the queue keeps what failed for two weeks.
       retentionPeriod: Duration.days(14),
     });
+    acknowledgeNagFinding(this.failedInvocations, 'AwsSolutions-SQS3', FAILED_INVOCATIONS_NAG_REASON);
 
     this.parameter = new ssm.StringParameter(this, 'Parameter', {
       parameterName: props.parameterName ?? defaultParameterName(this),
@@ -153,10 +213,15 @@ export class DynamoDbKinesisScanner extends Construct {
       stringValue: INITIAL_ROOT_PARAMETER_VALUE,
     });
 
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     this.function = new NodejsFunction(this, 'Function', {
       entry: path.join(__dirname, '..', 'lambda', 'handlers', 'scanner.ts'),
       handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
+      // The latest Node.js runtime of Lambda (cdk-nag AwsSolutions-L1); the code also runs on 20 and 22.
+      runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       timeout,
       memorySize: props.memorySize ?? 1024,
@@ -175,12 +240,19 @@ export class DynamoDbKinesisScanner extends Construct {
         ...(props.pageSize === undefined ? {} : { [ScannerEnv.pageSize]: String(props.pageSize) }),
         [ScannerEnv.eventBusName]: this.eventBus.eventBusName,
         [ScannerEnv.stalledAfterMs]: String(stalledAfter(timeout)),
+        // Powertools Metrics' defaults, so every metric lands where the alarms and dashboard look.
+        POWERTOOLS_METRICS_NAMESPACE: ScannerMetrics.namespace,
+        POWERTOOLS_SERVICE_NAME: ScannerMetrics.service,
         NODE_OPTIONS: '--enable-source-maps',
       },
-      logGroup: new logs.LogGroup(this, 'Logs', {
-        retention: logs.RetentionDays.ONE_MONTH,
-        removalPolicy: RemovalPolicy.DESTROY,
-      }),
+      logGroup,
+      // Logs to its own log group only, instead of the AWSLambdaBasicExecutionRole managed policy.
+      role: createFunctionRole(
+        this,
+        'ServiceRole',
+        logGroup,
+        'dynamodb-kinesis-scanner: scans the table into the stream',
+      ),
       bundling: {
         // Bundle the SDK too: the function runs the versions the tests ran.
         externalModules: [],
@@ -189,13 +261,17 @@ export class DynamoDbKinesisScanner extends Construct {
         // Error class names are the contract callers see (`errorType`: ValidationError, …).
         keepNames: true,
         sourceMap: true,
-        target: 'node22',
+        target: 'node24',
       },
       depsLockFilePath: path.join(__dirname, '..', 'package-lock.json'),
       projectRoot: path.join(__dirname, '..'),
     });
 
     this.grantLeastPrivilege(props.table);
+
+    // Every description names the commands that fix it, with this scanner's function filled in.
+    const functionFlag = `--function ${this.function.functionName}`;
+    const fiveMinutes = Duration.minutes(5);
 
     this.failedInvocationsAlarm = this.failedInvocations
       .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' })
@@ -205,9 +281,91 @@ export class DynamoDbKinesisScanner extends Construct {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         alarmDescription:
-          'A scanner invocation failed after Lambda retried it twice; the event is in the FailedInvocations queue. ' +
-          'Check `ddbscan status` (stalled or failed segments) and the function logs; `ddbscan resume` relaunches stalled segments.',
+          'A scanner invocation (a segment chain, a hand-off or the watchdog) failed after Lambda retried it twice; ' +
+          `its event and error are in the queue ${this.failedInvocations.queueName}. That segment's chain stopped; the watchdog ` +
+          `relaunches it once its checkpoint is stale. Look at: npx ddbscan status ${functionFlag} (stalled or failed segments), ` +
+          'the function logs ("invocation failed"), and the messages (aws sqs receive-message). Fix the cause, then ' +
+          `npx ddbscan resume ${functionFlag} relaunches stalled segments at once. Purge the queue when done (aws sqs purge-queue): ` +
+          'the alarm stays on while a message is in it.',
       });
+
+    this.errorsAlarm = this.function
+      .metricErrors({ period: fiveMinutes, statistic: cloudwatch.Stats.SUM })
+      .createAlarm(this, 'ErrorsAlarm', {
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription:
+          'An invocation of the scanner function ended with an error in the last 5 minutes. Rejected requests count ' +
+          'too (an invalid start option returns a ValidationError to its caller). A chain that failed is retried twice ' +
+          'by Lambda from its checkpoint; if the retries fail too, the FailedInvocations alarm follows. Look at the ' +
+          `function logs ("invocation failed", with the action and error) and npx ddbscan status ${functionFlag}. A transient ` +
+          `error needs nothing; a scan that ended FAILED continues with npx ddbscan resume ${functionFlag} once the cause is fixed.`,
+      });
+
+    this.stalledSegmentsAlarm = this.metric(ScannerMetrics.segmentsStalled, {
+      period: fiveMinutes,
+      statistic: cloudwatch.Stats.SUM,
+    }).createAlarm(this, 'StalledSegmentsAlarm', {
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription:
+        'The watchdog found a running segment whose checkpoint had not moved for the function timeout plus a minute ' +
+        '(its chain died: a lost hand-off, a crash, or an event that failed every retry) and relaunched it from its ' +
+        'checkpoint. One relaunch is the recovery working; repeated ones mean the chain keeps dying. Look at: ' +
+        `npx ddbscan status ${functionFlag} (segments running and stalled), the FailedInvocations queue and the function logs. ` +
+        `npx ddbscan resume ${functionFlag} relaunches stalled segments at once; npx ddbscan stop ${functionFlag} halts the scan at its ` +
+        'checkpoints while you investigate.',
+    });
+
+    const throttledPercent = this.throttledPercent(fiveMinutes);
+    this.throttlingAlarm = throttledPercent.createAlarm(this, 'ThrottlingAlarm', {
+      threshold: THROTTLED_PERCENT_THRESHOLD,
+      evaluationPeriods: THROTTLING_PERIODS,
+      datapointsToAlarm: THROTTLING_PERIODS,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription:
+        `Kinesis refused more than ${THROTTLED_PERCENT_THRESHOLD}% of the records the scanner sent (throttled or ` +
+        `InternalFailure) for ${5 * THROTTLING_PERIODS} minutes (${THROTTLING_PERIODS} 5-minute periods in a row). Nothing is lost (refused records ` +
+        'are resent), but the scan runs at the stream write limit, slowing it and any other producer on the stream. ' +
+        "Look at the dashboard's stream throughput and WriteProvisionedThroughputExceeded. Raise the stream capacity " +
+        '(provisioned: aws kinesis update-shard-count; on-demand adapts to a new peak by itself), or pause with ' +
+        `npx ddbscan stop ${functionFlag} and continue later with npx ddbscan resume ${functionFlag}.`,
+    });
+
+    this.scansFailedAlarm = this.metric(ScannerMetrics.scansFailed, {
+      period: fiveMinutes,
+      statistic: cloudwatch.Stats.SUM,
+    }).createAlarm(this, 'ScansFailedAlarm', {
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription:
+        'A scan ended FAILED: a non-retryable error (access denied, a missing table or stream, an invalid request, ' +
+        'an item whose record exceeds 1 MiB, or a page Kinesis kept refusing through 3 invocations). ' +
+        `npx ddbscan status ${functionFlag} shows the error. Fix the cause (permissions, the stream, the item), then ` +
+        `npx ddbscan resume ${functionFlag} continues from the checkpoints; npx ddbscan start ${functionFlag} starts a new scan instead.`,
+    });
+
+    this.alarms = [
+      this.failedInvocationsAlarm,
+      this.errorsAlarm,
+      this.stalledSegmentsAlarm,
+      this.throttlingAlarm,
+      this.scansFailedAlarm,
+    ];
+    if (props.alarmTopic !== undefined) {
+      const notify = new cloudwatchActions.SnsAction(props.alarmTopic);
+      for (const alarm of this.alarms) {
+        alarm.addAlarmAction(notify);
+        alarm.addOkAction(notify);
+      }
+    }
 
     this.watchdog = new events.Rule(this, 'Watchdog', {
       description:
@@ -220,6 +378,184 @@ export class DynamoDbKinesisScanner extends Construct {
         }),
       ],
     });
+
+    if (props.dashboard ?? true) this.dashboard = this.createDashboard(throttledPercent);
+  }
+
+  /**
+   * One of the scanner's own metrics (emitted in EMF by the function), for this scanner only:
+   * dimensions `service` and `FunctionName`.
+   *
+   * @example
+   * scanner.metric(ScannerMetrics.recordsPut, { period: Duration.minutes(1), statistic: 'Sum' });
+   */
+  metric(metricName: ScannerMetricName, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: ScannerMetrics.namespace,
+      metricName,
+      statistic: cloudwatch.Stats.SUM,
+      ...props,
+      dimensionsMap: { service: ScannerMetrics.service, FunctionName: this.function.functionName },
+    });
+  }
+
+  /**
+   * The percentage of the PutRecords entries sent that Kinesis refused: throttled / (put + throttled).
+   * Measured by the scanner, so it works the same for a stream the construct created and one it was
+   * given, and counts only this scanner's writes. A period without writes has no value (0/0), so an
+   * idle scanner is never in alarm.
+   */
+  private throttledPercent(period: Duration): cloudwatch.MathExpression {
+    return new cloudwatch.MathExpression({
+      expression: '100 * FILL(throttled, 0) / (FILL(put, 0) + FILL(throttled, 0))',
+      usingMetrics: {
+        throttled: this.metric(ScannerMetrics.recordsThrottled, { period }),
+        put: this.metric(ScannerMetrics.recordsPut, { period }),
+      },
+      label: 'Records refused by Kinesis (%)',
+      period,
+    });
+  }
+
+  private createDashboard(throttledPercent: cloudwatch.MathExpression): cloudwatch.Dashboard {
+    const minute = Duration.minutes(1);
+    const perMinute = (metricName: ScannerMetricName, label: string) =>
+      this.metric(metricName, { period: minute, label });
+    const stream = (metric: cloudwatch.Metric, label: string) =>
+      metric.with({ period: minute, statistic: cloudwatch.Stats.SUM, label });
+    const fnName = this.function.functionName;
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(3),
+    });
+    dashboard.addWidgets(
+      new cloudwatch.TextWidget({
+        width: 24,
+        height: 2,
+        markdown:
+          `### dynamodb-kinesis-scanner: ${fnName} → ${this.stream.streamName}\n` +
+          `\`npx ddbscan status --function ${fnName} --watch\` · \`ddbscan stop\` · \`ddbscan resume\`. ` +
+          'Each alarm says what it means and what to do; the README (Operations) has the runbook.',
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...this.alarms], width: 24, height: 3 }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Scan progress (per minute)',
+        left: [
+          perMinute(ScannerMetrics.itemsScanned, 'Items scanned'),
+          perMinute(ScannerMetrics.recordsPut, 'Records put'),
+        ],
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Hand-offs and checkpoint writes (per minute)',
+        left: [
+          perMinute(ScannerMetrics.handOffs, 'Hand-offs'),
+          perMinute(ScannerMetrics.checkpointWrites, 'Checkpoint writes'),
+        ],
+        width: 12,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Stream writes: records per minute (all producers, and the scanner)',
+        left: [
+          stream(this.stream.metricIncomingRecords(), 'IncomingRecords (stream)'),
+          perMinute(ScannerMetrics.recordsPut, 'Records put (scanner)'),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Stream writes: bytes per minute (all producers, and the scanner)',
+        left: [
+          stream(this.stream.metricIncomingBytes(), 'IncomingBytes (stream)'),
+          perMinute(ScannerMetrics.bytesPut, 'Bytes put (scanner)'),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Throttling (per minute)',
+        left: [
+          perMinute(ScannerMetrics.recordsThrottled, 'Records refused and resent (scanner)'),
+          stream(
+            this.stream.metricWriteProvisionedThroughputExceeded(),
+            'WriteProvisionedThroughputExceeded',
+          ),
+        ],
+        right: [throttledPercent.with({ period: minute })],
+        rightYAxis: { min: 0, max: 100, label: '%', showUnits: false },
+        rightAnnotations: [
+          { value: THROTTLED_PERCENT_THRESHOLD, label: `alarm threshold (${THROTTLING_PERIODS} × 5 min)` },
+        ],
+        width: 8,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Function invocations (per minute)',
+        left: [
+          this.function.metricInvocations({ period: minute, statistic: cloudwatch.Stats.SUM }),
+          this.function.metricErrors({ period: minute, statistic: cloudwatch.Stats.SUM }),
+          this.function.metricThrottles({ period: minute, statistic: cloudwatch.Stats.SUM }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Function duration',
+        left: [
+          this.function.metricDuration({ period: minute, statistic: cloudwatch.Stats.AVERAGE }),
+          this.function.metricDuration({ period: minute, statistic: cloudwatch.Stats.MAXIMUM }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Concurrent executions (chains, two while one hands off)',
+        left: [
+          this.function.metric('ConcurrentExecutions', {
+            period: minute,
+            statistic: cloudwatch.Stats.MAXIMUM,
+          }),
+        ],
+        width: 8,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Failed invocations queue (messages)',
+        left: [
+          this.failedInvocations.metricApproximateNumberOfMessagesVisible({
+            period: minute,
+            statistic: cloudwatch.Stats.MAXIMUM,
+          }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Segments relaunched by the watchdog, scans failed (per 5 minutes)',
+        left: [
+          this.metric(ScannerMetrics.segmentsStalled, {
+            period: Duration.minutes(5),
+            label: 'Segments stalled',
+          }),
+          this.metric(ScannerMetrics.scansFailed, { period: Duration.minutes(5), label: 'Scans failed' }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.SingleValueWidget({
+        title: 'Longest completed scan in the time range',
+        metrics: [
+          this.metric(ScannerMetrics.scanDuration, {
+            statistic: cloudwatch.Stats.MAXIMUM,
+            label: 'Scan duration',
+          }),
+        ],
+        setPeriodToTimeRange: true,
+        width: 8,
+      }),
+    );
+    return dashboard;
   }
 
   /**
@@ -246,6 +582,7 @@ export class DynamoDbKinesisScanner extends Construct {
         enforceSSL: true,
         retentionPeriod: Duration.days(14),
       });
+      acknowledgeNagFinding(failureQueue, 'AwsSolutions-SQS3', CONSUMER_FAILURES_NAG_REASON);
       onFailure = new sources.SqsDlq(failureQueue);
     }
     const eventSource = new sources.KinesisEventSource(this.stream, {
@@ -277,13 +614,26 @@ export class DynamoDbKinesisScanner extends Construct {
         resources: [this.stream.streamArn],
       }),
     );
-    this.stream.encryptionKey?.grantEncrypt(fn);
+    // A producer of a stream encrypted with a customer managed key needs only kms:GenerateDataKey
+    // (Kinesis Data Streams developer guide); grantEncrypt would add kms:Encrypt and kms:ReEncrypt*.
+    this.stream.encryptionKey?.grant(fn, 'kms:GenerateDataKey');
     this.eventBus.grantPutEventsTo(fn);
+    const checkpoints = `${this.parameter.parameterArn}/*`;
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['ssm:GetParameter', 'ssm:PutParameter', 'ssm:GetParametersByPath', 'ssm:DeleteParameters'],
-        resources: [this.parameter.parameterArn, `${this.parameter.parameterArn}/*`],
+        resources: [this.parameter.parameterArn, checkpoints],
       }),
+    );
+    const policy = fn.role?.node.tryFindChild('DefaultPolicy');
+    if (policy === undefined) throw new Error('The scanner function role has no default policy.');
+    acknowledgeNagFinding(
+      policy,
+      `AwsSolutions-IAM5[Resource::${nagResourceName(this, checkpoints)}]`,
+      'The scanner writes one checkpoint parameter per segment (<root>/segment/<n>, up to 1,000) and completion ' +
+        'claims (<root>/completion/<scan>/<n>) whose names are only known at run time, all under the path of its own ' +
+        'root parameter. The wildcard is that path: it matches no parameter outside this scanner, and the actions are ' +
+        'only Get, Put, GetParametersByPath and Delete.',
     );
     // Invoke itself, in a policy of its own: granting through the role's default policy (as
     // fn.grantInvoke(fn) does) makes the function depend on its own ARN, a dependency cycle.

@@ -1,146 +1,45 @@
-import { App, CfnParameter, type CfnResource, Duration, Stack } from 'aws-cdk-lib';
+import { CfnParameter, type CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { INITIAL_ROOT_PARAMETER_VALUE, ScannerDefaults, ScannerEnv } from '../../lambda/contract';
-import { DynamoDbKinesisScanner, type DynamoDbKinesisScannerProps } from '../../lib/dynamodb-kinesis-scanner';
+import { DynamoDbKinesisScanner } from '../../lib/dynamodb-kinesis-scanner';
 import { readStackContext, ScannerStack } from '../../lib/scanner-stack';
+import {
+  ACCOUNT,
+  asList,
+  canonical,
+  collectGrants,
+  constructScope,
+  describeGrants,
+  getAttArn,
+  grantsOn,
+  isRecord,
+  newApp,
+  newScanner,
+  once,
+  onlyLogicalId,
+  REGION,
+  STACK_NAME,
+  STREAM_ARN,
+  stackFromContext,
+  stringLeaves,
+  TABLE_ARN,
+} from './support';
 
-const ACCOUNT = '123456789012';
-const REGION = 'us-east-1';
-const TABLE_ARN = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/Orders`;
-const STREAM_ARN = `arn:aws:kinesis:${REGION}:${ACCOUNT}:stream/orders-backfill`;
-const STACK_NAME = 'Backfill';
 const SSM_ACTIONS = [
   'ssm:GetParameter',
   'ssm:PutParameter',
   'ssm:GetParametersByPath',
   'ssm:DeleteParameters',
 ];
-
-/**
- * Bundling is skipped so the tests stay fast. CloudFormation validation is turned into errors: by
- * default CDK only warns about a dependency cycle or two resources with one physical name, and
- * `app.synth()` would succeed anyway.
- */
-function newApp(context: Record<string, unknown> = {}): App {
-  return new App({
-    context: { 'aws:cdk:bundling-stacks': [], '@aws-cdk/core:validateAgainstDefaultRules': true, ...context },
-  });
-}
-
-/** Builds the stack the way bin/app.ts does: context read and checked by readStackContext. */
-function stackFromContext(context: Record<string, string>): { app: App; stack: ScannerStack } {
-  const app = newApp(context);
-  const read = readStackContext((key) => app.node.tryGetContext(key));
-  const stack = new ScannerStack(app, STACK_NAME, {
-    tableArn: read.tableArn,
-    streamArn: read.streamArn,
-    env: { account: ACCOUNT, region: read.region },
-  });
-  return { app, stack };
-}
-
-/** A bare stack and table for testing the construct on its own. */
-function constructScope(): { app: App; stack: Stack; table: dynamodb.ITable } {
-  const app = newApp();
-  const stack = new Stack(app, STACK_NAME, { env: { account: ACCOUNT, region: REGION } });
-  return { app, stack, table: dynamodb.Table.fromTableArn(stack, 'Table', TABLE_ARN) };
-}
-
-function newScanner(props: Omit<DynamoDbKinesisScannerProps, 'table'>): DynamoDbKinesisScanner {
-  const { stack, table } = constructScope();
-  return new DynamoDbKinesisScanner(stack, 'Scanner', { table, ...props });
-}
-
-/** Builds once, on first use inside a test, so a construct error fails the tests rather than the file. */
-function once<T>(build: () => T): () => T {
-  let built: { readonly value: T } | undefined;
-  return () => {
-    built ??= { value: build() };
-    return built.value;
-  };
-}
-
-/** The logical id of the one resource of a type, failing when there is not exactly one. */
-function onlyLogicalId(template: Template, type: string): string {
-  const ids = Object.keys(template.findResources(type));
-  expect(ids, `resources of type ${type}`).toHaveLength(1);
-  return ids[0] ?? '';
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function asList(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [value];
-}
-
-/** JSON with sorted keys, so two equal CloudFormation values compare equal as strings. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (isRecord(value)) {
-    const entries = Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonical(value[key])}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-function stringLeaves(value: unknown): string[] {
-  if (typeof value === 'string') return [value];
-  if (Array.isArray(value)) return value.flatMap(stringLeaves);
-  if (isRecord(value)) return Object.values(value).flatMap(stringLeaves);
-  return [];
-}
-
-interface Grant {
-  readonly action: string;
-  readonly resource: unknown;
-}
-
-/**
- * Every (action, resource) pair allowed by every AWS::IAM::Policy in the template. Statements may be
- * merged or split by CDK; pairs are what IAM evaluates. A statement with anything but Effect Allow,
- * Action and Resource (a Condition, NotAction, NotResource, Principal) fails here.
- */
-function collectGrants(template: Template): Grant[] {
-  const grants: Grant[] = [];
-  for (const [id, policy] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
-    const document: unknown = policy.Properties?.PolicyDocument;
-    const statements = isRecord(document) ? asList(document.Statement) : [];
-    expect(statements.length, `statements of ${id}`).toBeGreaterThan(0);
-    for (const statement of statements) {
-      if (!isRecord(statement)) throw new Error(`${id}: a statement is not an object`);
-      expect(Object.keys(statement).sort(), `keys of a statement of ${id}`).toEqual([
-        'Action',
-        'Effect',
-        'Resource',
-      ]);
-      expect(statement.Effect).toBe('Allow');
-      for (const action of asList(statement.Action)) {
-        if (typeof action !== 'string') throw new Error(`${id}: an action is not a string`);
-        for (const resource of asList(statement.Resource)) grants.push({ action, resource });
-      }
-    }
-  }
-  return grants;
-}
-
-function describeGrants(grants: readonly Grant[]): string[] {
-  return grants.map((grant) => `${grant.action} on ${canonical(grant.resource)}`).sort();
-}
-
-function grantsOn(actions: readonly string[], resources: readonly unknown[]): Grant[] {
-  return actions.flatMap((action) => resources.map((resource) => ({ action, resource })));
-}
 
 /** The default event bus in the test account, as CDK renders it. */
 const DEFAULT_BUS_ARN = {
@@ -162,10 +61,6 @@ function ssmParameterArn(parameterLogicalId: string, suffix: string[] = []): unk
   };
 }
 
-function getAttArn(logicalId: string): unknown {
-  return { 'Fn::GetAtt': [logicalId, 'Arn'] };
-}
-
 /** The stack deployed with only `-c tableArn=…`, shared by the tests that only read its template. */
 const synthDefault = once(() => {
   const template = Template.fromStack(stackFromContext({ tableArn: TABLE_ARN }).stack);
@@ -174,6 +69,7 @@ const synthDefault = once(() => {
   const parameterId = onlyLogicalId(template, 'AWS::SSM::Parameter');
   const parameterPath = ssmParameterArn(parameterId, ['/*']);
   const queueId = onlyLogicalId(template, 'AWS::SQS::Queue');
+  const logGroupId = onlyLogicalId(template, 'AWS::Logs::LogGroup');
   return {
     template,
     functionId,
@@ -181,6 +77,7 @@ const synthDefault = once(() => {
     parameterId,
     parameterPath,
     queueId,
+    logGroupId,
     grants: collectGrants(template),
   };
 });
@@ -188,11 +85,11 @@ const synthDefault = once(() => {
 describe('ScannerStack with only a tableArn', () => {
   const synth = synthDefault;
 
-  it('has one scanner function on Node.js 22 with the maximum timeout and recursion allowed', () => {
+  it('has one scanner function on Node.js 24 with the maximum timeout and recursion allowed', () => {
     const { template } = synth();
     template.resourceCountIs('AWS::Lambda::Function', 1);
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       Timeout: 900,
       RecursiveLoop: 'Allow',
     });
@@ -267,7 +164,7 @@ describe('ScannerStack with a streamArn', () => {
   it('grants nothing beyond the table, the stream, the parameter path, the event bus and the function itself', () => {
     const { template } = synth();
     const services = new Set(collectGrants(template).map((grant) => grant.action.split(':')[0]));
-    expect([...services].sort()).toEqual(['dynamodb', 'events', 'kinesis', 'lambda', 'sqs', 'ssm']);
+    expect([...services].sort()).toEqual(['dynamodb', 'events', 'kinesis', 'lambda', 'logs', 'sqs', 'ssm']);
   });
 
   it('configures the function with the given stream and outputs it', () => {
@@ -284,9 +181,11 @@ describe('IAM least privilege', () => {
   const synth = synthDefault;
 
   it('allows exactly the scanner permissions across all policies, so any added permission fails', () => {
-    const { functionId, streamId, parameterId, parameterPath, queueId, grants } = synth();
+    const { functionId, streamId, parameterId, parameterPath, queueId, logGroupId, grants } = synth();
     expect(describeGrants(grants)).toEqual(
       describeGrants([
+        // Its own log group only; the group's ARN ends in `:*`, which covers its log streams.
+        ...grantsOn(['logs:CreateLogStream', 'logs:PutLogEvents'], [getAttArn(logGroupId)]),
         ...grantsOn(['dynamodb:Scan', 'dynamodb:DescribeTable'], [TABLE_ARN]),
         ...grantsOn(['kinesis:PutRecords', 'kinesis:DescribeStreamSummary'], [getAttArn(streamId)]),
         ...grantsOn(SSM_ACTIONS, [ssmParameterArn(parameterId), parameterPath]),
@@ -336,21 +235,54 @@ describe('IAM least privilege', () => {
     }
   });
 
-  it('attaches no managed policy but basic Lambda logging, and no inline role policy', () => {
-    const { template } = synth();
+  it('attaches no managed policy and no inline role policy: logging is granted on its own log group', () => {
+    const { template, logGroupId } = synth();
     template.resourceCountIs('AWS::IAM::ManagedPolicy', 0);
     template.resourceCountIs('AWS::IAM::Role', 1);
     template.hasResourceProperties('AWS::IAM::Role', {
-      ManagedPolicyArns: [
-        {
-          'Fn::Join': [
-            '',
-            ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
-          ],
-        },
-      ],
+      AssumeRolePolicyDocument: {
+        Statement: [
+          { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+        ],
+      },
+      ManagedPolicyArns: Match.absent(),
       Policies: Match.absent(),
     });
+    // The function logs to that group, which exists before it, so it needs no logs:CreateLogGroup.
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      LoggingConfig: { LogGroup: { Ref: logGroupId } },
+    });
+  });
+
+  it('grants decrypt only on the key of an encrypted table, and GenerateDataKey only on the key of a stream', () => {
+    const { stack } = constructScope();
+    const tableKey = new kms.Key(stack, 'TableKey');
+    const streamKey = new kms.Key(stack, 'StreamKey');
+    const table = dynamodb.Table.fromTableAttributes(stack, 'Encrypted', {
+      tableArn: TABLE_ARN,
+      encryptionKey: tableKey,
+    });
+    const stream = new kinesis.Stream(stack, 'Mine', {
+      encryption: kinesis.StreamEncryption.KMS,
+      encryptionKey: streamKey,
+    });
+    new DynamoDbKinesisScanner(stack, 'Scanner', { table, stream });
+    const kmsGrants = collectGrants(Template.fromStack(stack)).filter((grant) =>
+      grant.action.startsWith('kms:'),
+    );
+    expect(describeGrants(kmsGrants)).toEqual(
+      describeGrants([
+        ...grantsOn(
+          ['kms:Decrypt'],
+          [getAttArn(stack.getLogicalId(tableKey.node.defaultChild as CfnResource))],
+        ),
+        // A Kinesis producer needs only kms:GenerateDataKey (Kinesis Data Streams developer guide).
+        ...grantsOn(
+          ['kms:GenerateDataKey'],
+          [getAttArn(stack.getLogicalId(streamKey.node.defaultChild as CfnResource))],
+        ),
+      ]),
+    );
   });
 });
 
@@ -496,19 +428,6 @@ describe('failure handling', () => {
       FunctionName: { Ref: functionId },
       MaximumRetryAttempts: 2,
       DestinationConfig: { OnFailure: { Destination: getAttArn(queueId) } },
-    });
-  });
-
-  it('raises an alarm that explains itself while the queue holds a message', () => {
-    const { template, queueId } = synth();
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Namespace: 'AWS/SQS',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      TreatMissingData: 'notBreaching',
-      AlarmDescription: Match.stringLikeRegexp('ddbscan resume'),
     });
   });
 
