@@ -11,6 +11,8 @@ import type {
   EventPublisher,
   IdSource,
   Log,
+  MetricName,
+  Metrics,
   Page,
   PageReader,
   PageRequest,
@@ -203,7 +205,7 @@ export class MemoryEvents implements EventPublisher {
   }
 }
 
-export const silentLog: Log = { info: () => {}, warn: () => {}, error: () => {} };
+export const silentLog: Log = { info: () => {}, warn: () => {}, error: () => {}, appendKeys: () => {} };
 
 export function sequentialIds(): IdSource {
   let scans = 0;
@@ -218,6 +220,7 @@ export interface FakeWorld {
   readonly store: MemoryStore;
   readonly continuation: QueueContinuation;
   readonly events: MemoryEvents;
+  readonly metrics: MemoryMetrics;
   readonly ports: ScannerPorts;
 }
 
@@ -231,6 +234,7 @@ export function fakeWorld(
   const store = new MemoryStore();
   const continuation = new QueueContinuation();
   const events = new MemoryEvents();
+  const metrics = new MemoryMetrics();
   const ports: ScannerPorts = {
     reader: table,
     sink,
@@ -240,8 +244,18 @@ export function fakeWorld(
     clock,
     ids: sequentialIds(),
     log: silentLog,
+    metrics,
   };
-  return { clock, table, sink, store, continuation, events, ports };
+  return { clock, table, sink, store, continuation, events, metrics, ports };
+}
+
+/** Metrics kept in memory: the sum of each counter. */
+export class MemoryMetrics implements Metrics {
+  readonly totals: Partial<Record<MetricName, number>> = {};
+
+  add(name: MetricName, value: number): void {
+    this.totals[name] = (this.totals[name] ?? 0) + value;
+  }
 }
 
 /** A start request with every option at its default. */

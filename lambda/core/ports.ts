@@ -1,4 +1,4 @@
-import type { CompletionDetail, SegmentEvent } from '../contract';
+import type { CompletionDetail, ScannerMetrics, SegmentEvent } from '../contract';
 import type { AttributeMap } from './attribute-value';
 import type { OutboundRecord } from './record-format';
 import type { ScanOptions, ScanRecord, SegmentCheckpoint } from './scan-state';
@@ -118,6 +118,19 @@ export interface Log {
   info(message: string, ...extra: Record<string, unknown>[]): void;
   warn(message: string, ...extra: Record<string, unknown>[]): void;
   error(message: string, ...extra: Record<string, unknown>[]): void;
+  /** Adds keys to every later line of the invocation, e.g. the scan id once it is known. */
+  appendKeys(keys: Record<string, unknown>): void;
+}
+
+/** The counters the scanner publishes (names from `ScannerMetrics` in the contract). */
+export type MetricName = Exclude<
+  (typeof ScannerMetrics)[keyof typeof ScannerMetrics],
+  'DynamoDbKinesisScanner' | 'ddbscan'
+>;
+
+/** Adds to the invocation's metrics; the handler publishes them when the invocation ends. */
+export interface Metrics {
+  add(name: MetricName, value: number): void;
 }
 
 /** Everything the core needs from the outside world. */
@@ -130,4 +143,5 @@ export interface ScannerPorts {
   readonly clock: Clock;
   readonly ids: IdSource;
   readonly log: Log;
+  readonly metrics: Metrics;
 }

@@ -1,6 +1,7 @@
 import {
   type CompletionDetail,
   MAX_SEGMENTS,
+  ScannerMetrics,
   ScanState,
   SegmentState,
   type StartResponse,
@@ -70,6 +71,7 @@ export async function startScan(
       current.state === ScanState.running &&
       !(await completeScanIfDone(current, repairer(ports), config, ports))
     ) {
+      nameScan(current, ports);
       return response(current, true);
     }
     if (current.state === ScanState.stopping || current.state === ScanState.stopped) {
@@ -125,6 +127,7 @@ export async function startScan(
     error: null,
     summary: null,
   };
+  nameScan(scan, ports);
   try {
     // Checkpoints and claims of an earlier scan (completed, failed or restarted) are cleared first.
     const leftovers = await store.listSegments();
@@ -150,7 +153,10 @@ export async function startScan(
 async function reportConcurrentStart(replaced: string, ports: ScannerPorts): Promise<StartResponse> {
   for (let poll = 0; poll < START_WAIT_POLLS; poll++) {
     const scan = await ports.store.loadScan();
-    if (scan !== null && scan.scanId !== replaced) return response(scan, true);
+    if (scan !== null && scan.scanId !== replaced) {
+      nameScan(scan, ports);
+      return response(scan, true);
+    }
     await ports.clock.sleep(START_WAIT_POLL_MS);
   }
   throw new ConflictError(
@@ -163,6 +169,7 @@ export async function stopScan(ports: ScannerPorts, scanId: string | null = null
   const { store, log } = ports;
   const current = await store.loadScan();
   if (current === null) throw new ConflictError('No scan to stop: none has run yet.');
+  nameScan(current, ports);
   checkScanId(current, scanId);
   if (current.state === ScanState.stopping || current.state === ScanState.stopped)
     return response(current, false);
@@ -193,6 +200,7 @@ export async function resumeScan(
   const { store, log } = ports;
   const current = await store.loadScan();
   if (current === null) throw new ConflictError('No scan to resume: none has run yet.');
+  nameScan(current, ports);
   checkScanId(current, scanId);
   if (current.state === ScanState.running) {
     return { ...response(current, true), relaunched: await relaunchStalled(current, config, ports) };
@@ -248,6 +256,8 @@ async function relaunchStalled(
   const stalled = Array.from({ length: scan.totalSegments }, (_, segment) => segment)
     .filter((segment) => isStalled(checkpoints.get(segment), scan, now, config.stalledAfterMs))
     .map((segment) => ({ segment, generation: nextGeneration(checkpoints.get(segment)) }));
+  // Counted before launching: a relaunch that fails leaves them stalled, all the more reason to alarm.
+  if (stalled.length > 0) ports.metrics.add(ScannerMetrics.segmentsStalled, stalled.length);
   // A failed relaunch leaves the scan running as it was, only not repaired.
   await launch(scan, stalled, ports, { failScanOnError: false });
   if (stalled.length > 0) {
@@ -283,6 +293,7 @@ export interface WatchdogReport {
 export async function runWatchdog(config: ControlConfig, ports: ScannerPorts): Promise<WatchdogReport> {
   const { store, clock } = ports;
   const scan = await store.loadScan();
+  nameScan(scan, ports);
   const report = {
     scanId: scan?.scanId ?? null,
     state: scan?.state ?? ScanState.idle,
@@ -340,6 +351,7 @@ export async function getStatus(
 ): Promise<StatusResponse> {
   const { store, clock } = ports;
   let scan = await store.loadScan();
+  nameScan(scan, ports);
   if (scanId !== null) checkScanId(scan, scanId);
   if (scan === null) return idleStatus();
   let segments = scan.summary === null ? await segmentsOf(scan, ports) : [];
@@ -443,6 +455,8 @@ export async function completeScanIfDone(
     return true;
   }, ports);
   if (!stillCurrent) return false;
+  // Only the caller that recorded COMPLETED: one duration per scan.
+  ports.metrics.add(ScannerMetrics.scanDuration, summary.durationSeconds);
   await store.deleteSegments(segments.map((s) => s.segment));
   ports.log.info('scan completed', { scanId: scan.scanId, ...summary });
   return true;
@@ -500,6 +514,8 @@ export async function failScan(scanId: string, message: string, ports: ScannerPo
     error: message,
     finishedAt: ports.clock.now(),
   });
+  // Counted by whoever moved it to FAILED: a scan that already ended returned above.
+  ports.metrics.add(ScannerMetrics.scansFailed, 1);
 }
 
 /**
@@ -606,9 +622,15 @@ async function launch(
         error: message,
         finishedAt: ports.clock.now(),
       });
+      ports.metrics.add(ScannerMetrics.scansFailed, 1);
     }
     throw error;
   }
+}
+
+/** Puts the scan's id on every later log line of the invocation. */
+function nameScan(scan: ScanRecord | null, ports: ScannerPorts): void {
+  if (scan !== null) ports.log.appendKeys({ scanId: scan.scanId });
 }
 
 /** A holder name for completions triggered by start, resume or status, unique per call. */

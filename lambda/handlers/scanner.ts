@@ -4,10 +4,11 @@ import { DynamoDbPageReader } from '../adapters/dynamodb-page-reader';
 import { EventBridgeEventPublisher } from '../adapters/eventbridge-event-publisher';
 import { KinesisRecordSink } from '../adapters/kinesis-record-sink';
 import { LambdaContinuation } from '../adapters/lambda-continuation';
+import { PowertoolsMetrics, publishesMetrics } from '../adapters/powertools-metrics';
 import { SsmCheckpointStore } from '../adapters/ssm-checkpoint-store';
 import { randomIds, systemClock } from '../adapters/system';
 import type { StartResponse, StatusResponse } from '../contract';
-import type { Clock, IdSource, ScannerPorts } from '../core/ports';
+import type { Clock, IdSource, Metrics, ScannerPorts } from '../core/ports';
 import {
   type ControlConfig,
   getStatus,
@@ -37,7 +38,17 @@ export interface ScannerHandlerOptions {
   readonly clock?: Clock;
   readonly ids?: IdSource;
   readonly logger?: Logger;
+  /**
+   * Receives the EMF line (CloudWatch embedded metric format) each invocation that counted
+   * something publishes, e.g. to assert metrics in a test.
+   * @default stdout inside Lambda (`AWS_LAMBDA_FUNCTION_NAME` set), nowhere elsewhere, so local
+   * runs print none; `POWERTOOLS_METRICS_DISABLED` and `POWERTOOLS_DEV` as in Powertools
+   */
+  readonly metricsOutput?: (line: string) => void;
 }
+
+/** Counts nobody publishes: metrics are off outside Lambda. */
+const discardedMetrics: Metrics = { add: () => {} };
 
 /**
  * Builds the scanner's Lambda handler. Configuration and clients are composed once, on the
@@ -55,6 +66,7 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
       serviceName: 'ddbscan',
       logLevel: (env.POWERTOOLS_LOG_LEVEL ?? env.AWS_LAMBDA_LOG_LEVEL ?? 'INFO') as 'INFO',
     });
+  const emitsMetrics = options.metricsOutput !== undefined || publishesMetrics(env);
   let composed: { config: ScannerConfig; clients: AwsClients } | undefined;
 
   return async function handler(event: unknown, context: InvocationContext): Promise<ScannerResult> {
@@ -66,7 +78,18 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
     logger.resetKeys();
     if (request.action === 'segment') {
       logger.appendKeys({ scanId: request.scanId, segment: request.segment, generation: request.generation });
+    } else if ('scanId' in request && request.scanId !== null) {
+      // The core adds the current scan's id once it has read it (a request may name another).
+      logger.appendKeys({ scanId: request.scanId });
     }
+    // One per invocation: the counts of this invocation only, published when it ends.
+    const metrics = emitsMetrics
+      ? new PowertoolsMetrics({
+          functionName: context.functionName,
+          output: options.metricsOutput,
+          log: logger,
+        })
+      : undefined;
     const ports: ScannerPorts = {
       reader: new DynamoDbPageReader(clients.dynamodb, config.tableName),
       sink: new KinesisRecordSink(clients.kinesis, config.streamName, clock),
@@ -76,6 +99,7 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
       clock,
       ids: options.ids ?? randomIds,
       log: logger,
+      metrics: metrics ?? discardedMetrics,
     };
     const control: ControlConfig = {
       tableName: config.tableName,
@@ -120,6 +144,9 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
       // on-failure destination) takes over for a chain.
       logger.error('invocation failed', { action: request.action, error: error as Error });
       throw error;
+    } finally {
+      // Also after an error: what the invocation did before it still happened.
+      metrics?.publish();
     }
   };
 }
