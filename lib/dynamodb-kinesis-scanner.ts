@@ -24,6 +24,7 @@ import {
 } from '../lambda/contract';
 import { createFunctionRole } from './function-role';
 import { acknowledgeNagFinding, nagResourceName } from './nag';
+import { acknowledgeRuntime, BUNDLE_TARGET, FUNCTION_RUNTIME } from './runtime';
 
 /** Lambda: a function runs at most 900 s. */
 const MAX_TIMEOUT_SECONDS = 900;
@@ -220,8 +221,7 @@ export class DynamoDbKinesisScanner extends Construct {
     this.function = new NodejsFunction(this, 'Function', {
       entry: path.join(__dirname, '..', 'lambda', 'handlers', 'scanner.ts'),
       handler: 'handler',
-      // The latest Node.js runtime of Lambda (cdk-nag AwsSolutions-L1); the code also runs on 20 and 22.
-      runtime: lambda.Runtime.NODEJS_24_X,
+      runtime: FUNCTION_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       timeout,
       memorySize: props.memorySize ?? 1024,
@@ -261,11 +261,12 @@ export class DynamoDbKinesisScanner extends Construct {
         // Error class names are the contract callers see (`errorType`: ValidationError, …).
         keepNames: true,
         sourceMap: true,
-        target: 'node24',
+        target: BUNDLE_TARGET,
       },
       depsLockFilePath: path.join(__dirname, '..', 'package-lock.json'),
       projectRoot: path.join(__dirname, '..'),
     });
+    acknowledgeRuntime(this.function);
 
     this.grantLeastPrivilege(props.table);
 

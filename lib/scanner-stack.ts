@@ -12,6 +12,7 @@ import { AlarmTopic } from './alarm-topic';
 import { DynamoDbKinesisScanner } from './dynamodb-kinesis-scanner';
 import { createFunctionRole } from './function-role';
 import { acknowledgeNagFinding } from './nag';
+import { acknowledgeRuntime, BUNDLE_TARGET, FUNCTION_RUNTIME } from './runtime';
 
 const TABLE_EXAMPLE = 'arn:aws:dynamodb:us-east-1:123456789012:table/Orders';
 const STREAM_EXAMPLE = 'arn:aws:kinesis:us-east-1:123456789012:stream/orders-backfill';
@@ -132,7 +133,7 @@ export class ScannerStack extends Stack {
       const consumer = new NodejsFunction(this, 'ExampleConsumer', {
         entry: path.join(__dirname, '..', 'lambda', 'handlers', 'example-consumer.ts'),
         handler: 'handler',
-        runtime: lambda.Runtime.NODEJS_24_X,
+        runtime: FUNCTION_RUNTIME,
         architecture: lambda.Architecture.ARM_64,
         timeout: Duration.minutes(1),
         memorySize: 512,
@@ -145,10 +146,17 @@ export class ScannerStack extends Stack {
           consumerLogs,
           'dynamodb-kinesis-scanner: example consumer of the scan stream',
         ),
-        bundling: { externalModules: [], minify: true, keepNames: true, sourceMap: true, target: 'node24' },
+        bundling: {
+          externalModules: [],
+          minify: true,
+          keepNames: true,
+          sourceMap: true,
+          target: BUNDLE_TARGET,
+        },
         depsLockFilePath: path.join(__dirname, '..', 'package-lock.json'),
         projectRoot: path.join(__dirname, '..'),
       });
+      acknowledgeRuntime(consumer);
       idempotency.grantReadWriteData(consumer);
       this.scanner.addConsumer(consumer);
       new CfnOutput(this, 'ExampleConsumerName', { value: consumer.functionName });

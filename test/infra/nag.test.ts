@@ -89,6 +89,8 @@ describe('cdk-nag AwsSolutions', () => {
     expect(where.sort()).toEqual(
       [
         'Backfill/ConsumerIdempotency: AwsSolutions-DDB3',
+        'Backfill/ExampleConsumer: AwsSolutions-L1',
+        'Backfill/Scanner/Function: AwsSolutions-L1',
         'Backfill/Scanner/ConsumerFailures…: AwsSolutions-SQS3',
         'Backfill/Scanner/FailedInvocations: AwsSolutions-SQS3',
         `Backfill/Scanner/ServiceRole/DefaultPolicy: ${SSM_PATH_FINDING(parameterId, REGION, ACCOUNT)}`,

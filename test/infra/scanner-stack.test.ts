@@ -85,11 +85,11 @@ const synthDefault = once(() => {
 describe('ScannerStack with only a tableArn', () => {
   const synth = synthDefault;
 
-  it('has one scanner function on Node.js 24 with the maximum timeout and recursion allowed', () => {
+  it('has one scanner function on Node.js 22 with the maximum timeout and recursion allowed', () => {
     const { template } = synth();
     template.resourceCountIs('AWS::Lambda::Function', 1);
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs24.x',
+      Runtime: 'nodejs22.x',
       Timeout: 900,
       RecursiveLoop: 'Allow',
     });
