@@ -47,6 +47,11 @@ targeting(program.command('start'))
   .option('--page-size <n>', 'items per Scan page')
   .option('--start-key <json>', 'begin after this key (one segment only)')
   .addOption(new Option('--record-format <format>', 'record format').choices(['dynamodb-stream', 'item']))
+  .option('--max-items-per-second <n>', 'at most this many records a second, across all segments')
+  .option(
+    '--max-read-units-per-second <n>',
+    'at most this many read capacity units a second, across all segments',
+  )
   .option('--watch', 'follow the scan until it ends', false)
   .option('--interval <seconds>', 'seconds between polls with --watch', positiveNumber, 2)
   .action(async (options: StartCommandOptions & TargetOptions) => {

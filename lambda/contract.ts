@@ -128,6 +128,17 @@ export interface StartRequest {
   readonly startKey?: AttributeValueJsonMap;
   /** @default "dynamodb-stream" */
   readonly recordFormat?: RecordFormat;
+  /**
+   * At most this many records written to the stream per second, across all segments (each
+   * segment takes an equal share), so a scan can run beside production writers. @default no limit
+   */
+  readonly maxItemsPerSecond?: number;
+  /**
+   * At most this many read capacity units per second, across all segments (measured with
+   * ReturnConsumedCapacity), so a scan leaves the table's capacity to production traffic.
+   * @default no limit
+   */
+  readonly maxReadUnitsPerSecond?: number;
 }
 
 /** Stop the running scan at the next checkpoint of each segment. */

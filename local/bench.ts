@@ -1,16 +1,19 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
-import type { StartResponse, StatusResponse } from '../lambda/contract';
+import { build } from 'esbuild';
+import { ScanState, type StartResponse, type StatusResponse } from '../lambda/contract';
 import type { AttributeMap } from '../lambda/core/attribute-value';
 import { createScannerHandler } from '../lambda/handlers/scanner';
-import { invoke, waitForScan } from './demo';
+import { invoke } from './demo';
 import { createDemoTable, generateItems, writeItems } from './demo-data';
 import { createStream } from './local-resources';
 import { deployLocalScanner } from './local-scanner';
@@ -29,14 +32,31 @@ interface Profile {
   readonly itemBytes: number;
 }
 
+/** How busy each thread was during a run: the share of time its event loop was not idle. */
+interface Load {
+  /** kinesalite's thread. */
+  readonly kinesis: number;
+  /** dynalite's thread. */
+  readonly dynamodb: number;
+  /** The bench's own thread: the scanner handler, the fault proxies, SSM and Lambda endpoints. */
+  readonly main: number;
+  /** Process CPU time over wall time (all threads), against the machine's cores. */
+  readonly cpu: number;
+  /** The whole machine's busy share, every process included: 1 means every core was busy. */
+  readonly machine: number;
+}
+
 interface Run {
   readonly itemsPerSecond: number;
   readonly seconds: number;
   readonly putRecordsCalls: number;
   readonly ssmWrites: number;
+  /** Writes of segment checkpoints (claims, cadence, hand-offs and the final DONE). */
+  readonly checkpointWrites: number;
   readonly invocations: number;
   readonly throttledEntries: number;
   readonly lost: number;
+  readonly load: Load;
 }
 
 /** Items of about `bytes` each, keyed pk (S) and sk (N) like the demo table. */
@@ -48,117 +68,208 @@ function benchItems(count: number, bytes: number): AttributeMap[] {
   }));
 }
 
-/** A fresh local stack with the table loaded, then the profile switched on. */
-async function prepare(
-  profile: Profile,
-): Promise<{ stack: LocalStack; limits: ShardLimits; counts: { puts: number } }> {
-  const stack = await startLocalStack();
-  await createDemoTable(stack.clients.dynamodb, 'Bench');
-  await writeItems(stack.clients.dynamodb, 'Bench', benchItems(profile.items, profile.itemBytes));
-  await createStream(stack.clients.kinesis, 'bench', profile.shards);
-  const limits = new ShardLimits(profile.shards);
-  const counts = { puts: 0 };
-  stack.faults.latencyMs = profile.latencyMs;
-  stack.faults.rule = (call) => {
-    if (call.operation !== 'PutRecords') return undefined;
-    counts.puts++;
-    return { kind: 'fail-entries', errorFor: (_, entry) => limits.admit(entry) };
-  };
-  return { stack, limits, counts };
+/**
+ * The local stack of a series of runs. The emulators run in threads of their own, as separate
+ * services, so their CPU is not the scanner's and the bench can show which one is the ceiling;
+ * they stay up across the runs of a series, so a warm-up run leaves them as warm as the code
+ * they are compared with.
+ */
+class BenchStack {
+  private runs = 0;
+  /** Loaded tables by profile: scans only read them, so runs of one size share one. */
+  private readonly tables = new Map<string, string>();
+
+  private constructor(readonly stack: LocalStack) {}
+
+  static async start(): Promise<BenchStack> {
+    return new BenchStack(await startLocalStack({ emulators: 'threads' }));
+  }
+
+  stop(): Promise<void> {
+    return this.stack.stop();
+  }
+
+  /** A loaded table and a fresh stream for one run, then the profile switched on. */
+  async prepare(profile: Profile): Promise<Prepared> {
+    const { stack } = this;
+    const id = ++this.runs;
+    stack.faults.latencyMs = 0;
+    stack.faults.rule = undefined;
+    const size = `${profile.items}x${profile.itemBytes}`;
+    const table = this.tables.get(size) ?? `Bench${id}`;
+    if (!this.tables.has(size)) {
+      await createDemoTable(stack.clients.dynamodb, table);
+      await writeItems(stack.clients.dynamodb, table, benchItems(profile.items, profile.itemBytes));
+      this.tables.set(size, table);
+    }
+    const names = { table, stream: `bench-${id}`, id };
+    await createStream(stack.clients.kinesis, names.stream, profile.shards);
+    const limits = new ShardLimits(profile.shards);
+    const counts = {
+      puts: 0,
+      checkpoints: 0,
+      ssmWrites: stack.ssm.calls.PutParameter ?? 0,
+      events: stack.lambda.stats.events,
+    };
+    stack.faults.latencyMs = profile.latencyMs;
+    stack.faults.rule = (call) => {
+      if (call.operation === 'PutParameter' && String(call.input.Name).includes('/segment/'))
+        counts.checkpoints++;
+      if (call.operation !== 'PutRecords') return undefined;
+      counts.puts++;
+      return { kind: 'fail-entries', errorFor: (_, entry) => limits.admit(entry) };
+    };
+    const load = measureLoad(stack);
+    return {
+      names,
+      finish: async (items: number, seconds: number, lost: () => Promise<number>): Promise<Run> => {
+        const measured = load();
+        stack.faults.latencyMs = 0;
+        stack.faults.rule = undefined;
+        return {
+          itemsPerSecond: Math.round(items / seconds),
+          seconds,
+          putRecordsCalls: counts.puts,
+          ssmWrites: (stack.ssm.calls.PutParameter ?? 0) - counts.ssmWrites,
+          checkpointWrites: counts.checkpoints,
+          // Async invocations only (the chains and their hand-offs), not the harness's calls.
+          invocations: stack.lambda.stats.events - counts.events,
+          throttledEntries: limits.throttled,
+          lost: await lost(),
+          load: measured,
+        };
+      },
+    };
+  }
 }
 
-/** The scanner: the real handler chain, with production settings, on the profile. */
-async function runScanner(profile: Profile, segments: number): Promise<Run> {
-  const { stack, limits, counts } = await prepare(profile);
-  try {
-    const { functionName } = await deployLocalScanner(stack, { tableName: 'Bench', streamName: 'bench' });
-    const started = Date.now();
-    const start = (await invoke(stack.clients.lambda, functionName, {
-      action: 'start',
-      segments,
-    })) as StartResponse;
-    const status: StatusResponse = await waitForScan(stack, functionName);
-    const seconds = (Date.now() - started) / 1000;
-    const lost = await countLost(stack, profile.items, start.scanId);
+interface Prepared {
+  readonly names: { readonly table: string; readonly stream: string; readonly id: number };
+  finish(items: number, seconds: number, lost: () => Promise<number>): Promise<Run>;
+}
+
+/** Starts measuring each thread's load; the returned function reads it. */
+function measureLoad(stack: LocalStack): () => Load {
+  const kinesis = stack.load?.kinesis.utilization();
+  const dynamodb = stack.load?.dynamodb.utilization();
+  const main = performance.eventLoopUtilization();
+  const cpu = process.cpuUsage();
+  const machine = machineTimes();
+  const started = performance.now();
+  const round = (n: number | undefined) => Math.round(100 * (n ?? 0)) / 100;
+  return () => {
+    const wallMs = performance.now() - started;
+    const used = process.cpuUsage(cpu);
     return {
-      itemsPerSecond: Math.round(status.itemsScanned / seconds),
-      seconds,
-      putRecordsCalls: counts.puts,
-      ssmWrites: stack.ssm.calls.PutParameter ?? 0,
-      // Async invocations only (the chains and their hand-offs), not the harness's status polls.
-      invocations: stack.lambda.stats.events,
-      throttledEntries: limits.throttled,
-      lost,
+      kinesis: round(stack.load?.kinesis.utilization(kinesis).utilization),
+      dynamodb: round(stack.load?.dynamodb.utilization(dynamodb).utilization),
+      main: round(performance.eventLoopUtilization(main).utilization),
+      cpu: round((used.user + used.system) / 1000 / wallMs),
+      machine: round(machineBusy(machine, machineTimes())),
     };
-  } finally {
-    await stack.stop();
+  };
+}
+
+/** Busy and total CPU time of every core since boot. */
+function machineTimes(): { busy: number; total: number } {
+  let busy = 0;
+  let total = 0;
+  for (const { times } of cpus()) {
+    busy += times.user + times.nice + times.sys + times.irq;
+    total += times.user + times.nice + times.sys + times.irq + times.idle;
   }
+  return { busy, total };
+}
+
+function machineBusy(from: { busy: number; total: number }, to: { busy: number; total: number }): number {
+  return to.total === from.total ? 0 : (to.busy - from.busy) / (to.total - from.total);
+}
+
+/**
+ * The scanner: the real handler chain, with production settings, on the profile. The run lasts
+ * from the start call to the scan's completion as the scanner recorded it.
+ */
+async function runScanner(bench: BenchStack, profile: Profile, segments: number): Promise<Run> {
+  const { stack } = bench;
+  const { names, finish } = await bench.prepare(profile);
+  const { functionName } = await deployLocalScanner(stack, {
+    tableName: names.table,
+    streamName: names.stream,
+    functionName: `ddbscan-bench-${names.id}`,
+    parameterName: `/ddbscan/bench/${names.id}`,
+  });
+  const started = Date.now();
+  const start = (await invoke(stack.clients.lambda, functionName, {
+    action: 'start',
+    segments,
+  })) as StartResponse;
+  await stack.lambda.idle();
+  const status = (await invoke(stack.clients.lambda, functionName, { action: 'status' })) as StatusResponse;
+  if (status.state !== ScanState.completed || status.finishedAt === null) {
+    throw new Error(`The bench scan ended ${status.state}: ${status.error ?? 'no error recorded'}`);
+  }
+  const seconds = (Date.parse(status.finishedAt) - started) / 1000;
+  return finish(status.itemsScanned, seconds, () =>
+    countLost(stack, names.stream, profile.items, start.scanId),
+  );
 }
 
 /**
  * The naive loop the scanner is compared with: scan a page of 500, put it (resending failed
  * entries), write the checkpoint, repeat.
  */
-async function runNaive(profile: Profile): Promise<Run> {
-  const { stack, limits, counts } = await prepare(profile);
-  const { dynamodb, kinesis, ssm } = stack.clients;
-  try {
-    const started = Date.now();
-    let exclusiveStartKey: Record<string, AttributeValue> | undefined;
-    let items = 0;
-    let writes = 0;
-    do {
-      const page = await dynamodb.send(
-        new ScanCommand({ TableName: 'Bench', Limit: 500, ExclusiveStartKey: exclusiveStartKey }),
-      );
-      let pending: PutRecordsRequestEntry[] = (page.Items ?? []).map((item) => ({
-        Data: Buffer.from(
-          JSON.stringify({
-            eventSource: 'aws:dynamodb',
-            scan: { scanId: 'naive' },
-            dynamodb: { NewImage: item },
-          }),
-        ),
-        PartitionKey: createHash('md5')
-          .update(JSON.stringify([item.pk, item.sk]))
-          .digest('hex'),
-      }));
-      while (pending.length > 0) {
-        const output = await kinesis.send(new PutRecordsCommand({ StreamName: 'bench', Records: pending }));
-        pending = pending.filter((_, i) => output.Records?.[i]?.ErrorCode !== undefined);
-        if (pending.length > 0) await sleep(100);
-      }
-      exclusiveStartKey = page.LastEvaluatedKey;
-      await ssm.send(
-        new PutParameterCommand({
-          Name: '/naive',
-          Value: JSON.stringify(exclusiveStartKey ?? {}),
-          Type: 'String',
-          Overwrite: true,
+async function runNaive(bench: BenchStack, profile: Profile): Promise<Run> {
+  const { dynamodb, kinesis, ssm } = bench.stack.clients;
+  const { names, finish } = await bench.prepare(profile);
+  const started = Date.now();
+  let exclusiveStartKey: Record<string, AttributeValue> | undefined;
+  let items = 0;
+  do {
+    const page = await dynamodb.send(
+      new ScanCommand({ TableName: names.table, Limit: 500, ExclusiveStartKey: exclusiveStartKey }),
+    );
+    let pending: PutRecordsRequestEntry[] = (page.Items ?? []).map((item) => ({
+      Data: Buffer.from(
+        JSON.stringify({
+          eventSource: 'aws:dynamodb',
+          scan: { scanId: 'naive' },
+          dynamodb: { NewImage: item },
         }),
+      ),
+      PartitionKey: createHash('md5')
+        .update(JSON.stringify([item.pk, item.sk]))
+        .digest('hex'),
+    }));
+    while (pending.length > 0) {
+      const output = await kinesis.send(
+        new PutRecordsCommand({ StreamName: names.stream, Records: pending }),
       );
-      writes++;
-      items += page.Items?.length ?? 0;
-    } while (exclusiveStartKey);
-    const seconds = (Date.now() - started) / 1000;
-    return {
-      itemsPerSecond: Math.round(items / seconds),
-      seconds,
-      putRecordsCalls: counts.puts,
-      ssmWrites: writes,
-      invocations: 0,
-      throttledEntries: limits.throttled,
-      lost: profile.items - items,
-    };
-  } finally {
-    await stack.stop();
-  }
+      pending = pending.filter((_, i) => output.Records?.[i]?.ErrorCode !== undefined);
+      if (pending.length > 0) await sleep(100);
+    }
+    exclusiveStartKey = page.LastEvaluatedKey;
+    await ssm.send(
+      new PutParameterCommand({
+        Name: `/naive/${names.id}`,
+        Value: JSON.stringify(exclusiveStartKey ?? {}),
+        Type: 'String',
+        Overwrite: true,
+      }),
+    );
+    items += page.Items?.length ?? 0;
+  } while (exclusiveStartKey);
+  const seconds = (Date.now() - started) / 1000;
+  return finish(items, seconds, async () => profile.items - items);
 }
 
-async function countLost(stack: LocalStack, items: number, scanId: string): Promise<number> {
-  stack.faults.latencyMs = 0;
+async function countLost(
+  stack: LocalStack,
+  streamName: string,
+  items: number,
+  scanId: string,
+): Promise<number> {
   const seen = new Set<string>();
-  for (const data of await readWholeStream(stack.clients.kinesis, 'bench')) {
+  for (const data of await readWholeStream(stack.clients.kinesis, streamName)) {
     const record = JSON.parse(Buffer.from(data).toString('utf8')) as {
       scan?: { scanId?: string };
       dynamodb?: { Keys?: unknown };
@@ -201,18 +312,37 @@ async function measureMemory(items: number): Promise<{ peakRssMb: number; lost: 
     );
     const start = (await invoke(stack.clients.lambda, functionName, { action: 'start' })) as StartResponse;
     await stack.lambda.idle();
-    const child = await execFileAsync(
-      process.execPath,
-      ['-r', 'tsx/cjs', join(__dirname, 'bench-chain.ts')],
-      {
-        env: { ...process.env, ...scannerEnv(env), BENCH_EVENT: JSON.stringify(captured[0]) },
+    const child = await execFileAsync(process.execPath, [join(__dirname, 'bench-chain.cjs')], {
+      env: {
+        ...process.env,
+        ...scannerEnv(env),
+        BENCH_BUNDLE: await bundleScanner(),
+        BENCH_EVENT: JSON.stringify(captured[0]),
       },
-    );
+      maxBuffer: 64 * 1024 * 1024,
+    });
     const { peakRssMb } = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '{}') as { peakRssMb: number };
-    return { peakRssMb, lost: await countLost(stack, items, start.scanId) };
+    return { peakRssMb, lost: await countLost(stack, 'bench', items, start.scanId) };
   } finally {
     await stack.stop();
   }
+}
+
+/** The scanner handler bundled as the construct bundles it for Lambda; returns the file. */
+async function bundleScanner(): Promise<string> {
+  const outfile = join(mkdtempSync(join(tmpdir(), 'ddbscan-bench-')), 'scanner.js');
+  await build({
+    entryPoints: [join(__dirname, '..', 'lambda', 'handlers', 'scanner.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    minify: true,
+    keepNames: true,
+    outfile,
+    logLevel: 'warning',
+  });
+  return outfile;
 }
 
 function scannerEnv(env: Readonly<Record<string, string>>): Record<string, string> {
@@ -225,66 +355,114 @@ function scannerEnv(env: Readonly<Record<string, string>>): Record<string, strin
   };
 }
 
+const P1: Profile = { latencyMs: 40, shards: 32, items: 20_000, itemBytes: 400 };
+const P2: Profile = { latencyMs: 20, shards: 2, items: 60_000, itemBytes: 400 };
+/** P1 with enough items that each of 8 segments writes several pages. */
+const SCALING: Profile = { ...P1, items: 80_000 };
+/** The memory probe's table sizes: the peak should not grow with the item count. */
+const MEMORY_ITEMS = [120, 360] as const;
+
+const ratio = (a: number, b: number) => Math.round((10 * a) / b) / 10;
+
+function describeLoad(load: Load): string {
+  return `busy: kinesalite ${load.kinesis}, dynalite ${load.dynamodb}, scanner thread ${load.main}; this process ${load.cpu} of ${availableParallelism()} cores, machine ${Math.round(100 * load.machine)}%`;
+}
+
 /**
  * `npm run bench`: the scanner against a naive sequential loop on an AWS-like profile (P1:
- * 40 ms per call, 32 shards, 20,000 items of 400 bytes), and the scanner's scaling with
- * segments. Prints a table and writes bench-results/latest.json. A run that loses an item fails.
+ * 40 ms per call, 32 shards, 20,000 items of 400 bytes), its scaling with segments, a
+ * stream-bound profile (P2), a chain's peak memory with 390 KB items, and calls per million
+ * items. Prints a table and writes bench-results/latest.json. A run that loses an item fails.
  */
 async function main(): Promise<number> {
-  const p1: Profile = { latencyMs: 40, shards: 32, items: 20_000, itemBytes: 400 };
-  const p2: Profile = { latencyMs: 20, shards: 2, items: 60_000, itemBytes: 400 };
-  const naive = await runNaive(p1);
+  const bench = await BenchStack.start();
+  const warmUp: Run[] = [];
+  let naive: Run;
+  let scanner: Run;
+  let streamBound: Run;
   const scaling: Record<number, Run> = {};
-  for (const segments of [1, 2, 4, 8]) scaling[segments] = await runScanner(p1, segments);
+  try {
+    // The JIT compiles the emulators, the SDK and the scanner during the first seconds: a small
+    // run of each first, so neither side of the comparison pays for it.
+    const small = { ...P1, items: 5000 };
+    warmUp.push(await runNaive(bench, small), await runScanner(bench, small, 2));
+    naive = await runNaive(bench, P1);
+    scanner = await runScanner(bench, P1, 1);
+    for (const segments of [1, 2, 4, 8]) scaling[segments] = await runScanner(bench, SCALING, segments);
+    streamBound = await runScanner(bench, P2, 4);
+  } finally {
+    await bench.stop();
+  }
   const one = scaling[1] as Run;
-  const streamBound = await runScanner(p2, 4);
-  const capacity = p2.shards * 1000;
-  const memory = await measureMemory(120);
+  const four = scaling[4] as Run;
+  const memory = [await measureMemory(MEMORY_ITEMS[0]), await measureMemory(MEMORY_ITEMS[1])];
+  const capacity = P2.shards * 1000;
+  // kinesalite runs on one thread: at 100% busy it takes this many records a second here.
+  const kinesaliteCeiling = Math.round(four.itemsPerSecond / Math.max(0.01, four.load.kinesis));
   const results = {
-    profile: p1,
-    p1: { scanner: one, naive, speedUp: Math.round((10 * one.itemsPerSecond) / naive.itemsPerSecond) / 10 },
+    machine: { cores: availableParallelism(), node: process.version },
+    p1: { profile: P1, scanner, naive, speedUp: ratio(scanner.itemsPerSecond, naive.itemsPerSecond) },
+    scaling: {
+      profile: SCALING,
+      kinesaliteCeiling,
+      runs: Object.fromEntries(
+        Object.entries(scaling).map(([segments, run]) => [
+          segments,
+          { ...run, vsOneSegment: ratio(run.itemsPerSecond, one.itemsPerSecond) },
+        ]),
+      ),
+    },
     p2: {
-      profile: p2,
+      profile: P2,
       run: streamBound,
       recordsPerSecond: streamBound.itemsPerSecond,
       percentOfCapacity: Math.round((100 * streamBound.itemsPerSecond) / capacity),
-      percentResent: Math.round((1000 * streamBound.throttledEntries) / p2.items) / 10,
+      percentResent: Math.round((1000 * streamBound.throttledEntries) / P2.items) / 10,
+      secondsPerCheckpointPerSegment:
+        Math.round((10 * streamBound.seconds * 4) / Math.max(1, streamBound.checkpointWrites)) / 10,
     },
-    memory: { items: 120, itemBytes: 390_000, ...memory },
-    scaling: Object.fromEntries(
-      Object.entries(scaling).map(([segments, run]) => [
-        segments,
-        { ...run, vsOneSegment: Math.round((10 * run.itemsPerSecond) / one.itemsPerSecond) / 10 },
-      ]),
-    ),
+    memory: MEMORY_ITEMS.map((items, i) => ({ items, itemBytes: 390_000, ...memory[i] })),
     costPerMillionItems: {
-      ssmWrites: perMillion(one.ssmWrites, p1.items),
-      lambdaInvocations: perMillion(one.invocations, p1.items),
-      putRecordsCalls: perMillion(one.putRecordsCalls, p1.items),
+      ssmWrites: perMillion(one.ssmWrites, SCALING.items),
+      lambdaInvocations: perMillion(one.invocations, SCALING.items),
+      putRecordsCalls: perMillion(one.putRecordsCalls, SCALING.items),
     },
   };
-  console.log('P1: 40 ms per call, 32 shards, 1 segment, 20,000 items of 400 bytes');
-  console.log(`  scanner     ${one.itemsPerSecond} items/s (${one.seconds.toFixed(1)} s)`);
-  console.log(`  naive loop  ${naive.itemsPerSecond} items/s (${naive.seconds.toFixed(1)} s)`);
-  console.log(`  speed-up    ${results.p1.speedUp}x`);
-  console.log('Scaling on P1:');
-  for (const [segments, run] of Object.entries(results.scaling)) {
-    console.log(
-      `  ${segments} segment(s)  ${run.itemsPerSecond} items/s  (${run.vsOneSegment}x one segment)`,
+  const print = console.log;
+  print('P1: 40 ms per call, 32 shards, 1 segment, 20,000 items of 400 bytes');
+  print(
+    `  scanner     ${scanner.itemsPerSecond} items/s (${scanner.seconds.toFixed(1)} s; ${describeLoad(scanner.load)})`,
+  );
+  print(
+    `  naive loop  ${naive.itemsPerSecond} items/s (${naive.seconds.toFixed(1)} s; ${describeLoad(naive.load)})`,
+  );
+  print(`  speed-up    ${results.p1.speedUp}x`);
+  print('Scaling: P1 with 80,000 items');
+  for (const [segments, run] of Object.entries(results.scaling.runs)) {
+    print(
+      `  ${segments} segment(s)  ${run.itemsPerSecond} items/s  (${run.vsOneSegment}x one segment; ${describeLoad(run.load)})`,
     );
   }
-  console.log('P2: 20 ms per call, 2 shards (2,000 records/s), 4 segments, 60,000 items');
-  console.log(
+  print(
+    `  kinesalite's one thread takes at most about ${kinesaliteCeiling} records/s on this machine (4 segments reached ${four.itemsPerSecond} with it ${Math.round(100 * four.load.kinesis)}% busy)`,
+  );
+  print('P2: 20 ms per call, 2 shards (2,000 records/s), 4 segments, 60,000 items');
+  print(
     `  ${results.p2.recordsPerSecond} records/s = ${results.p2.percentOfCapacity}% of capacity; ${results.p2.percentResent}% of records throttled and resent (${streamBound.seconds.toFixed(1)} s)`,
   );
-  console.log(`Memory: peak RSS of a chain scanning 120 items of 390 KB: ${memory.peakRssMb} MB`);
-  console.log('Per million items (1 segment):');
-  console.log(
+  print(
+    `  checkpoints: ${streamBound.checkpointWrites} writes by 4 segments in ${streamBound.seconds.toFixed(1)} s, one per ${results.p2.secondsPerCheckpointPerSegment} s per segment (claims and the final DONE included)`,
+  );
+  print(
+    `Memory: peak RSS of a chain (the Lambda bundle) scanning items of 390 KB: ${MEMORY_ITEMS.map((items, i) => `${memory[i]?.peakRssMb} MB for ${items} items`).join(', ')}`,
+  );
+  print('Per million items (1 segment, 80,000 items):');
+  print(
     `  SSM writes ${results.costPerMillionItems.ssmWrites}, Lambda invocations ${results.costPerMillionItems.lambdaInvocations}, PutRecords calls ${results.costPerMillionItems.putRecordsCalls}`,
   );
   mkdirSync('bench-results', { recursive: true });
   writeFileSync('bench-results/latest.json', `${JSON.stringify(results, null, 2)}\n`);
-  const lost = [naive, streamBound, memory, ...Object.values(scaling)].reduce(
+  const lost = [...warmUp, naive, scanner, streamBound, ...memory, ...Object.values(scaling)].reduce(
     (sum, run) => sum + run.lost,
     0,
   );

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScanState, type StartResponse, type StatusResponse } from '../lambda/contract';
 import type { AttributeMap } from '../lambda/core/attribute-value';
+import { PAGES_IN_FLIGHT } from '../lambda/core/segment-runner';
 import { checkDelivery, type DeliveryReport } from './delivery-check';
 import { invoke } from './demo';
 import { createDemoTable, generateItems, mulberry32, writeItems } from './demo-data';
@@ -368,10 +369,13 @@ export async function runScenario(
     await Promise.race([stack.lambda.idle(), sleep(10_000)]);
     const idle = await Promise.race([stack.lambda.idle().then(() => true), sleep(0).then(() => false)]);
     if (!idle) problems.push('invocations still running 10 s after the scan ended');
-    // A straggler (say a late duplicate) may finish the one page it was writing, then its next
-    // checkpoint sees the scan ended: more than one page after the end would be a live chain.
-    // (A page's resent entries are the same items, so items are counted, not calls.)
-    const persistent = [...writesAfterCompletion.entries()].filter(([, items]) => items.size > SCAN.pageSize);
+    // A straggler (say a late duplicate) may finish the pages it was writing (the next page's
+    // writes start while one page's last batches are answered), then its next checkpoint sees
+    // the scan ended: more than that after the end would be a live chain. (A page's resent
+    // entries are the same items, so items are counted, not calls.)
+    const persistent = [...writesAfterCompletion.entries()].filter(
+      ([, items]) => items.size > PAGES_IN_FLIGHT * SCAN.pageSize,
+    );
     if (persistent.length > 0) {
       problems.push(
         `invocations kept writing after the scan ended: ${persistent.map(([c, n]) => `${c} ${n.size} items`).join(', ')}`,

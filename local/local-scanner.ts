@@ -52,7 +52,7 @@ export async function deployLocalScanner(
       Overwrite: true,
     }),
   );
-  const env: Record<string, string | undefined> = {
+  const settings: Record<string, string | undefined> = {
     ...stack.env,
     [ScannerEnv.tableName]: options.tableName,
     [ScannerEnv.streamName]: options.streamName,
@@ -64,6 +64,10 @@ export async function deployLocalScanner(
     [ScannerEnv.stalledAfterMs]: String(Math.max(1000, 2 * (options.timeoutMs ?? 900_000))),
     POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
   };
+  // Unset settings stay unset (a worker's environment would turn undefined into "undefined").
+  const env = Object.fromEntries(
+    Object.entries(settings).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
   const timeoutMs = options.timeoutMs ?? 900_000;
   if (options.isolated) {
     const modulePath = join(__dirname, '..', 'lambda', 'handlers', 'scanner.ts');

@@ -1,5 +1,9 @@
+import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { EventLoopUtilization } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import dynalite from 'dynalite';
 import kinesalite from 'kinesalite';
 import { type AwsClients, createAwsClients } from '../lambda/adapters/clients';
@@ -24,6 +28,18 @@ export interface LocalStackOptions {
   readonly faults?: FaultInjector;
   /** @default 'us-east-1' */
   readonly region?: string;
+  /**
+   * Where dynalite and kinesalite run: in this process, or each in a worker thread of its own
+   * (as separate services; the benchmark uses this so their CPU is not the caller's).
+   * @default 'in-process'
+   */
+  readonly emulators?: 'in-process' | 'threads';
+}
+
+/** How busy an emulator's thread was: the share of time its event loop was not idle. */
+export interface EmulatorLoad {
+  /** Event loop utilization since the stack started, or since `since`. */
+  utilization(since?: EventLoopUtilization): EventLoopUtilization;
 }
 
 export interface LocalStack {
@@ -35,6 +51,8 @@ export interface LocalStack {
   readonly faults: FaultInjector;
   /** SDK clients pointed at the stack, for setting up tables and reading the stream. */
   readonly clients: AwsClients;
+  /** Only with `emulators: 'threads'`: how busy each emulator's thread is. */
+  readonly load?: { readonly dynamodb: EmulatorLoad; readonly kinesis: EmulatorLoad };
   stop(): Promise<void>;
 }
 
@@ -52,19 +70,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   process.env.AWS_ACCESS_KEY_ID ??= 'local';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
   const ports = options.ports ?? {};
-  const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  const kinesis = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 1000 });
   const faults = options.faults ?? new FaultInjector();
   const ssm = new LocalSsm(region, faults);
   const lambda = new LocalLambda(options.lambda, region, faults);
   const eventbridge = new LocalEventBridge(faults);
+  const dynamoOptions = { createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 };
+  const kinesisOptions = { createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 1000 };
   // The emulators listen on free ports behind fault proxies on the advertised ones.
-  const [dynamoUpstream, kinesisUpstream] = await Promise.all([
-    listenEmulator(dynamo, 0),
-    listenEmulator(kinesis, 0),
-  ]);
-  const dynamoProxy = new FaultProxy('dynamodb', dynamoUpstream, faults);
-  const kinesisProxy = new FaultProxy('kinesis', kinesisUpstream, faults);
+  const [dynamo, kinesis] = await Promise.all(
+    options.emulators === 'threads'
+      ? [startEmulatorThread('dynalite', dynamoOptions), startEmulatorThread('kinesalite', kinesisOptions)]
+      : [startEmulator(dynalite(dynamoOptions)), startEmulator(kinesalite(kinesisOptions))],
+  );
+  const dynamoProxy = new FaultProxy('dynamodb', dynamo.url, faults);
+  const kinesisProxy = new FaultProxy('kinesis', kinesis.url, faults);
   const [dynamodbUrl, kinesisUrl, ssmUrl, lambdaUrl, eventbridgeUrl] = await Promise.all([
     dynamoProxy.start(ports.dynamodb ?? 0),
     kinesisProxy.start(ports.kinesis ?? 0),
@@ -88,6 +107,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     eventbridge,
     faults,
     clients,
+    load: dynamo.load && kinesis.load ? { dynamodb: dynamo.load, kinesis: kinesis.load } : undefined,
     async stop() {
       faults.rule = undefined;
       await lambda.stop();
@@ -96,18 +116,36 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         eventbridge.stop(),
         dynamoProxy.stop(),
         kinesisProxy.stop(),
-        close(dynamo),
-        close(kinesis),
+        dynamo.stop(),
+        kinesis.stop(),
       ]);
       for (const client of Object.values(clients)) client.destroy();
     },
   };
 }
 
-async function listenEmulator(server: Server, port: number): Promise<string> {
+interface RunningEmulator {
+  readonly url: string;
+  readonly load?: EmulatorLoad;
+  stop(): Promise<void>;
+}
+
+async function startEmulator(server: Server): Promise<RunningEmulator> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(0, '127.0.0.1', () => resolve());
   });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, stop: () => close(server) };
+}
+
+async function startEmulatorThread(module: string, options: object): Promise<RunningEmulator> {
+  const worker = new Worker(join(__dirname, 'emulator-worker.cjs'), { workerData: { module, options } });
+  const [{ port }] = (await once(worker, 'message')) as [{ port: number }];
+  return {
+    url: `http://127.0.0.1:${port}`,
+    load: { utilization: (since) => worker.performance.eventLoopUtilization(since) },
+    stop: async () => {
+      await worker.terminate();
+    },
+  };
 }

@@ -83,6 +83,8 @@ export class FakeTable implements PageReader {
       items: this.filter ? read.filter(this.filter) : read,
       scannedCount: read.length,
       lastEvaluatedKey: start + size < mine.length && last?.pk ? { pk: last.pk } : null,
+      // Small items: half a read unit each, as an eventually consistent read of 4 KB.
+      readUnits: read.length / 2,
     };
   }
 }

@@ -17,6 +17,8 @@ export interface StartCommandOptions {
   readonly pageSize?: string;
   readonly startKey?: string;
   readonly recordFormat?: string;
+  readonly maxItemsPerSecond?: string;
+  readonly maxReadUnitsPerSecond?: string;
   readonly json: boolean;
   readonly watch: boolean;
   readonly interval: number;
@@ -53,6 +55,10 @@ export function startRequest(options: StartCommandOptions): StartRequest {
   if (options.startKey !== undefined)
     request.startKey = json(options.startKey, '--start-key', '{"pk":{"S":"a"}}');
   if (options.recordFormat !== undefined) request.recordFormat = options.recordFormat;
+  if (options.maxItemsPerSecond !== undefined)
+    request.maxItemsPerSecond = numberOrText(options.maxItemsPerSecond);
+  if (options.maxReadUnitsPerSecond !== undefined)
+    request.maxReadUnitsPerSecond = numberOrText(options.maxReadUnitsPerSecond);
   return request as unknown as StartRequest;
 }
 

@@ -55,6 +55,7 @@ export class DynamoDbPageReader implements PageReader {
         items,
         scannedCount: output.ScannedCount ?? items.length,
         lastEvaluatedKey: (output.LastEvaluatedKey as AttributeMap | undefined) ?? null,
+        readUnits: output.ConsumedCapacity?.CapacityUnits ?? 0,
       };
     } catch (error) {
       throw translateAwsError(error, `Scan on ${this.tableName}`);

@@ -6,8 +6,10 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { backoffDelay } from '../core/backoff';
 import { batchRecords, recordBytes } from '../core/batching';
+import { Semaphore } from '../core/concurrency';
 import { DeadlineError, FatalScanError } from '../core/errors';
 import type { Clock, PutSummary, RecordSink, StreamDescription } from '../core/ports';
+import { AdaptiveRate, shardSeconds } from '../core/rate-limit';
 import type { OutboundRecord } from '../core/record-format';
 import { translateAwsError } from './aws-errors';
 
@@ -18,24 +20,27 @@ export interface KinesisRecordSinkOptions {
   readonly maxDelayMs?: number;
   readonly random?: () => number;
   /**
-   * Most PutRecords calls of one page in flight at once (a 1 MB page is about 6 batches of 500);
-   * halved on throttling, raised by one after each clean batch. @default 8
+   * Most PutRecords calls in flight at once, across every page being written (a 1 MB page of
+   * small items is about 6 batches of 500). @default 8
    */
   readonly maxBatchesInFlight?: number;
 }
 
 /**
- * Writes records with PutRecords in batches of at most 500 records and 5 MiB. A partial failure
- * (HTTP 200 with FailedRecordCount) is not retried by the SDK: only the failed entries are sent
- * again, with exponential backoff and full jitter, until the caller's deadline.
+ * Writes records with PutRecords in batches of at most 500 records and 5 MiB, several batches at
+ * once. A partial failure (HTTP 200 with FailedRecordCount) is not retried by the SDK: only the
+ * failed entries are sent again, with exponential backoff and full jitter, until the caller's
+ * deadline. Throttling (ProvisionedThroughputExceeded) paces every later send to what the
+ * stream accepts (`AdaptiveRate`), so a chain runs near its share of the stream's capacity
+ * instead of resending most of its records.
  */
 export class KinesisRecordSink implements RecordSink {
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly random: () => number;
-  private readonly maxBatchesInFlight: number;
-  /** Additive increase, multiplicative decrease on Kinesis throttling. */
-  private inFlightLimit: number;
+  private readonly inFlight: Semaphore;
+  /** The pace of calls that bring none: unpaced until the stream throttles. */
+  private readonly defaultPace: AdaptiveRate;
 
   constructor(
     private readonly client: KinesisClient,
@@ -46,35 +51,34 @@ export class KinesisRecordSink implements RecordSink {
     this.baseDelayMs = options.baseDelayMs ?? 100;
     this.maxDelayMs = options.maxDelayMs ?? 5000;
     this.random = options.random ?? Math.random;
-    this.maxBatchesInFlight = options.maxBatchesInFlight ?? 8;
-    this.inFlightLimit = this.maxBatchesInFlight;
+    this.inFlight = new Semaphore(options.maxBatchesInFlight ?? 8);
+    this.defaultPace = new AdaptiveRate(clock);
   }
 
   /**
-   * Writes a page's batches concurrently, at most `maxBatchesInFlight` at a time: every call
-   * costs a round trip, and the items of one page are distinct, so no item's copies reorder.
+   * Writes the records' batches concurrently: every call costs a round trip, and the items of
+   * one page are distinct, so no item's copies reorder. Batches of every call share the
+   * sink's bound on calls in flight, first come first served.
    */
-  async putRecords(records: readonly OutboundRecord[], deadline: number): Promise<PutSummary> {
+  async putRecords(
+    records: readonly OutboundRecord[],
+    deadline: number,
+    pace: AdaptiveRate = this.defaultPace,
+  ): Promise<PutSummary> {
+    const units = records.map((r) => shardSeconds(recordBytes(r)));
+    const total = units.reduce((sum, u) => sum + u, 0);
+    const perRequest = Math.max(25, Math.floor((pace.unitsPerRequest * records.length) / total));
+    const batches = batchRecords(records, perRequest);
+    // Settle every batch before answering: a caller that hands off must leave no call behind.
+    const outcomes = await Promise.allSettled(
+      batches.map((batch) => this.inFlight.run(() => this.putBatch(batch, deadline, pace))),
+    );
     let resent = 0;
-    let bytes = 0;
-    const batches = batchRecords(records);
-    let next = 0;
-    // Workers take batches while the adaptive limit allows; a worker numbered beyond it stops.
-    const worker = async (index: number): Promise<void> => {
-      while (next < batches.length && index < this.inFlightLimit) {
-        const batch = batches[next++] as OutboundRecord[];
-        resent += await this.putBatch(batch, deadline);
-        bytes += batch.reduce((sum, r) => sum + recordBytes(r), 0);
-      }
-    };
-    const workers = Math.min(this.maxBatchesInFlight, batches.length);
-    await Promise.all(Array.from({ length: workers }, (_, i) => worker(i)));
-    return { records: records.length, bytes, resent };
-  }
-
-  /** PutRecords calls allowed in flight now. */
-  get inFlight(): number {
-    return this.inFlightLimit;
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected') throw outcome.reason;
+      resent += outcome.value;
+    }
+    return { records: records.length, bytes: records.reduce((sum, r) => sum + recordBytes(r), 0), resent };
   }
 
   async describeStream(): Promise<StreamDescription> {
@@ -92,7 +96,11 @@ export class KinesisRecordSink implements RecordSink {
   }
 
   /** Sends one batch until every entry is accepted; returns how many entries were resent. */
-  private async putBatch(batch: readonly OutboundRecord[], deadline: number): Promise<number> {
+  private async putBatch(
+    batch: readonly OutboundRecord[],
+    deadline: number,
+    pace: AdaptiveRate,
+  ): Promise<number> {
     let pending: PutRecordsRequestEntry[] = batch.map((r) => ({
       Data: r.data,
       PartitionKey: r.partitionKey,
@@ -101,6 +109,12 @@ export class KinesisRecordSink implements RecordSink {
     for (let attempt = 0; ; attempt++) {
       let failed: PutRecordsRequestEntry[];
       let reason: string;
+      const sentAt = await pace.acquire(
+        pending.reduce(
+          (sum, e) => sum + shardSeconds((e.Data?.byteLength ?? 0) + (e.PartitionKey?.length ?? 0)),
+          0,
+        ),
+      );
       try {
         const output = await this.client.send(
           new PutRecordsCommand({ StreamName: this.streamName, Records: pending }),
@@ -119,12 +133,8 @@ export class KinesisRecordSink implements RecordSink {
         failed = pending;
         reason = translated.message;
       }
-      if (reason.includes('ProvisionedThroughputExceeded')) {
-        // The stream is at capacity: halve the writes in flight rather than storm it.
-        this.inFlightLimit = Math.max(1, Math.floor(this.inFlightLimit / 2));
-      } else if (failed.length === 0 && attempt === 0) {
-        this.inFlightLimit = Math.min(this.maxBatchesInFlight, this.inFlightLimit + 1);
-      }
+      if (failed.length < pending.length) pace.accepted();
+      if (reason.includes('ProvisionedThroughputExceeded')) pace.throttled(sentAt);
       if (failed.length === 0) return resent;
       const delay = backoffDelay(attempt, this.baseDelayMs, this.maxDelayMs, this.random);
       if (this.clock.now() + delay >= deadline) {

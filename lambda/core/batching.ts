@@ -4,14 +4,21 @@ import type { OutboundRecord } from './record-format';
 export const MAX_BATCH_RECORDS = 500;
 export const MAX_BATCH_BYTES = 5 * 1024 * 1024;
 
-/** Splits records, in order, into the fewest PutRecords requests that respect both limits. */
-export function batchRecords(records: readonly OutboundRecord[]): OutboundRecord[][] {
+/**
+ * Splits records, in order, into the fewest PutRecords requests that respect both limits, and
+ * at most `maxRecords` records each.
+ */
+export function batchRecords(
+  records: readonly OutboundRecord[],
+  maxRecords = MAX_BATCH_RECORDS,
+): OutboundRecord[][] {
+  const most = Math.min(maxRecords, MAX_BATCH_RECORDS);
   const batches: OutboundRecord[][] = [];
   let current: OutboundRecord[] = [];
   let bytes = 0;
   for (const record of records) {
     const size = recordBytes(record);
-    if (current.length > 0 && (current.length === MAX_BATCH_RECORDS || bytes + size > MAX_BATCH_BYTES)) {
+    if (current.length > 0 && (current.length >= most || bytes + size > MAX_BATCH_BYTES)) {
       batches.push(current);
       current = [];
       bytes = 0;

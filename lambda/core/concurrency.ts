@@ -13,3 +13,29 @@ export async function forEachConcurrently<T>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, inputs.length) }, worker));
 }
+
+/**
+ * At most `limit` holders at once; the others wait their turn in order of arrival.
+ *
+ * @example
+ * await semaphore.run(() => client.send(command));
+ */
+export class Semaphore {
+  private held = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.held >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.held++;
+    try {
+      return await task();
+    } finally {
+      // Hand the slot straight to the next in line, or free it.
+      const next = this.waiting.shift();
+      if (next === undefined) this.held--;
+      else next();
+    }
+  }
+}

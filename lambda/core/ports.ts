@@ -1,5 +1,6 @@
 import type { CompletionDetail, ScannerMetrics, SegmentEvent } from '../contract';
 import type { AttributeMap } from './attribute-value';
+import type { AdaptiveRate } from './rate-limit';
 import type { OutboundRecord } from './record-format';
 import type { ScanOptions, ScanRecord, SegmentCheckpoint } from './scan-state';
 
@@ -32,15 +33,18 @@ export interface Page {
   readonly scannedCount: number;
   /** Absent at the end of the segment. */
   readonly lastEvaluatedKey: AttributeMap | null;
+  /** Read capacity units the page consumed (ReturnConsumedCapacity); 0 when not reported. */
+  readonly readUnits: number;
 }
 
 /** Writes records to the stream. */
 export interface RecordSink {
   /**
    * Resolves once Kinesis accepted every record; resends failed entries until `deadline`
-   * (epoch ms), then throws DeadlineError. Non-retryable errors throw FatalScanError.
+   * (epoch ms), then throws DeadlineError. Non-retryable errors throw FatalScanError. Sends
+   * are paced by `pace`, which throttling slows down.
    */
-  putRecords(records: readonly OutboundRecord[], deadline: number): Promise<PutSummary>;
+  putRecords(records: readonly OutboundRecord[], deadline: number, pace?: AdaptiveRate): Promise<PutSummary>;
   /** The stream's capacity mode and open shards, for choosing a segment count. */
   describeStream(): Promise<StreamDescription>;
 }

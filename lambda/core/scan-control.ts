@@ -81,9 +81,8 @@ export async function startScan(
     }
   }
 
-  const table = await reader.describeTable();
-  const totalSegments =
-    request.segments === 'auto' ? autoSegments(table, await ports.sink.describeStream()) : request.segments;
+  const [table, stream] = await Promise.all([reader.describeTable(), ports.sink.describeStream()]);
+  const totalSegments = request.segments === 'auto' ? autoSegments(table, stream) : request.segments;
   if (request.startKey !== null && totalSegments > 1) {
     throw new ValidationError(
       'startKey',
@@ -104,6 +103,8 @@ export async function startScan(
     pageSize: request.pageSize ?? config.defaultPageSize,
     startKey: request.startKey,
     recordFormat: request.recordFormat,
+    maxItemsPerSecond: request.maxItemsPerSecond,
+    maxReadUnitsPerSecond: request.maxReadUnitsPerSecond,
   };
   await probe(options, ports);
 
@@ -122,6 +123,7 @@ export async function startScan(
     tableItemCount: table.itemCount,
     options,
     totalSegments,
+    streamShards: stream.openShards,
     startedAt: now,
     finishedAt: null,
     error: null,

@@ -27,6 +27,10 @@ export interface ScanOptions {
   /** ExclusiveStartKey of segment 0's first page (single-segment scans only). */
   readonly startKey: AttributeMap | null;
   readonly recordFormat: RecordFormat;
+  /** Records per second across all segments; null for no limit. */
+  readonly maxItemsPerSecond: number | null;
+  /** Read capacity units per second across all segments; null for no limit. */
+  readonly maxReadUnitsPerSecond: number | null;
 }
 
 export const DEFAULT_SCAN_OPTIONS: ScanOptions = {
@@ -38,6 +42,8 @@ export const DEFAULT_SCAN_OPTIONS: ScanOptions = {
   pageSize: null,
   startKey: null,
   recordFormat: RecordFormat.dynamodbStream,
+  maxItemsPerSecond: null,
+  maxReadUnitsPerSecond: null,
 };
 
 /** The scan, kept in the root parameter. */
@@ -50,6 +56,11 @@ export interface ScanRecord {
   readonly tableItemCount: number;
   readonly options: ScanOptions;
   readonly totalSegments: number;
+  /**
+   * The stream's open shards when the scan started: each chain starts writing at its share of
+   * them. Null when unknown.
+   */
+  readonly streamShards: number | null;
   readonly startedAt: number;
   readonly finishedAt: number | null;
   readonly error: string | null;
@@ -157,6 +168,8 @@ export function decodeScan(text: string): ScanRecord | null {
     tableItemCount: num(scan, 'tableItemCount', 'root parameter'),
     options: decodeOptions(scan.options),
     totalSegments: num(scan, 'totalSegments', 'root parameter'),
+    // Absent in scans recorded by earlier versions.
+    streamShards: scan.streamShards == null ? null : num(scan, 'streamShards', 'root parameter'),
     startedAt: num(scan, 'startedAt', 'root parameter'),
     finishedAt: scan.finishedAt === null ? null : num(scan, 'finishedAt', 'root parameter'),
     error: scan.error === null ? null : str(scan, 'error', 'root parameter'),
@@ -240,6 +253,9 @@ function decodeOptions(value: unknown): ScanOptions {
       pageSize: o.pageSize === null ? null : num(o, 'pageSize', where),
       startKey: o.startKey === null ? null : fromJsonMap(o.startKey, 'startKey'),
       recordFormat,
+      // Absent in scans recorded by earlier versions.
+      maxItemsPerSecond: o.maxItemsPerSecond == null ? null : num(o, 'maxItemsPerSecond', where),
+      maxReadUnitsPerSecond: o.maxReadUnitsPerSecond == null ? null : num(o, 'maxReadUnitsPerSecond', where),
     };
   } catch (error) {
     if (error instanceof FatalScanError) throw error;

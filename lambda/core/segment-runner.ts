@@ -1,7 +1,8 @@
-import { ScanState, type SegmentEvent, SegmentState } from '../contract';
+import { ScannerMetrics, ScanState, type SegmentEvent, SegmentState } from '../contract';
 import type { AttributeMap } from './attribute-value';
 import { DeadlineError, FatalScanError, isThrottling, StopRequestedError, SupersededError } from './errors';
-import type { Page, ScannerPorts } from './ports';
+import type { Page, PutSummary, ScannerPorts } from './ports';
+import { AdaptiveRate, RateLimiter } from './rate-limit';
 import { buildRecord, type RecordContext } from './record-format';
 import { completeScanIfDone, failScan, settleStoppingScan } from './scan-control';
 import { firstCheckpoint, type ScanRecord, type SegmentCheckpoint } from './scan-state';
@@ -15,6 +16,19 @@ export const MAX_STALLED_HANDOFFS = 3;
 const STALL_ATTEMPTS = 3;
 /** The longest a throttled chain stretches its checkpoint interval. */
 const MAX_CHECKPOINT_INTERVAL_MS = 60_000;
+/**
+ * Pages whose records may be in flight at once: the next page's writes start while the last
+ * batches of the one before are answered. A superseded invocation notices at its next
+ * checkpoint, and by then has sent at most one page more.
+ */
+export const PAGES_IN_FLIGHT = 2;
+const NOTHING_PUT: PutSummary = { records: 0, bytes: 0, resent: 0 };
+
+/** A page whose records are being written. */
+interface PageWrite {
+  readonly page: Page;
+  readonly write: Promise<PutSummary>;
+}
 
 export interface SegmentRunConfig {
   /** Epoch milliseconds at which this invocation is stopped by Lambda. */
@@ -72,6 +86,8 @@ class SegmentRun {
   private lastDeadline: DeadlineError | undefined;
   private checkpointIntervalMs: number;
   private lastCheckpointAt: number;
+  /** A cadence checkpoint being written while the next page is. */
+  private pendingCheckpoint: Promise<void> | undefined;
 
   constructor(
     private readonly event: SegmentEvent,
@@ -103,7 +119,8 @@ class SegmentRun {
   private async claim(): Promise<string | undefined> {
     const { store, clock, continuation } = this.ports;
     const { event } = this;
-    const scan = await store.loadScan();
+    // Both reads at once: every call is a round trip.
+    const [scan, found] = await Promise.all([store.loadScan(), store.loadSegment(event.segment)]);
     this.scan = scan;
     if (scan === null || scan.scanId !== event.scanId) return 'the scan is no longer the current one';
     if (scan.state !== ScanState.running && scan.state !== ScanState.stopping)
@@ -113,7 +130,6 @@ class SegmentRun {
       return `the event has totalSegments ${event.totalSegments}, the scan ${scan.totalSegments}`;
     }
 
-    const found = await store.loadSegment(event.segment);
     const existing = found !== null && found.scanId === event.scanId ? found : null;
     if (existing !== null) {
       if (existing.state === SegmentState.done) {
@@ -163,7 +179,7 @@ class SegmentRun {
   }
 
   private async scanPages(): Promise<SegmentOutcome> {
-    const { clock, reader, sink } = this.ports;
+    const { clock, reader, sink, metrics } = this.ports;
     const { event, config } = this;
     const scan = this.requireScan();
     const context: RecordContext = {
@@ -175,55 +191,116 @@ class SegmentRun {
       format: scan.options.recordFormat,
     };
     const limit = scan.options.pageSize ?? config.pageSize;
+    const share = (total: number | null) => (total === null ? Infinity : total / scan.totalSegments);
+    // Every chain starts writing at its share of the stream's shards and adapts to throttling.
+    const pace = new AdaptiveRate(clock, { initial: share(scan.streamShards) });
+    const itemLimit = new RateLimiter(clock, share(scan.options.maxItemsPerSecond));
+    const readLimit = new RateLimiter(clock, share(scan.options.maxReadUnitsPerSecond));
     const read = (exclusiveStartKey: AttributeMap | null): Promise<Page> => {
-      const page = reader.readPage({
-        segment: event.segment,
-        totalSegments: event.totalSegments,
-        exclusiveStartKey,
-        limit,
-        options: scan.options,
-      });
+      const page = (async () => {
+        const read = await reader.readPage({
+          segment: event.segment,
+          totalSegments: event.totalSegments,
+          exclusiveStartKey,
+          limit,
+          options: scan.options,
+        });
+        // Spend the page's read units; the next read waits while the budget is in debt.
+        await readLimit.take(read.readUnits);
+        return read;
+      })();
       // A prefetched page may be abandoned (hand-off, stop); its failure then matters to no one.
       page.catch(() => {});
       return page;
     };
-    let next = read(this.progress.position);
-    for (;;) {
-      // At least one page per invocation, so a chain always progresses.
-      if (this.pages > 0 && clock.now() >= config.deadline - config.handoffMs) return await this.handOff();
-      const page = await next;
-      // Read the following page while this one is written: reading has no side effects, and the
-      // checkpoint still moves only after this page's records were accepted.
-      if (page.lastEvaluatedKey !== null) next = read(page.lastEvaluatedKey);
-      const scannedAt = clock.now();
-      const records = page.items.map((item) => buildRecord(item, context, scannedAt));
-      let put = { records: 0, bytes: 0 };
-      if (records.length > 0) {
-        try {
-          // Leave half the hand-off margin for the checkpoint and the re-invoke.
-          put = await sink.putRecords(records, config.deadline - config.handoffMs / 2);
-        } catch (error) {
-          // The page was not fully written: the checkpoint stays before it and the next
-          // generation reads it again.
-          if (!(error instanceof DeadlineError)) throw error;
-          this.lastDeadline = error;
+
+    const writes: PageWrite[] = [];
+    try {
+      let next = read(this.progress.position);
+      for (;;) {
+        // At least one page per invocation, so a chain always progresses.
+        if (this.pages > 0 && clock.now() >= config.deadline - config.handoffMs) {
+          await this.drain(writes);
           return await this.handOff();
         }
+        const page = await next;
+        // Read the following page while this one is written: reading has no side effects, and
+        // the checkpoint still moves only after this page's records were accepted.
+        if (page.lastEvaluatedKey !== null) next = read(page.lastEvaluatedKey);
+        metrics.add(ScannerMetrics.itemsScanned, page.scannedCount);
+        const scannedAt = clock.now();
+        const records = page.items.map((item) => buildRecord(item, context, scannedAt));
+        await itemLimit.take(records.length);
+        // A checkpoint that found this invocation superseded (or the scan stopping) ends it
+        // here, before it writes another page.
+        await this.pendingCheckpoint;
+        const write =
+          records.length === 0
+            ? Promise.resolve(NOTHING_PUT)
+            : // Leave half the hand-off margin for the checkpoint and the re-invoke.
+              sink.putRecords(records, config.deadline - config.handoffMs / 2, pace);
+        write.catch(() => {});
+        writes.push({ page, write });
+        // The first page is written alone: its checkpoint verifies the claim, so a duplicate
+        // invocation that started at the same moment stops after one page. Then the next
+        // page's writes start while this one's last batches are answered.
+        const inFlight = this.pages === 0 ? 1 : PAGES_IN_FLIGHT;
+        const last = page.lastEvaluatedKey === null;
+        while (writes.length >= inFlight || (last && writes.length > 0)) {
+          if (!(await this.completeOldest(writes))) return await this.handOff();
+        }
+        if (last) return await this.finish();
       }
-      this.progress = {
-        position: page.lastEvaluatedKey,
-        itemsScanned: this.progress.itemsScanned + page.scannedCount,
-        recordsPut: this.progress.recordsPut + put.records,
-        bytesPut: this.progress.bytesPut + put.bytes,
-      };
-      this.pages++;
-      if (page.lastEvaluatedKey === null) return await this.finish();
-      // The first page's checkpoint also verifies the claim, so a duplicate invocation that
-      // started at the same moment stops after one page instead of one checkpoint interval.
-      if (this.pages === 1 || clock.now() - this.lastCheckpointAt >= this.checkpointIntervalMs) {
-        await this.checkpoint();
-      }
+    } finally {
+      // No call outlives the invocation: an error path waits for the writes still in flight.
+      await Promise.allSettled(writes.map((w) => w.write));
     }
+  }
+
+  /**
+   * Waits for the oldest page's write and moves the progress past it, checkpointing on the
+   * cadence. False when the write ran out of time: the checkpoint stays before that page, and
+   * the pages after it are abandoned (written again by the next generation).
+   */
+  private async completeOldest(writes: PageWrite[]): Promise<boolean> {
+    const { clock, metrics } = this.ports;
+    const oldest = writes.shift();
+    if (oldest === undefined) return true;
+    let put: PutSummary;
+    try {
+      put = await oldest.write;
+    } catch (error) {
+      await Promise.allSettled(writes.map((w) => w.write));
+      writes.length = 0;
+      if (!(error instanceof DeadlineError)) throw error;
+      this.lastDeadline = error;
+      return false;
+    }
+    const { page } = oldest;
+    this.progress = {
+      position: page.lastEvaluatedKey,
+      itemsScanned: this.progress.itemsScanned + page.scannedCount,
+      recordsPut: this.progress.recordsPut + put.records,
+      bytesPut: this.progress.bytesPut + put.bytes,
+    };
+    this.pages++;
+    metrics.add(ScannerMetrics.recordsPut, put.records);
+    metrics.add(ScannerMetrics.bytesPut, put.bytes);
+    metrics.add(ScannerMetrics.recordsThrottled, put.resent);
+    const due = this.pages === 1 || clock.now() - this.lastCheckpointAt >= this.checkpointIntervalMs;
+    if (page.lastEvaluatedKey !== null && due) {
+      // Runs while the next page is written; awaited before any further page is sent.
+      await this.pendingCheckpoint;
+      this.pendingCheckpoint = this.checkpoint();
+      this.pendingCheckpoint.catch(() => {});
+    }
+    return true;
+  }
+
+  /** Waits for every page in flight, moving the progress past each one accepted. */
+  private async drain(writes: PageWrite[]): Promise<boolean> {
+    while (writes.length > 0) if (!(await this.completeOldest(writes))) return false;
+    return true;
   }
 
   /**
@@ -249,6 +326,7 @@ class SegmentRun {
   }
 
   private async handOff(): Promise<SegmentOutcome> {
+    await this.pendingCheckpoint;
     const saved = this.requireSaved();
     const persistent = (this.lastDeadline?.attempts ?? 0) >= STALL_ATTEMPTS;
     const stalls = this.pages > 0 ? 0 : persistent ? saved.stalls + 1 : saved.stalls;
@@ -268,12 +346,18 @@ class SegmentRun {
       updatedAt: this.ports.clock.now(),
     });
     await this.ports.continuation.continueSegment({ ...this.event, generation });
-    this.ports.log.info('handed off', { generation, itemsScanned: this.progress.itemsScanned, stalls });
+    this.ports.metrics.add(ScannerMetrics.handOffs, 1);
+    this.ports.log.info('handed off', {
+      nextGeneration: generation,
+      itemsScanned: this.progress.itemsScanned,
+      stalls,
+    });
     return { kind: 'handed-off', generation, itemsScanned: this.progress.itemsScanned };
   }
 
   private async finish(): Promise<SegmentOutcome> {
     const { clock, log } = this.ports;
+    await this.pendingCheckpoint;
     await this.save({
       ...this.requireSaved(),
       ...this.progress,
@@ -305,6 +389,8 @@ class SegmentRun {
   private async fail(error: FatalScanError): Promise<SegmentOutcome> {
     const { clock, log } = this.ports;
     log.error('segment failed', { error: error.message });
+    // Whatever became of it, no checkpoint write may land after the failure is recorded.
+    await this.pendingCheckpoint?.catch(() => {});
     // A done segment stays done (its items were all written); only the scan fails.
     if (this.saved !== undefined && this.saved.state !== SegmentState.done) {
       const failed = {
@@ -332,14 +418,13 @@ class SegmentRun {
   private async save(next: SegmentCheckpoint): Promise<void> {
     const { store } = this.ports;
     const { event } = this;
-    const scan = await store.loadScan();
+    const [scan, current] = await Promise.all([store.loadScan(), store.loadSegment(event.segment)]);
     const active = scan?.state === ScanState.running || scan?.state === ScanState.stopping;
     if (scan?.scanId !== event.scanId || !active) {
       throw new SupersededError(
         `the scan is ${scan?.scanId === event.scanId ? scan.state : 'no longer the current one'}`,
       );
     }
-    const current = await store.loadSegment(event.segment);
     if (
       current?.scanId !== event.scanId ||
       current.generation !== event.generation ||
@@ -353,6 +438,7 @@ class SegmentRun {
         ? { ...next, state: SegmentState.stopped, owner: null }
         : next;
     await store.saveSegment(written);
+    this.ports.metrics.add(ScannerMetrics.checkpointWrites, 1);
     this.saved = written;
     if (written.state === SegmentState.stopped) {
       throw new StopRequestedError(`the scan is stopping; segment ${event.segment} saved its checkpoint`);

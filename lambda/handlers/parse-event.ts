@@ -21,7 +21,11 @@ const START_FIELDS = [
   'pageSize',
   'startKey',
   'recordFormat',
+  'maxItemsPerSecond',
+  'maxReadUnitsPerSecond',
 ] as const;
+/** Upper bound of the rate limits: far above what one scan can reach. */
+const MAX_RATE = 10_000_000;
 
 /** A validated event: start carries its options in the core's form. */
 export type ParsedEvent =
@@ -82,6 +86,12 @@ function parseStart(fields: Record<string, unknown>): StartOptions {
     pageSize: fields.pageSize === undefined ? null : integer(fields, 'pageSize', 1, 1_000_000),
     startKey: fields.startKey === undefined ? null : attributeMap(fields.startKey, 'startKey'),
     recordFormat: recordFormat(fields.recordFormat),
+    maxItemsPerSecond:
+      fields.maxItemsPerSecond === undefined ? null : integer(fields, 'maxItemsPerSecond', 1, MAX_RATE),
+    maxReadUnitsPerSecond:
+      fields.maxReadUnitsPerSecond === undefined
+        ? null
+        : integer(fields, 'maxReadUnitsPerSecond', 1, MAX_RATE),
   };
 }
 

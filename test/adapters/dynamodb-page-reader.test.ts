@@ -154,13 +154,17 @@ describe('DynamoDbPageReader', () => {
         { pk: { S: 'customer#1' }, sk: { B: Uint8Array.from([1]) }, total: { N: '12.50' } },
         { pk: { S: 'customer#2' }, sk: { B: Uint8Array.from([2]) }, tags: { SS: ['a', 'b'] } },
       ];
-      dynamodb
-        .on(ScanCommand)
-        .resolves({ Items: items, LastEvaluatedKey: startKey, Count: 2, ScannedCount: 2 });
+      dynamodb.on(ScanCommand).resolves({
+        Items: items,
+        LastEvaluatedKey: startKey,
+        Count: 2,
+        ScannedCount: 2,
+        ConsumedCapacity: { TableName: 'orders', CapacityUnits: 0.5 },
+      });
 
       const page = await newReader().readPage(pageRequest());
 
-      expect(page).toEqual({ items, scannedCount: 2, lastEvaluatedKey: startKey });
+      expect(page).toEqual({ items, scannedCount: 2, lastEvaluatedKey: startKey, readUnits: 0.5 });
     });
 
     it('returns lastEvaluatedKey null at the end of the segment', async () => {
@@ -181,6 +185,7 @@ describe('DynamoDbPageReader', () => {
         items: [],
         scannedCount: 0,
         lastEvaluatedKey: null,
+        readUnits: 0,
       });
     });
 

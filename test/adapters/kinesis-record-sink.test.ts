@@ -14,6 +14,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { KinesisRecordSink, type KinesisRecordSinkOptions } from '../../lambda/adapters/kinesis-record-sink';
 import { DeadlineError, FatalScanError, TransientError } from '../../lambda/core/errors';
 import type { Clock } from '../../lambda/core/ports';
+import { AdaptiveRate } from '../../lambda/core/rate-limit';
 import type { OutboundRecord } from '../../lambda/core/record-format';
 
 const STREAM = 'scan-stream';
@@ -125,25 +126,56 @@ describe('KinesisRecordSink', () => {
     expect(summary.records).toBe(3500);
   });
 
-  it('halves the writes in flight when the stream throttles, and raises them again after clean batches', async () => {
-    let throttles = 1;
+  it('shares the bound on calls in flight between pages written at once', async () => {
+    let inFlight = 0;
+    let most = 0;
+    kinesis.on(PutRecordsCommand).callsFake(async (input: PutRecordsCommandInput) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      inFlight--;
+      return answerEach(accepted)(input);
+    });
+    const sink = newSink(fakeClock().clock, undefined, { maxBatchesInFlight: 4 });
+
+    await Promise.all([
+      sink.putRecords(records(500 * 3), START + 60_000),
+      sink.putRecords(records(500 * 3), START + 60_000),
+    ]);
+
+    expect(most).toBe(4);
+    expect(sentInputs()).toHaveLength(6);
+  });
+
+  it('paces its requests, in requests of a tenth of a second, and slows down when the stream throttles', async () => {
+    const { clock, sleeps } = fakeClock();
+    let calls = 0;
     kinesis.on(PutRecordsCommand).callsFake((input: PutRecordsCommandInput) => {
-      if (throttles-- <= 0) return answerEach(accepted)(input);
-      const first = { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: 'Rate exceeded' };
+      calls++;
+      // The stream refuses half of the fourth request.
+      const refuse = calls === 4 ? Math.floor((input.Records ?? []).length / 2) : 0;
       return {
-        FailedRecordCount: 1,
-        Records: (input.Records ?? []).map((_, i) => (i === 0 ? first : accepted)),
+        FailedRecordCount: refuse,
+        Records: (input.Records ?? []).map((_, i) => (i < refuse ? throttled : accepted)),
       };
     });
-    const sink = newSink(fakeClock().clock, () => 0.5, { maxBatchesInFlight: 8 });
-    expect(sink.inFlight).toBe(8);
+    // Two shards' worth: 2,000 small records a second.
+    const pace = new AdaptiveRate(clock, { initial: 2 });
 
-    await sink.putRecords(records(10), START + 60_000);
-    expect(sink.inFlight).toBe(4);
+    const summary = await newSink(clock, () => 0, { maxBatchesInFlight: 1 }).putRecords(
+      records(2000),
+      START + 60_000,
+      pace,
+    );
 
-    await sink.putRecords(records(10), START + 60_000);
-    await sink.putRecords(records(10), START + 60_000);
-    expect(sink.inFlight).toBe(6);
+    // Requests of 200 records (a tenth of a second); the 100 refused are resent.
+    expect(sentInputs()[0]?.Records).toHaveLength(200);
+    expect(summary.resent).toBe(100);
+    expect(pace.pace).toBeLessThan(2);
+    // 2,100 records at about 2,000 a second, then less: about a second, not at once.
+    const waited = sleeps.reduce((sum, ms) => sum + ms, 0);
+    expect(waited).toBeGreaterThanOrEqual(900);
+    expect(waited).toBeLessThan(1600);
   });
 
   it('sends nothing for no records', async () => {
@@ -316,7 +348,8 @@ describe('KinesisRecordSink', () => {
       let calls = 0;
       kinesis.on(PutRecordsCommand).callsFake((input: PutRecordsCommandInput) => {
         calls += 1;
-        return answerEach(calls <= failures ? throttled : accepted)(input);
+        // InternalFailure: backoff alone, without the pacing that throttling adds.
+        return answerEach(calls <= failures ? internalFailure : accepted)(input);
       });
       const { clock, sleeps } = fakeClock();
 
@@ -336,7 +369,7 @@ describe('KinesisRecordSink', () => {
     let calls = 0;
     kinesis.on(PutRecordsCommand).callsFake((input: PutRecordsCommandInput) => {
       calls += 1;
-      return answerEach(calls <= 4 ? throttled : accepted)(input);
+      return answerEach(calls <= 4 ? internalFailure : accepted)(input);
     });
     const { clock, sleeps } = fakeClock();
 

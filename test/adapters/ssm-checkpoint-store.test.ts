@@ -60,6 +60,7 @@ const scan: ScanRecord = {
   tableItemCount: 48_000,
   options: DEFAULT_SCAN_OPTIONS,
   totalSegments: 4,
+  streamShards: 4,
   startedAt: 1_700_000_000_000,
   finishedAt: null,
   error: null,
@@ -136,6 +137,8 @@ describe('SsmCheckpointStore', () => {
           pageSize: 250,
           startKey: { pk: { S: 'customer#7' }, sk: { B: Uint8Array.from([9, 8, 7]) } },
           recordFormat: 'item',
+          maxItemsPerSecond: 2000,
+          maxReadUnitsPerSecond: 150,
         },
       };
       ssm.on(PutParameterCommand).resolves({ Version: 3 });

@@ -78,6 +78,8 @@ describe('ddbscan start', () => {
         pageSize: '100',
         startKey: '{"pk":{"S":"a"}}',
         recordFormat: 'item',
+        maxItemsPerSecond: '2000',
+        maxReadUnitsPerSecond: '150',
         json: false,
         watch: false,
         interval: 2,
@@ -94,6 +96,8 @@ describe('ddbscan start', () => {
       pageSize: 100,
       startKey: { pk: { S: 'a' } },
       recordFormat: 'item',
+      maxItemsPerSecond: 2000,
+      maxReadUnitsPerSecond: 150,
     });
     expect(startRequest({ segments: 'auto', json: false, watch: false, interval: 2 })).toEqual({
       action: 'start',

@@ -38,6 +38,8 @@ describe('parseEvent', () => {
       pageSize: 250,
       startKey: { pk: { S: 'a' } },
       recordFormat: 'item',
+      maxItemsPerSecond: 2000,
+      maxReadUnitsPerSecond: 150,
     };
     expect(parseEvent(event)).toEqual({
       action: 'start',
@@ -52,6 +54,8 @@ describe('parseEvent', () => {
         pageSize: 250,
         startKey: { pk: { S: 'a' } },
         recordFormat: 'item',
+        maxItemsPerSecond: 2000,
+        maxReadUnitsPerSecond: 150,
       }),
     });
   });
@@ -118,6 +122,21 @@ describe('parseEvent', () => {
       'Invalid pageSize: expected an integer from 1 to 1000000, received 0.',
     ],
     ['an untyped start key', { startKey: { pk: 'a' } }, 'Invalid startKey'],
+    [
+      'a zero item rate',
+      { maxItemsPerSecond: 0 },
+      'Invalid maxItemsPerSecond: expected an integer from 1 to 10000000, received 0.',
+    ],
+    [
+      'a fractional read rate',
+      { maxReadUnitsPerSecond: 2.5 },
+      'Invalid maxReadUnitsPerSecond: expected an integer from 1 to 10000000, received 2.5.',
+    ],
+    [
+      'a read rate as text',
+      { maxReadUnitsPerSecond: '100' },
+      'Invalid maxReadUnitsPerSecond: expected an integer from 1 to 10000000, received "100".',
+    ],
     [
       'an unknown record format',
       { recordFormat: 'csv' },

@@ -1,0 +1,180 @@
+import type { Clock } from './ports';
+
+/** A paced caller that was idle may then send this many seconds' worth at once. */
+const BURST_SECONDS = 0.2;
+
+/**
+ * A token bucket that lets a caller run ahead by one second's worth and then paces it to `rate`
+ * units per second. `take(n)` waits until the bucket is not in debt, then takes `n`, which may
+ * put it in debt: a batch larger than a second's worth still goes, and the next one waits longer.
+ *
+ * @example
+ * const reads = new RateLimiter(clock, 100); // 100 read units per second
+ * await reads.take(page.readUnits);
+ */
+export class RateLimiter {
+  private tokens: number;
+  private at: number;
+
+  constructor(
+    private readonly clock: Clock,
+    private rate: number,
+  ) {
+    this.tokens = rate * BURST_SECONDS;
+    this.at = clock.now();
+  }
+
+  /** Units per second; Infinity lets every call through at once. */
+  get unitsPerSecond(): number {
+    return this.rate;
+  }
+
+  set unitsPerSecond(rate: number) {
+    this.refill();
+    this.rate = rate;
+    this.tokens = Math.min(this.tokens, this.burst());
+  }
+
+  async take(units: number): Promise<void> {
+    for (;;) {
+      if (this.rate === Number.POSITIVE_INFINITY) return;
+      this.refill();
+      if (this.tokens >= 0) {
+        this.tokens -= units;
+        return;
+      }
+      await this.clock.sleep(Math.ceil((-this.tokens / this.rate) * 1000));
+    }
+  }
+
+  /** What an idle caller may save up: a fifth of a second's worth. */
+  private burst(): number {
+    return this.rate * BURST_SECONDS;
+  }
+
+  private refill(): void {
+    const now = this.clock.now();
+    if (this.rate !== Number.POSITIVE_INFINITY) {
+      this.tokens = Math.min(this.burst(), this.tokens + ((now - this.at) / 1000) * this.rate);
+    }
+    this.at = now;
+  }
+}
+
+/**
+ * A record's cost in shard-seconds: a shard takes 1,000 records and 1 MiB a second, so a record
+ * uses the larger of a thousandth of a second and its size over 1 MiB. A stream of N shards
+ * takes N of these units a second.
+ */
+export function shardSeconds(bytes: number): number {
+  return Math.max(1 / 1000, bytes / (1024 * 1024));
+}
+
+export interface AdaptiveRateOptions {
+  /**
+   * The pace to start at, in shard-seconds per second: the chain's share of the stream's
+   * shards, when known. @default Infinity: unpaced
+   */
+  readonly initial?: number;
+  /** Never pace above this. @default Infinity */
+  readonly ceiling?: number;
+  /** Never pace below this. @default 0.01, 10 small records a second */
+  readonly floor?: number;
+}
+
+/** The pace after a throttled round trip, as a share of the pace before it. */
+const DECREASE = 0.75;
+/**
+ * After a decrease, refusals of requests sent within this long are not counted again: the
+ * shards' buckets refill only gradually, so those say little about the new pace.
+ */
+const SETTLE_MS = 200;
+/** While unpaced, the rate sent is measured over this long. */
+const WINDOW_MS = 1000;
+
+/**
+ * Paces a chain's writes to a stream that throttles, in shard-seconds per second (see
+ * `shardSeconds`). It starts at `initial` (the chain's share of the stream's shards, when
+ * known), falls by a quarter on each throttled round trip, and rises by 10% a second (at least
+ * 0.05 shard a second) while answers are clean, up to `ceiling`. Chains that share a stream each back off on their own throttling and so settle
+ * near a fair share of it, as TCP flows do, instead of resending most of their records.
+ *
+ * A throttled answer counts only when its request was sent a while after the last decrease:
+ * the requests already in flight reflect the old pace.
+ */
+export class AdaptiveRate {
+  private readonly limiter: RateLimiter;
+  private readonly ceiling: number;
+  private readonly floor: number;
+  private lastDecreaseAt = Number.NEGATIVE_INFINITY;
+  private lastIncreaseAt: number;
+  /** Sends of the last second, while unpaced: the first decrease starts from their rate. */
+  private readonly sent: { at: number; count: number }[] = [];
+
+  constructor(
+    private readonly clock: Clock,
+    options: AdaptiveRateOptions = {},
+  ) {
+    this.ceiling = options.ceiling ?? Number.POSITIVE_INFINITY;
+    this.floor = options.floor ?? 0.01;
+    this.limiter = new RateLimiter(
+      clock,
+      Math.min(options.initial ?? Number.POSITIVE_INFINITY, this.ceiling),
+    );
+    this.lastIncreaseAt = clock.now();
+  }
+
+  /** Shard-seconds per second now allowed; Infinity when unpaced. */
+  get pace(): number {
+    return this.limiter.unitsPerSecond;
+  }
+
+  /**
+   * How much one PutRecords request should carry: everything while unpaced; once paced, a
+   * tenth of a second's worth, so a chain's writes arrive as a stream rather than as bursts
+   * the shards refuse.
+   */
+  get unitsPerRequest(): number {
+    return this.limiter.unitsPerSecond / 10;
+  }
+
+  /** Waits until `units` may be sent; returns the time they are sent, for `throttled`. */
+  async acquire(units: number): Promise<number> {
+    await this.limiter.take(units);
+    const now = this.clock.now();
+    if (this.limiter.unitsPerSecond === Number.POSITIVE_INFINITY) {
+      this.sent.push({ at: now, count: units });
+      while ((this.sent[0]?.at ?? now) < now - WINDOW_MS) this.sent.shift();
+    }
+    return now;
+  }
+
+  /** Kinesis accepted part or all of a request. */
+  accepted(): void {
+    const now = this.clock.now();
+    const rate = this.limiter.unitsPerSecond;
+    const seconds = (now - this.lastIncreaseAt) / 1000;
+    this.lastIncreaseAt = now;
+    if (rate < this.ceiling) {
+      this.limiter.unitsPerSecond = Math.min(this.ceiling, rate + seconds * Math.max(0.05, 0.1 * rate));
+    }
+  }
+
+  /** Kinesis throttled part of a request sent at `sentAt`. */
+  throttled(sentAt: number): void {
+    if (sentAt <= this.lastDecreaseAt + SETTLE_MS) return;
+    const now = this.clock.now();
+    this.lastDecreaseAt = now;
+    this.lastIncreaseAt = now;
+    const paced = this.limiter.unitsPerSecond;
+    const from = paced === Number.POSITIVE_INFINITY ? this.sentRate(now) : paced;
+    this.limiter.unitsPerSecond = Math.max(this.floor, DECREASE * from);
+  }
+
+  /** Units sent per second over the last second (or since the first send, if sooner). */
+  private sentRate(now: number): number {
+    const count = this.sent.reduce((sum, s) => sum + s.count, 0);
+    // At least a tenth of a second, so one burst does not read as an absurd rate.
+    return (count * 1000) / Math.max(100, now - (this.sent[0]?.at ?? now));
+  }
+}

@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import type { Clock } from '../../lambda/core/ports';
+import { AdaptiveRate, RateLimiter, shardSeconds } from '../../lambda/core/rate-limit';
+
+/** A clock whose sleep moves time forward at once. */
+function fakeClock(): Clock & { advance(ms: number): void; slept: number } {
+  let now = 0;
+  return {
+    slept: 0,
+    now: () => now,
+    advance(ms) {
+      now += ms;
+    },
+    async sleep(ms) {
+      this.slept += ms;
+      now += ms;
+    },
+  };
+}
+
+describe('RateLimiter', () => {
+  it('lets a fifth of a second go at once, then paces to the rate', async () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter(clock, 100);
+
+    await limiter.take(20);
+    expect(clock.slept).toBe(0);
+    for (let i = 0; i < 10; i++) await limiter.take(10);
+
+    // 100 units after the first 20 at 100 a second: about a second.
+    expect(clock.now()).toBeGreaterThanOrEqual(900);
+    expect(clock.now()).toBeLessThanOrEqual(1100);
+  });
+
+  it('lets a take larger than the burst through, and makes the next one wait for it', async () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter(clock, 100);
+
+    await limiter.take(300);
+    expect(clock.slept).toBe(0);
+    await limiter.take(1);
+
+    // 20 saved, 300 taken: 280 in debt, 2.8 s at 100 a second.
+    expect(clock.slept).toBe(2800);
+  });
+
+  it('never waits at an infinite rate', async () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter(clock, Number.POSITIVE_INFINITY);
+
+    for (let i = 0; i < 100; i++) await limiter.take(1_000_000);
+
+    expect(clock.slept).toBe(0);
+  });
+});
+
+describe('shardSeconds', () => {
+  it('charges a small record a thousandth of a shard-second and a large one its share of 1 MiB', () => {
+    expect(shardSeconds(400)).toBe(0.001);
+    expect(shardSeconds(512 * 1024)).toBe(0.5);
+  });
+});
+
+describe('AdaptiveRate', () => {
+  it('starts at the given pace and writes at most a tenth of a second per request', () => {
+    const rate = new AdaptiveRate(fakeClock(), { initial: 0.5 });
+
+    expect(rate.pace).toBe(0.5);
+    expect(rate.unitsPerRequest).toBeCloseTo(0.05);
+  });
+
+  it('is unpaced without a starting pace, then backs off to three quarters of what it sent', async () => {
+    const clock = fakeClock();
+    const rate = new AdaptiveRate(clock);
+    expect(rate.pace).toBe(Number.POSITIVE_INFINITY);
+    expect(rate.unitsPerRequest).toBe(Number.POSITIVE_INFINITY);
+
+    let sentAt = 0;
+    for (let i = 0; i < 5; i++) {
+      sentAt = await rate.acquire(1);
+      clock.advance(100);
+    }
+    rate.throttled(sentAt);
+
+    // 5 units sent between 0 and 400 ms, measured at 500 ms: 10 a second; three quarters of it.
+    expect(rate.pace).toBeCloseTo(7.5);
+  });
+
+  it('falls by a quarter per throttled round trip, not once per refused request in flight', () => {
+    const clock = fakeClock();
+    const rate = new AdaptiveRate(clock, { initial: 4 });
+    clock.advance(1000);
+
+    rate.throttled(clock.now() - 50);
+    rate.throttled(clock.now() - 10);
+    clock.advance(100);
+    rate.throttled(clock.now() - 1);
+    expect(rate.pace).toBe(3);
+
+    clock.advance(500);
+    rate.throttled(clock.now());
+    expect(rate.pace).toBe(2.25);
+  });
+
+  it('rises by 10% a second (at least 0.05) while answers are clean, up to the ceiling', () => {
+    const clock = fakeClock();
+    const rate = new AdaptiveRate(clock, { initial: 2, ceiling: 3 });
+
+    clock.advance(1000);
+    rate.accepted();
+    expect(rate.pace).toBeCloseTo(2.2);
+    for (let i = 0; i < 10; i++) {
+      clock.advance(1000);
+      rate.accepted();
+    }
+    expect(rate.pace).toBe(3);
+
+    const slow = new AdaptiveRate(clock, { initial: 0.1 });
+    clock.advance(1000);
+    slow.accepted();
+    expect(slow.pace).toBeCloseTo(0.15);
+  });
+
+  it('never paces below the floor', () => {
+    const clock = fakeClock();
+    const rate = new AdaptiveRate(clock, { initial: 1, floor: 0.25 });
+
+    for (let i = 0; i < 20; i++) {
+      clock.advance(1000);
+      rate.throttled(clock.now());
+    }
+
+    expect(rate.pace).toBe(0.25);
+  });
+
+  it('waits for the pace before a send', async () => {
+    const clock = fakeClock();
+    const rate = new AdaptiveRate(clock, { initial: 1 });
+
+    for (let i = 0; i < 5; i++) await rate.acquire(0.5);
+
+    // 0.2 saved, then 2.5 units at 1 a second: the fifth send waits until 1.8 s.
+    expect(clock.now()).toBe(1800);
+  });
+});
