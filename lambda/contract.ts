@@ -16,6 +16,12 @@ export const ScannerEnv = {
   handoffMs: 'SCANNER_HANDOFF_MS',
   /** Least time between two checkpoint writes of one segment, in milliseconds. */
   checkpointIntervalMs: 'SCANNER_CHECKPOINT_INTERVAL_MS',
+  /**
+   * Cadence checkpoint writes per second that all segments of a scan share (SSM takes about 3
+   * PutParameter calls a second per account): with many segments, each checkpoints less often
+   * than the interval. Unset: no sharing, the interval alone.
+   */
+  checkpointWritesPerSecond: 'SCANNER_CHECKPOINT_WRITES_PER_SECOND',
   /** Scan `Limit` per page; unset means DynamoDB's 1 MB pages. A start option overrides it. */
   pageSize: 'SCANNER_PAGE_SIZE',
   /** EventBridge bus that receives one "Scan Completed" event per scan. */
@@ -34,6 +40,8 @@ export const ConsumerEnv = {
 export const ScannerDefaults = {
   handoffMs: 15_000,
   checkpointIntervalMs: 10_000,
+  /** What the construct sets: 2 of SSM's default 3 PutParameter calls a second. */
+  checkpointWritesPerSecond: 2,
   eventBusName: 'default',
   /** The function's 900 s timeout plus a minute. */
   stalledAfterMs: 960_000,

@@ -112,6 +112,14 @@ export interface DynamoDbKinesisScannerProps {
    */
   readonly checkpointInterval?: Duration;
   /**
+   * Checkpoint writes per second that all segments of a scan share: with many segments each
+   * checkpoints less often than `checkpointInterval` (at 2 and 100 segments, every 50 s), so the
+   * account's SSM PutParameter limit (about 3 a second; 10 with higher throughput) is not
+   * exhausted. Raise it when the account has higher throughput turned on.
+   * @default 2
+   */
+  readonly checkpointWritesPerSecond?: number;
+  /**
    * Items per Scan page (`Limit`).
    * @default - DynamoDB's 1 MB pages
    */
@@ -187,6 +195,17 @@ export class DynamoDbKinesisScanner extends Construct {
     const handoff = props.handoffThreshold ?? Duration.millis(ScannerDefaults.handoffMs);
     const checkpointInterval =
       props.checkpointInterval ?? Duration.millis(ScannerDefaults.checkpointIntervalMs);
+    const checkpointWritesPerSecond =
+      props.checkpointWritesPerSecond ?? ScannerDefaults.checkpointWritesPerSecond;
+    if (
+      !Number.isInteger(checkpointWritesPerSecond) ||
+      checkpointWritesPerSecond < 1 ||
+      checkpointWritesPerSecond > 10_000
+    ) {
+      throw new Error(
+        `Invalid checkpointWritesPerSecond: expected an integer from 1 to 10000, received ${checkpointWritesPerSecond}.`,
+      );
+    }
     const watchdogInterval = props.watchdogInterval ?? Duration.minutes(5);
     validate(timeout, handoff, props.pageSize, watchdogInterval);
 
@@ -237,6 +256,7 @@ export class DynamoDbKinesisScanner extends Construct {
         [ScannerEnv.parameterName]: this.parameter.parameterName,
         [ScannerEnv.handoffMs]: String(handoff.toMilliseconds()),
         [ScannerEnv.checkpointIntervalMs]: String(checkpointInterval.toMilliseconds()),
+        [ScannerEnv.checkpointWritesPerSecond]: String(checkpointWritesPerSecond),
         ...(props.pageSize === undefined ? {} : { [ScannerEnv.pageSize]: String(props.pageSize) }),
         [ScannerEnv.eventBusName]: this.eventBus.eventBusName,
         [ScannerEnv.stalledAfterMs]: String(stalledAfter(timeout)),

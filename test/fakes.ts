@@ -1,7 +1,8 @@
 import type { KinesisStreamRecord } from 'aws-lambda';
 import type { CompletionDetail, SegmentEvent } from '../lambda/contract';
 import type { AttributeMap } from '../lambda/core/attribute-value';
-import { recordBytes } from '../lambda/core/batching';
+import { batchRecords, recordBytes } from '../lambda/core/batching';
+import { DeadlineError } from '../lambda/core/errors';
 import type {
   CheckpointStore,
   Claim,
@@ -21,6 +22,7 @@ import type {
   ScannerPorts,
   StreamDescription,
 } from '../lambda/core/ports';
+import { type AdaptiveRate, shardSeconds } from '../lambda/core/rate-limit';
 import type { OutboundRecord } from '../lambda/core/record-format';
 import type { ControlConfig, StartOptions } from '../lambda/core/scan-control';
 import {
@@ -113,10 +115,24 @@ export class MemorySink implements RecordSink {
   async describeStream(): Promise<StreamDescription> {
     return this.stream;
   }
-  async putRecords(records: readonly OutboundRecord[]): Promise<PutSummary> {
-    this.beforePut?.(records);
-    this.clock?.advance(this.msPerPut);
-    this.records.push(...records);
+  /**
+   * Like the real sink: requests of at most what the pace allows, each sent when the pace (and
+   * the records limit) lets it, or DeadlineError when it would not before the deadline.
+   */
+  async putRecords(
+    records: readonly OutboundRecord[],
+    deadline = Number.POSITIVE_INFINITY,
+    pace?: AdaptiveRate,
+  ): Promise<PutSummary> {
+    for (const batch of batchRecords(records, pace?.recordsPerRequest)) {
+      const units = batch.reduce((sum, r) => sum + shardSeconds(recordBytes(r)), 0);
+      if (pace && (await pace.acquire(units, batch.length, deadline)) === undefined) {
+        throw new DeadlineError('the pace leaves no time before the deadline', 0);
+      }
+      this.beforePut?.(batch);
+      this.clock?.advance(this.msPerPut);
+      this.records.push(...batch);
+    }
     return { records: records.length, bytes: records.reduce((sum, r) => sum + recordBytes(r), 0), resent: 0 };
   }
   /** The item ids (`pk` numbers) of every record written, in order. */

@@ -40,8 +40,10 @@ export interface PriceTable {
 }
 
 /**
- * us-east-1 list prices, read on 2026-11-21 from stored copies of the AWS pricing pages below
- * (and cross-checked with third-party summaries of them). Free tiers, savings plans and
+ * us-east-1 list prices as of 2026-11-21, from the AWS pricing pages below as quoted by
+ * third-party summaries (the stored copies of the pages did not show the figures). Two could
+ * not be confirmed that way and are the last known list prices: the on-demand stream-hour
+ * ($0.04) and the provisioned read capacity unit-hour ($0.00013). Free tiers, savings plans and
  * Kinesis On-Demand Advantage are not applied.
  */
 export const US_EAST_1_PRICES: PriceTable = {
@@ -192,7 +194,12 @@ export interface Plan {
     readonly dataInGib: number;
     readonly streamHours: number;
   };
-  readonly ssm: { readonly checkpointWrites: number; readonly writesPerSecond: number };
+  readonly ssm: {
+    readonly checkpointWrites: number;
+    readonly writesPerSecond: number;
+    /** How often each segment checkpoints: the interval, stretched when many segments share the budget. */
+    readonly intervalSeconds: number;
+  };
   readonly cost: { readonly lines: readonly CostLine[]; readonly totalUsd: number };
   readonly warnings: readonly string[];
 }
@@ -275,9 +282,14 @@ export function estimatePlan(input: PlanInput): Plan {
     (items * Math.ceil(recordBytes / ON_DEMAND_RECORD_ROUNDING_BYTES) * ON_DEMAND_RECORD_ROUNDING_BYTES) /
     GIB;
 
-  // One checkpoint per interval per segment, plus the one written at each hand-off.
-  const checkpointWrites = segments * Math.ceil(durationSeconds / input.checkpointIntervalSeconds) + handoffs;
-  const writesPerSecond = segments / input.checkpointIntervalSeconds;
+  // One checkpoint per interval per segment, plus the one written at each hand-off; the segments
+  // share the scanner's checkpoint budget, so with many the interval stretches.
+  const intervalSeconds = Math.max(
+    input.checkpointIntervalSeconds,
+    segments / ScannerDefaults.checkpointWritesPerSecond,
+  );
+  const checkpointWrites = segments * Math.ceil(durationSeconds / intervalSeconds) + handoffs;
+  const writesPerSecond = segments / intervalSeconds;
 
   const lines: CostLine[] = [
     line('Lambda requests', invocations, 'requests', prices.lambdaRequest),
@@ -339,7 +351,7 @@ export function estimatePlan(input: PlanInput): Plan {
       dataInGib,
       streamHours: hours,
     },
-    ssm: { checkpointWrites, writesPerSecond },
+    ssm: { checkpointWrites, writesPerSecond, intervalSeconds },
     cost: { lines, totalUsd: lines.reduce((sum, l) => sum + l.usd, 0) },
   };
   return { ...plan, warnings: planWarnings(plan) };
@@ -356,8 +368,8 @@ export function planAssumptions(plan: Plan, prices: PriceTable): string[] {
       : `Record size: ${count(plan.record.bytes)} bytes, as given.`,
     `Read units: Scan counts each page's total item size in 4 KB units (0.5 per 4 KB eventually consistent, 1 strongly consistent), pages of 1 MB; a filter or projection does not reduce them.`,
     `Lambda: each invocation works until the hand-off margin is left, so a chain takes ceil(duration / (timeout − hand-off)) invocations; plus the start call and a watchdog run every ${WATCHDOG_INTERVAL_SECONDS / 60} minutes during the scan, each billed ${CONTROL_CALL_SECONDS} s. Memory ${plan.lambda.memoryMb} MB, arm64.`,
-    `SSM: one checkpoint write per segment per checkpoint interval, plus one per hand-off; free at the standard throughput (about ${SSM_PUTS_PER_SECOND} writes/s per account). With higher throughput enabled every API call costs ${usd(prices.ssmHigherThroughputCall * 10_000)} per 10,000 (not in the total).`,
-    `Prices: ${prices.region} list prices checked ${prices.checked}: Lambda arm64 ${usd(prices.lambdaArmGbSecond)} per GB-s and ${usd(prices.lambdaRequest * 1e6)} per million requests; DynamoDB ${usd(prices.dynamodbReadRequestUnit * 1e6)} per million read request units (on-demand) or ${usd(prices.dynamodbReadCapacityUnitHour)} per RCU-hour (provisioned, the capacity the scan uses); Kinesis provisioned ${usd(prices.kinesisShardHour)} per shard-hour and ${usd(prices.kinesisPutPayloadUnit * 1e6)} per million 25 KB PUT payload units; Kinesis on-demand ${usd(prices.kinesisOnDemandStreamHour)} per stream-hour and ${usd(prices.kinesisOnDemandGibIn)} per GiB in (records rounded up to 1 KB). Sources: ${prices.sources.join(', ')}.`,
+    `SSM: one checkpoint write per segment per checkpoint interval (stretched so that all segments together write at most ${ScannerDefaults.checkpointWritesPerSecond} a second), plus one per hand-off; free at the standard throughput (about ${SSM_PUTS_PER_SECOND} writes/s per account). With higher throughput enabled every API call costs ${usd(prices.ssmHigherThroughputCall * 10_000)} per 10,000 (not in the total).`,
+    `Prices: ${prices.region} list prices checked ${prices.checked}: Lambda arm64 ${usd(prices.lambdaArmGbSecond)} per GB-s and ${usd(prices.lambdaRequest * 1e6)} per million requests; DynamoDB ${usd(prices.dynamodbReadRequestUnit * 1e6)} per million read request units (on-demand) or ${usd(prices.dynamodbReadCapacityUnitHour)} per RCU-hour (provisioned, the capacity the scan uses); Kinesis provisioned ${usd(prices.kinesisShardHour)} per shard-hour and ${usd(prices.kinesisPutPayloadUnit * 1e6)} per million 25 KB PUT payload units; Kinesis on-demand ${usd(prices.kinesisOnDemandStreamHour)} per stream-hour and ${usd(prices.kinesisOnDemandGibIn)} per GiB in (records rounded up to 1 KB). Not confirmed from a stored page: the on-demand stream-hour and the provisioned RCU-hour. Sources: ${prices.sources.join(', ')}.`,
     `Not counted: free tiers, the stream's hours outside the scan, consumers and data out, retention, CloudWatch logs and metrics, the completion event, the failed-invocations queue, data transfer (free within a region).`,
   ];
 }
@@ -399,9 +411,9 @@ function planWarnings(plan: Omit<Plan, 'warnings'>): string[] {
       `The chains are the limit: more segments would be faster, up to the stream's ${count(streamLimit)} items/s.`,
     );
   }
-  if (plan.ssm.writesPerSecond > SSM_PUTS_PER_SECOND) {
+  if (plan.ssm.intervalSeconds > PLAN_DEFAULTS.checkpointIntervalSeconds) {
     warnings.push(
-      `${plan.segments.used} segments write about ${count(plan.ssm.writesPerSecond)} checkpoints/s, above SSM's about ${SSM_PUTS_PER_SECOND} PutParameter/s per account: checkpoints will be throttled and written less often (more duplicates after a fault). Enable higher throughput or use fewer segments.`,
+      `${plan.segments.used} segments share the scanner's ${ScannerDefaults.checkpointWritesPerSecond} checkpoint writes/s (SSM takes about ${SSM_PUTS_PER_SECOND} PutParameter/s per account), so each checkpoints every ${count(plan.ssm.intervalSeconds)} s: a crash repeats up to that much of a segment's work. With SSM's higher throughput turned on, raise the construct's checkpointWritesPerSecond.`,
     );
   }
   return warnings;

@@ -67,7 +67,10 @@ export class KinesisRecordSink implements RecordSink {
   ): Promise<PutSummary> {
     const units = records.map((r) => shardSeconds(recordBytes(r)));
     const total = units.reduce((sum, u) => sum + u, 0);
-    const perRequest = Math.max(25, Math.floor((pace.unitsPerRequest * records.length) / total));
+    const perRequest = Math.min(
+      Math.max(25, Math.floor((pace.unitsPerRequest * records.length) / total)),
+      pace.recordsPerRequest,
+    );
     const batches = batchRecords(records, perRequest);
     // Settle every batch before answering: a caller that hands off must leave no call behind.
     const outcomes = await Promise.allSettled(
@@ -114,7 +117,15 @@ export class KinesisRecordSink implements RecordSink {
           (sum, e) => sum + shardSeconds((e.Data?.byteLength ?? 0) + (e.PartitionKey?.length ?? 0)),
           0,
         ),
+        pending.length,
+        deadline,
       );
+      if (sentAt === undefined) {
+        throw new DeadlineError(
+          `${pending.length} of ${batch.length} records not sent: the stream's pace leaves no time before the deadline.`,
+          attempt,
+        );
+      }
       try {
         const output = await this.client.send(
           new PutRecordsCommand({ StreamName: this.streamName, Records: pending }),

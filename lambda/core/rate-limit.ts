@@ -35,15 +35,21 @@ export class RateLimiter {
     this.tokens = Math.min(this.tokens, this.burst());
   }
 
-  async take(units: number): Promise<void> {
+  /**
+   * Takes `units`, first waiting while the bucket is in debt. False, without taking or waiting,
+   * when that wait would pass `until` (epoch ms): the caller stops before its deadline instead.
+   */
+  async take(units: number, until = Number.POSITIVE_INFINITY): Promise<boolean> {
     for (;;) {
-      if (this.rate === Number.POSITIVE_INFINITY) return;
+      if (this.rate === Number.POSITIVE_INFINITY) return true;
       this.refill();
       if (this.tokens >= 0) {
         this.tokens -= units;
-        return;
+        return true;
       }
-      await this.clock.sleep(Math.ceil((-this.tokens / this.rate) * 1000));
+      const wait = Math.ceil((-this.tokens / this.rate) * 1000);
+      if (this.clock.now() + wait > until) return false;
+      await this.clock.sleep(wait);
     }
   }
 
@@ -76,8 +82,8 @@ export interface AdaptiveRateOptions {
    * shards, when known. @default Infinity: unpaced
    */
   readonly initial?: number;
-  /** Never pace above this. @default Infinity */
-  readonly ceiling?: number;
+  /** Never send more records a second than this (a scan's `maxItemsPerSecond` share). @default Infinity */
+  readonly maxRecordsPerSecond?: number;
   /** Never pace below this. @default 0.01, 10 small records a second */
   readonly floor?: number;
 }
@@ -96,15 +102,17 @@ const WINDOW_MS = 1000;
  * Paces a chain's writes to a stream that throttles, in shard-seconds per second (see
  * `shardSeconds`). It starts at `initial` (the chain's share of the stream's shards, when
  * known), falls by a quarter on each throttled round trip, and rises by 10% a second (at least
- * 0.05 shard a second) while answers are clean, up to `ceiling`. Chains that share a stream each back off on their own throttling and so settle
- * near a fair share of it, as TCP flows do, instead of resending most of their records.
+ * 0.05 shard a second) while answers are clean. Chains that share a stream each back off on
+ * their own throttling and so settle near a fair share of it, as TCP flows do, instead of
+ * resending most of their records. A fixed limit on records a second (`maxRecordsPerSecond`)
+ * applies on top.
  *
  * A throttled answer counts only when its request was sent a while after the last decrease:
  * the requests already in flight reflect the old pace.
  */
 export class AdaptiveRate {
   private readonly limiter: RateLimiter;
-  private readonly ceiling: number;
+  private readonly records: RateLimiter;
   private readonly floor: number;
   private lastDecreaseAt = Number.NEGATIVE_INFINITY;
   private lastIncreaseAt: number;
@@ -115,12 +123,9 @@ export class AdaptiveRate {
     private readonly clock: Clock,
     options: AdaptiveRateOptions = {},
   ) {
-    this.ceiling = options.ceiling ?? Number.POSITIVE_INFINITY;
     this.floor = options.floor ?? 0.01;
-    this.limiter = new RateLimiter(
-      clock,
-      Math.min(options.initial ?? Number.POSITIVE_INFINITY, this.ceiling),
-    );
+    this.limiter = new RateLimiter(clock, options.initial ?? Number.POSITIVE_INFINITY);
+    this.records = new RateLimiter(clock, options.maxRecordsPerSecond ?? Number.POSITIVE_INFINITY);
     this.lastIncreaseAt = clock.now();
   }
 
@@ -138,9 +143,27 @@ export class AdaptiveRate {
     return this.limiter.unitsPerSecond / 10;
   }
 
-  /** Waits until `units` may be sent; returns the time they are sent, for `throttled`. */
-  async acquire(units: number): Promise<number> {
-    await this.limiter.take(units);
+  /** Records one request may carry under `maxRecordsPerSecond`: a tenth of a second's worth. */
+  get recordsPerRequest(): number {
+    return Math.max(1, Math.floor(this.records.unitsPerSecond / 10));
+  }
+
+  /** Records a second this chain may send at most: the lower of its pace and its limit. */
+  get recordsPerSecond(): number {
+    return Math.min(this.records.unitsPerSecond, this.limiter.unitsPerSecond / shardSeconds(0));
+  }
+
+  /**
+   * Waits until `records` of `units` shard-seconds may be sent; returns the time they are sent,
+   * for `throttled`, or undefined when the pace would not allow them before `until` (epoch ms).
+   */
+  async acquire(
+    units: number,
+    records: number,
+    until = Number.POSITIVE_INFINITY,
+  ): Promise<number | undefined> {
+    if (!(await this.records.take(records, until))) return undefined;
+    if (!(await this.limiter.take(units, until))) return undefined;
     const now = this.clock.now();
     if (this.limiter.unitsPerSecond === Number.POSITIVE_INFINITY) {
       this.sent.push({ at: now, count: units });
@@ -155,8 +178,8 @@ export class AdaptiveRate {
     const rate = this.limiter.unitsPerSecond;
     const seconds = (now - this.lastIncreaseAt) / 1000;
     this.lastIncreaseAt = now;
-    if (rate < this.ceiling) {
-      this.limiter.unitsPerSecond = Math.min(this.ceiling, rate + seconds * Math.max(0.05, 0.1 * rate));
+    if (rate !== Number.POSITIVE_INFINITY) {
+      this.limiter.unitsPerSecond = rate + seconds * Math.max(0.05, 0.1 * rate);
     }
   }
 

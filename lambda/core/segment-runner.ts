@@ -23,6 +23,10 @@ const MAX_CHECKPOINT_INTERVAL_MS = 60_000;
  */
 export const PAGES_IN_FLIGHT = 2;
 const NOTHING_PUT: PutSummary = { records: 0, bytes: 0, resent: 0 };
+/** A paced or rate-limited chain reads pages of at most this many seconds of its rate. */
+const PAGE_SECONDS = 10;
+/** A paced page limit this large is left out: DynamoDB's 1 MB pages rarely hold more items. */
+const UNPACED_PAGE_ITEMS = 10_000;
 
 /** A page whose records are being written. */
 interface PageWrite {
@@ -36,6 +40,11 @@ export interface SegmentRunConfig {
   /** Hand off when less than this remains before the deadline. */
   readonly handoffMs: number;
   readonly checkpointIntervalMs: number;
+  /**
+   * Cadence checkpoint writes per second shared by all segments of the scan: with 2 and 100
+   * segments, each checkpoints every 50 s at most. Undefined: the interval alone.
+   */
+  readonly checkpointWritesPerSecond?: number;
   /** Used when the scan's options set no page size. */
   readonly pageSize?: number;
   readonly region: string;
@@ -105,6 +114,9 @@ class SegmentRun {
       if (refusal !== undefined) return stale(refusal);
       return await this.scanPages();
     } catch (error) {
+      // No checkpoint write may land after this invocation ended: a late one would supersede
+      // Lambda's retry of it.
+      await this.pendingCheckpoint?.catch(() => {});
       if (error instanceof SupersededError) return stale(error.message);
       if (error instanceof StopRequestedError) {
         await settleStoppingScan(this.event.scanId, this.holder(), this.config, this.ports);
@@ -157,7 +169,7 @@ class SegmentRun {
     const base = existing ?? firstCheckpoint(scan, event.segment, event.generation, clock.now());
     if (scan.state === ScanState.stopping) {
       // Stopped before it started: record where it stands so the stop can settle.
-      await store.saveSegment({ ...base, state: SegmentState.stopped, owner: null, updatedAt: clock.now() });
+      await this.writeSegment({ ...base, state: SegmentState.stopped, owner: null, updatedAt: clock.now() });
       await settleStoppingScan(scan.scanId, this.holder(), this.config, this.ports);
       return 'the scan is stopping';
     }
@@ -172,7 +184,7 @@ class SegmentRun {
     };
     // Unconditional (SSM has no compare-and-swap): an invocation that claimed the same
     // generation earlier sees this owner at its next save and exits.
-    await store.saveSegment(claim);
+    await this.writeSegment(claim);
     this.saved = claim;
     this.progress = pickProgress(claim);
     return undefined;
@@ -190,23 +202,45 @@ class SegmentRun {
       segment: event.segment,
       format: scan.options.recordFormat,
     };
-    const limit = scan.options.pageSize ?? config.pageSize;
+    // SSM takes about 3 PutParameter calls a second per account: the segments share a budget.
+    this.checkpointIntervalMs = Math.max(
+      this.checkpointIntervalMs,
+      (1000 * scan.totalSegments) / (config.checkpointWritesPerSecond ?? Number.POSITIVE_INFINITY),
+    );
     const share = (total: number | null) => (total === null ? Infinity : total / scan.totalSegments);
     // Every chain starts writing at its share of the stream's shards and adapts to throttling.
-    const pace = new AdaptiveRate(clock, { initial: share(scan.streamShards) });
-    const itemLimit = new RateLimiter(clock, share(scan.options.maxItemsPerSecond));
+    // maxItemsPerSecond applies per request, so the records of a page go out evenly.
+    const pace = new AdaptiveRate(clock, {
+      initial: share(scan.streamShards),
+      maxRecordsPerSecond: share(scan.options.maxItemsPerSecond),
+    });
     const readLimit = new RateLimiter(clock, share(scan.options.maxReadUnitsPerSecond));
+    const handOffAt = config.deadline - config.handoffMs;
+    // Until a page says otherwise, an item costs a read unit (a strongly consistent read of 4 KB).
+    let readUnitsPerItem = 1;
+    // A page holds at most PAGE_SECONDS of what the chain may write or read, so a slow chain (a
+    // small share of the stream, or a rate limit) still finishes pages well inside an invocation.
+    const pageLimit = (): number | undefined => {
+      const recordsPerSecond = pace.recordsPerSecond;
+      const itemsPerSecond = readLimit.unitsPerSecond / Math.max(readUnitsPerItem, 0.01);
+      const paced = PAGE_SECONDS * Math.min(recordsPerSecond, itemsPerSecond);
+      const configured = scan.options.pageSize ?? config.pageSize;
+      if (paced >= UNPACED_PAGE_ITEMS) return configured;
+      return Math.max(1, Math.floor(Math.min(configured ?? paced, paced)));
+    };
     const read = (exclusiveStartKey: AttributeMap | null): Promise<Page> => {
       const page = (async () => {
         const read = await reader.readPage({
           segment: event.segment,
           totalSegments: event.totalSegments,
           exclusiveStartKey,
-          limit,
+          limit: pageLimit(),
           options: scan.options,
         });
-        // Spend the page's read units; the next read waits while the budget is in debt.
-        await readLimit.take(read.readUnits);
+        if (read.scannedCount > 0) readUnitsPerItem = read.readUnits / read.scannedCount;
+        // Spend the page's read units; the next read waits while the budget is in debt (never
+        // past the hand-off: the next invocation goes on from there).
+        await readLimit.take(read.readUnits, handOffAt);
         return read;
       })();
       // A prefetched page may be abandoned (hand-off, stop); its failure then matters to no one.
@@ -219,7 +253,7 @@ class SegmentRun {
       let next = read(this.progress.position);
       for (;;) {
         // At least one page per invocation, so a chain always progresses.
-        if (this.pages > 0 && clock.now() >= config.deadline - config.handoffMs) {
+        if (this.pages > 0 && clock.now() >= handOffAt) {
           await this.drain(writes);
           return await this.handOff();
         }
@@ -230,7 +264,6 @@ class SegmentRun {
         metrics.add(ScannerMetrics.itemsScanned, page.scannedCount);
         const scannedAt = clock.now();
         const records = page.items.map((item) => buildRecord(item, context, scannedAt));
-        await itemLimit.take(records.length);
         // A checkpoint that found this invocation superseded (or the scan stopping) ends it
         // here, before it writes another page.
         await this.pendingCheckpoint;
@@ -389,8 +422,6 @@ class SegmentRun {
   private async fail(error: FatalScanError): Promise<SegmentOutcome> {
     const { clock, log } = this.ports;
     log.error('segment failed', { error: error.message });
-    // Whatever became of it, no checkpoint write may land after the failure is recorded.
-    await this.pendingCheckpoint?.catch(() => {});
     // A done segment stays done (its items were all written); only the scan fails.
     if (this.saved !== undefined && this.saved.state !== SegmentState.done) {
       const failed = {
@@ -437,12 +468,16 @@ class SegmentRun {
       stopping && next.state === SegmentState.running
         ? { ...next, state: SegmentState.stopped, owner: null }
         : next;
-    await store.saveSegment(written);
-    this.ports.metrics.add(ScannerMetrics.checkpointWrites, 1);
+    await this.writeSegment(written);
     this.saved = written;
     if (written.state === SegmentState.stopped) {
       throw new StopRequestedError(`the scan is stopping; segment ${event.segment} saved its checkpoint`);
     }
+  }
+
+  private async writeSegment(checkpoint: SegmentCheckpoint): Promise<void> {
+    await this.ports.store.saveSegment(checkpoint);
+    this.ports.metrics.add(ScannerMetrics.checkpointWrites, 1);
   }
 
   /** This invocation as a completion claimant: its owner token, unique per invocation. */

@@ -7,6 +7,7 @@ export interface ScannerConfig {
   readonly parameterName: string;
   readonly handoffMs: number;
   readonly checkpointIntervalMs: number;
+  readonly checkpointWritesPerSecond: number | undefined;
   readonly pageSize: number | undefined;
   readonly eventBusName: string;
   readonly stalledAfterMs: number;
@@ -25,6 +26,7 @@ export function readConfig(env: Env): ScannerConfig {
     checkpointIntervalMs:
       optionalInteger(env, ScannerEnv.checkpointIntervalMs, 0, 3_600_000) ??
       ScannerDefaults.checkpointIntervalMs,
+    checkpointWritesPerSecond: optionalInteger(env, ScannerEnv.checkpointWritesPerSecond, 1, 10_000),
     // Scan: Limit from 1; PutRecords batches are 500 records, so larger pages simply make more batches.
     pageSize: optionalInteger(env, ScannerEnv.pageSize, 1, 1_000_000),
     eventBusName: env[ScannerEnv.eventBusName] || ScannerDefaults.eventBusName,

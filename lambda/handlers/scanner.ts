@@ -129,6 +129,7 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
               deadline,
               handoffMs: config.handoffMs,
               checkpointIntervalMs: config.checkpointIntervalMs,
+              checkpointWritesPerSecond: config.checkpointWritesPerSecond,
               pageSize: config.pageSize,
               region: config.region,
               stalledAfterMs: config.stalledAfterMs,

@@ -105,6 +105,7 @@ describe('ScannerStack with only a tableArn', () => {
           [ScannerEnv.parameterName]: { Ref: parameterId },
           [ScannerEnv.handoffMs]: String(ScannerDefaults.handoffMs),
           [ScannerEnv.checkpointIntervalMs]: String(ScannerDefaults.checkpointIntervalMs),
+          [ScannerEnv.checkpointWritesPerSecond]: String(ScannerDefaults.checkpointWritesPerSecond),
           [ScannerEnv.pageSize]: Match.absent(),
           [ScannerEnv.eventBusName]: 'default',
           // The 900 s timeout plus a minute.
@@ -372,6 +373,12 @@ describe('DynamoDbKinesisScanner validation', () => {
     expect(() =>
       newScanner({ timeout: Duration.minutes(2), handoffThreshold: Duration.seconds(61) }),
     ).toThrow(/handoffThreshold.*received 61 s/);
+  });
+
+  it('rejects a checkpointWritesPerSecond below 1, naming the prop', () => {
+    expect(() => newScanner({ checkpointWritesPerSecond: 0 })).toThrow(
+      'Invalid checkpointWritesPerSecond: expected an integer from 1 to 10000, received 0.',
+    );
   });
 
   it('rejects a timeout over 900 seconds, naming the prop', () => {

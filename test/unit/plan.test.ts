@@ -202,9 +202,11 @@ describe('estimatePlan', () => {
         stream: { mode: 'PROVISIONED', openShards: 40 },
       }),
     );
-    expect(wide.ssm.writesPerSecond).toBe(4);
+    // 40 segments share 2 writes/s: each checkpoints every 20 s instead of 10.
+    expect(wide.ssm.writesPerSecond).toBe(2);
+    expect(wide.ssm.intervalSeconds).toBe(20);
     expect(wide.warnings).toContainEqual(
-      expect.stringMatching(/^40 segments write about 4 checkpoints\/s, above SSM/),
+      expect.stringMatching(/^40 segments share the scanner's 2 checkpoint writes\/s .* every 20 s/),
     );
   });
 

@@ -77,7 +77,7 @@ describe('AdaptiveRate', () => {
 
     let sentAt = 0;
     for (let i = 0; i < 5; i++) {
-      sentAt = await rate.acquire(1);
+      sentAt = (await rate.acquire(1, 1000)) ?? 0;
       clock.advance(100);
     }
     rate.throttled(sentAt);
@@ -102,23 +102,53 @@ describe('AdaptiveRate', () => {
     expect(rate.pace).toBe(2.25);
   });
 
-  it('rises by 10% a second (at least 0.05) while answers are clean, up to the ceiling', () => {
+  it('rises by 10% a second (at least 0.05) while answers are clean', () => {
     const clock = fakeClock();
-    const rate = new AdaptiveRate(clock, { initial: 2, ceiling: 3 });
+    const rate = new AdaptiveRate(clock, { initial: 2 });
 
     clock.advance(1000);
     rate.accepted();
     expect(rate.pace).toBeCloseTo(2.2);
-    for (let i = 0; i < 10; i++) {
-      clock.advance(1000);
-      rate.accepted();
-    }
-    expect(rate.pace).toBe(3);
 
     const slow = new AdaptiveRate(clock, { initial: 0.1 });
     clock.advance(1000);
     slow.accepted();
     expect(slow.pace).toBeCloseTo(0.15);
+  });
+
+  it('never sends more records a second than its limit, a tenth of a second per request', async () => {
+    const clock = fakeClock();
+    const rate = new AdaptiveRate(clock, { maxRecordsPerSecond: 50 });
+    expect(rate.recordsPerRequest).toBe(5);
+    expect(rate.recordsPerSecond).toBe(50);
+
+    for (let i = 0; i < 20; i++) await rate.acquire(0.005, 5);
+
+    // 10 saved and one request of debt, then 85 records at 50 a second.
+    expect(clock.now()).toBe(1700);
+  });
+
+  it('gives up, without waiting, when the pace leaves no time before the deadline', async () => {
+    const clock = fakeClock();
+    const rate = new AdaptiveRate(clock, { initial: 1 });
+
+    expect(await rate.acquire(2, 1000, 10_000)).toBe(0);
+    expect(await rate.acquire(0.1, 100, 1500)).toBeUndefined();
+
+    expect(clock.slept).toBe(0);
+  });
+
+  it('stays unpaced through clean answers', async () => {
+    const clock = fakeClock();
+    const rate = new AdaptiveRate(clock);
+
+    for (let i = 0; i < 3; i++) {
+      await rate.acquire(1, 500);
+      rate.accepted();
+    }
+
+    expect(rate.pace).toBe(Number.POSITIVE_INFINITY);
+    expect(clock.slept).toBe(0);
   });
 
   it('never paces below the floor', () => {
@@ -137,7 +167,7 @@ describe('AdaptiveRate', () => {
     const clock = fakeClock();
     const rate = new AdaptiveRate(clock, { initial: 1 });
 
-    for (let i = 0; i < 5; i++) await rate.acquire(0.5);
+    for (let i = 0; i < 5; i++) await rate.acquire(0.5, 500);
 
     // 0.2 saved, then 2.5 units at 1 a second: the fifth send waits until 1.8 s.
     expect(clock.now()).toBe(1800);

@@ -9,6 +9,7 @@ import {
   startScan,
   stopScan,
 } from '../../lambda/core/scan-control';
+import { decodeScan, encodeScan } from '../../lambda/core/scan-state';
 import { runSegment, type SegmentOutcome } from '../../lambda/core/segment-runner';
 import { controlConfig, type FakeWorld, fakeWorld, numberedItems, startOptions } from '../fakes';
 
@@ -91,6 +92,34 @@ describe('startScan', () => {
     expect(world.store.scan?.options).toMatchObject({
       projectionExpression: '#b, #ddbscanKey0',
       expressionNames: { '#b': 'body', '#ddbscanKey0': 'pk' },
+    });
+  });
+
+  it("records the stream's open shards and keeps the rate limits with the scan", async () => {
+    const world = fakeWorld(numberedItems(10));
+    world.sink.stream = { mode: 'PROVISIONED', openShards: 6 };
+    await startScan(
+      startOptions({ segments: 3, maxItemsPerSecond: 2000, maxReadUnitsPerSecond: 150 }),
+      controlConfig,
+      world.ports,
+    );
+
+    expect(world.store.scan).toMatchObject({
+      totalSegments: 3,
+      streamShards: 6,
+      options: { maxItemsPerSecond: 2000, maxReadUnitsPerSecond: 150 },
+    });
+    // As kept in the root parameter.
+    const scan = world.store.scan;
+    expect(decodeScan(encodeScan(scan))).toEqual(scan);
+  });
+
+  it('keeps no rate limit when the start sets none', async () => {
+    const world = fakeWorld(numberedItems(10));
+    await startScan(startOptions(), controlConfig, world.ports);
+    expect(world.store.scan).toMatchObject({
+      streamShards: 4,
+      options: { maxItemsPerSecond: null, maxReadUnitsPerSecond: null },
     });
   });
 
@@ -242,6 +271,28 @@ describe('a parallel scan', () => {
     });
     expect(world.store.scan).toMatchObject({ state: 'COMPLETED', summary: { itemsScanned: 333 } });
     expect(world.store.segments.size).toBe(0);
+  });
+
+  it('runs a scan recorded by an earlier version, without shards or rate limits, to completion', async () => {
+    const world = fakeWorld(numberedItems(50), { pageSize: 10 });
+    await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
+    const stored = JSON.parse(encodeScan(world.store.scan)) as {
+      scan: { streamShards?: unknown; options: Record<string, unknown> };
+    };
+    delete stored.scan.streamShards;
+    delete stored.scan.options.maxItemsPerSecond;
+    delete stored.scan.options.maxReadUnitsPerSecond;
+    world.store.scan = decodeScan(JSON.stringify(stored));
+
+    const outcomes = await drain(world);
+
+    expect(outcomes.map((o) => o.kind)).toEqual(['done', 'done']);
+    expect(world.store.scan).toMatchObject({
+      state: 'COMPLETED',
+      streamShards: null,
+      summary: { itemsScanned: 50 },
+    });
+    expect(world.sink.itemIds().sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
   });
 
   it('publishes one completion event when two segments finish together', async () => {

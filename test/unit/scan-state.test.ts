@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { INITIAL_ROOT_PARAMETER_VALUE } from '../../lambda/contract';
+import { INITIAL_ROOT_PARAMETER_VALUE, RecordFormat } from '../../lambda/contract';
 import { FatalScanError } from '../../lambda/core/errors';
 import {
+  DEFAULT_SCAN_OPTIONS,
   decodeScan,
   decodeSegment,
   encodeScan,
   encodeSegment,
+  type ScanRecord,
   type SegmentCheckpoint,
 } from '../../lambda/core/scan-state';
 
@@ -24,6 +26,21 @@ const checkpoint: SegmentCheckpoint = {
   stalls: 1,
   updatedAt: 1_700_000_000_000,
   error: null,
+};
+
+const scan: ScanRecord = {
+  scanId: 'scan-1',
+  state: 'RUNNING',
+  tableName: 'Orders',
+  keyAttributes: ['pk'],
+  tableItemCount: 1000,
+  options: { ...DEFAULT_SCAN_OPTIONS, maxItemsPerSecond: 2000, maxReadUnitsPerSecond: 150 },
+  totalSegments: 4,
+  streamShards: 8,
+  startedAt: 1_700_000_000_000,
+  finishedAt: null,
+  error: null,
+  summary: null,
 };
 
 describe('checkpoint codec', () => {
@@ -54,5 +71,58 @@ describe('checkpoint codec', () => {
     expect(() =>
       decodeSegment(JSON.stringify({ ...JSON.parse(encodeSegment(checkpoint)), generation: 'x' })),
     ).toThrow('The segment checkpoint is corrupt: unexpected generation.');
+  });
+
+  it("round-trips the scan's stream shards and rate limits", () => {
+    expect(decodeScan(encodeScan(scan))).toEqual(scan);
+  });
+
+  it('reads a scan recorded by an earlier version, without shards or rate limits, with nulls', () => {
+    // The root parameter as versions before the rate limits wrote it.
+    const earlier = JSON.stringify({
+      v: 1,
+      scan: {
+        scanId: 'scan-1',
+        state: 'RUNNING',
+        tableName: 'Orders',
+        keyAttributes: ['pk'],
+        tableItemCount: 1000,
+        options: {
+          filterExpression: null,
+          projectionExpression: null,
+          expressionNames: null,
+          expressionValues: null,
+          consistentRead: false,
+          pageSize: 100,
+          startKey: null,
+          recordFormat: RecordFormat.dynamodbStream,
+        },
+        totalSegments: 4,
+        startedAt: 1_700_000_000_000,
+        finishedAt: null,
+        error: null,
+        summary: null,
+      },
+    });
+
+    expect(decodeScan(earlier)).toEqual({
+      ...scan,
+      options: { ...DEFAULT_SCAN_OPTIONS, pageSize: 100 },
+      streamShards: null,
+    });
+  });
+
+  it.each([
+    ['streamShards', { streamShards: 'many' }, {}],
+    ['maxItemsPerSecond', {}, { maxItemsPerSecond: '100' }],
+  ])('reports a root parameter with an invalid %s as corrupt', (field, fields, options) => {
+    const text = JSON.parse(encodeScan(scan)) as { scan: Record<string, unknown> & { options: object } };
+    const corrupt = {
+      ...text,
+      scan: { ...text.scan, ...fields, options: { ...text.scan.options, ...options } },
+    };
+    expect(() => decodeScan(JSON.stringify(corrupt))).toThrow(
+      new FatalScanError(`The root parameter is corrupt: unexpected ${field}.`),
+    );
   });
 });
