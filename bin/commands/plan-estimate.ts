@@ -69,9 +69,10 @@ export const US_EAST_1_PRICES: PriceTable = {
 };
 
 /**
- * One chain's rate when nothing else limits it. The benchmark's P1 (bench-results/latest.json)
- * measured 4,883 items/s for one segment of 400-byte items with 40 ms per AWS call; rounded
- * down. It was measured with small items only: chains of large items are probably slower.
+ * One chain's rate when nothing else limits it, kept conservative. The benchmark (README,
+ * Performance) measures 7,300 to 12,000 items/s for one segment of 400-byte items with 40 ms per
+ * call, where the local Kinesis emulator's CPU is the limit; nothing has measured a chain in AWS
+ * yet, and chains of large items are probably slower.
  */
 export const CHAIN_ITEMS_PER_SECOND = 4_000;
 
@@ -362,7 +363,7 @@ export function planAssumptions(plan: Plan, prices: PriceTable): string[] {
   const usd = (n: number) => `$${Number(n.toPrecision(6))}`;
   return [
     `Segments are equal in size and run for the whole scan; a real parallel scan's segments differ, so the last one finishes later.`,
-    `Rate: the lowest of the stream's write capacity (a shard takes 1 MiB/s and 1,000 records/s; an on-demand stream counts as at least ${ON_DEMAND_STARTING_SHARDS} shards, its starting capacity, though it grows under a sustained load, so a long scan may go faster), ${count(CHAIN_ITEMS_PER_SECOND)} items/s per chain (measured by the benchmark with 400-byte items), and a provisioned table's read capacity when known. An on-demand table is assumed not to limit the scan.`,
+    `Rate: the lowest of the stream's write capacity (a shard takes 1 MiB/s and 1,000 records/s; an on-demand stream counts as at least ${ON_DEMAND_STARTING_SHARDS} shards, its starting capacity, though it grows under a sustained load, so a long scan may go faster), ${count(CHAIN_ITEMS_PER_SECOND)} items/s per chain (conservative: the benchmark measures 7,300 or more with 400-byte items, bound by the local emulator), and a provisioned table's read capacity when known. An on-demand table is assumed not to limit the scan.`,
     plan.record.estimated
       ? `Record size: ${RECORD_ENVELOPE_BYTES} bytes of envelope + ${PARTITION_KEY_BYTES} of partition key + ${TYPED_JSON_FACTOR} × the average item size (typed JSON is larger than DynamoDB's size: about 1.05× for long strings, 1.33× for binary, 1.8× for many small attributes). Pass --record-bytes (bytesPut / recordsPut of an earlier scan) to use a measured size.`
       : `Record size: ${count(plan.record.bytes)} bytes, as given.`,
