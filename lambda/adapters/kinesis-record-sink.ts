@@ -67,6 +67,8 @@ export class KinesisRecordSink implements RecordSink {
   ): Promise<PutSummary> {
     const units = records.map((r) => shardSeconds(recordBytes(r)));
     const total = units.reduce((sum, u) => sum + u, 0);
+    // A tenth of a second of the pace per request, but not fewer than 25 records: each request
+    // is a round trip, and at a crawl it is better to wait between requests than to send many.
     const perRequest = Math.min(
       Math.max(25, Math.floor((pace.unitsPerRequest * records.length) / total)),
       pace.recordsPerRequest,

@@ -4,9 +4,10 @@ import type { Clock } from './ports';
 const BURST_SECONDS = 0.2;
 
 /**
- * A token bucket that lets a caller run ahead by one second's worth and then paces it to `rate`
- * units per second. `take(n)` waits until the bucket is not in debt, then takes `n`, which may
- * put it in debt: a batch larger than a second's worth still goes, and the next one waits longer.
+ * A token bucket that lets a caller run ahead by a fifth of a second's worth and then paces it
+ * to `rate` units per second. `take(n)` waits until the bucket is not in debt, then takes `n`,
+ * which may put it in debt: a batch larger than the burst still goes, and the next one waits
+ * longer.
  *
  * @example
  * const reads = new RateLimiter(clock, 100); // 100 read units per second
@@ -15,6 +16,8 @@ const BURST_SECONDS = 0.2;
 export class RateLimiter {
   private tokens: number;
   private at: number;
+  /** When a take last had to wait: the rate was what held the caller back. */
+  lastWaitAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly clock: Clock,
@@ -42,6 +45,7 @@ export class RateLimiter {
   async take(units: number, until = Number.POSITIVE_INFINITY): Promise<boolean> {
     for (;;) {
       if (this.rate === Number.POSITIVE_INFINITY) return true;
+      if (this.clock.now() > until) return false;
       this.refill();
       if (this.tokens >= 0) {
         this.tokens -= units;
@@ -49,6 +53,7 @@ export class RateLimiter {
       }
       const wait = Math.ceil((-this.tokens / this.rate) * 1000);
       if (this.clock.now() + wait > until) return false;
+      this.lastWaitAt = this.clock.now();
       await this.clock.sleep(wait);
     }
   }
@@ -68,7 +73,7 @@ export class RateLimiter {
 }
 
 /**
- * A record's cost in shard-seconds: a shard takes 1,000 records and 1 MiB a second, so a record
+ * A record's cost in shard-seconds (`shardSeconds(400)` is 0.001, `shardSeconds(512 * 1024)` 0.5): a shard takes 1,000 records and 1 MiB a second, so a record
  * uses the larger of a thousandth of a second and its size over 1 MiB. A stream of N shards
  * takes N of these units a second.
  */
@@ -109,6 +114,11 @@ const WINDOW_MS = 1000;
  *
  * A throttled answer counts only when its request was sent a while after the last decrease:
  * the requests already in flight reflect the old pace.
+ *
+ * @example
+ * const pace = new AdaptiveRate(clock, { initial: shards / segments });
+ * const sentAt = await pace.acquire(units, records.length, deadline); // undefined: no time left
+ * if (throttled) pace.throttled(sentAt); else pace.accepted();
  */
 export class AdaptiveRate {
   private readonly limiter: RateLimiter;
@@ -172,13 +182,16 @@ export class AdaptiveRate {
     return now;
   }
 
-  /** Kinesis accepted part or all of a request. */
+  /** Kinesis accepted part or all of a request: the pace rises while it is what holds sends back. */
   accepted(): void {
     const now = this.clock.now();
     const rate = this.limiter.unitsPerSecond;
     const seconds = (now - this.lastIncreaseAt) / 1000;
     this.lastIncreaseAt = now;
-    if (rate !== Number.POSITIVE_INFINITY) {
+    // Raised only while the pace is what holds the sends back: time spent idle, or waiting on
+    // something else, is no evidence that the stream takes more.
+    const held = this.limiter.lastWaitAt >= now - seconds * 1000;
+    if (rate !== Number.POSITIVE_INFINITY && held) {
       this.limiter.unitsPerSecond = rate + seconds * Math.max(0.05, 0.1 * rate);
     }
   }

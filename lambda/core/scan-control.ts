@@ -83,6 +83,14 @@ export async function startScan(
 
   const [table, stream] = await Promise.all([reader.describeTable(), ports.sink.describeStream()]);
   const totalSegments = request.segments === 'auto' ? autoSegments(table, stream) : request.segments;
+  // Each segment takes an equal share of a limit; below one a second, an invocation could not
+  // pace even one request, and would hand off at once, over and over.
+  for (const field of ['maxItemsPerSecond', 'maxReadUnitsPerSecond'] as const) {
+    const limit = request[field];
+    if (limit !== null && limit < totalSegments) {
+      throw new ValidationError(field, `at least 1 per segment (${totalSegments} segments)`, limit);
+    }
+  }
   if (request.startKey !== null && totalSegments > 1) {
     throw new ValidationError(
       'startKey',
@@ -123,7 +131,7 @@ export async function startScan(
     tableItemCount: table.itemCount,
     options,
     totalSegments,
-    streamShards: stream.openShards,
+    streamShards: Math.max(1, stream.openShards),
     startedAt: now,
     finishedAt: null,
     error: null,

@@ -1,29 +1,42 @@
 import { ScannerMetrics, ScanState, type SegmentEvent, SegmentState } from '../contract';
 import type { AttributeMap } from './attribute-value';
+import { recordBytes } from './batching';
 import { DeadlineError, FatalScanError, isThrottling, StopRequestedError, SupersededError } from './errors';
 import type { Page, PutSummary, ScannerPorts } from './ports';
-import { AdaptiveRate, RateLimiter } from './rate-limit';
+import { AdaptiveRate, RateLimiter, shardSeconds } from './rate-limit';
 import { buildRecord, type RecordContext } from './record-format';
 import { completeScanIfDone, failScan, settleStoppingScan } from './scan-control';
 import { firstCheckpoint, type ScanRecord, type SegmentCheckpoint } from './scan-state';
 
-/** Consecutive invocations that complete no page before the scan is failed rather than retried forever. */
-export const MAX_STALLED_HANDOFFS = 3;
 /**
- * A page counts as unwritable only when its write kept failing through this many attempts: one
- * that ran out of time after a single attempt (the budget went on a slow scan) proves nothing.
+ * Consecutive invocations that complete no page, with the last one's write refused throughout,
+ * before the scan is failed rather than retried forever.
+ */
+export const MAX_STALLED_HANDOFFS = 3;
+/** Consecutive invocations that complete no page, for any reason, before the scan is failed. */
+export const MAX_IDLE_HANDOFFS = 10;
+/**
+ * An invocation that wrote no page counts as stalled when its first page's write kept failing
+ * through this many attempts, or when that write had at least half of the invocation's time
+ * (`STALL_WRITE_SHARE`) and still did not get through (a stream too slow for even one page). One
+ * that ran out of time after a single late attempt (the budget went on a slow scan) proves
+ * nothing.
  */
 const STALL_ATTEMPTS = 3;
+const STALL_WRITE_SHARE = 0.5;
 /** The longest a throttled chain stretches its checkpoint interval. */
 const MAX_CHECKPOINT_INTERVAL_MS = 60_000;
 /**
  * Pages whose records may be in flight at once: the next page's writes start while the last
  * batches of the one before are answered. A superseded invocation notices at its next
- * checkpoint, and by then has sent at most one page more.
+ * checkpoint, and by then has sent at most one page more than it would have one page at a time.
  */
 export const PAGES_IN_FLIGHT = 2;
 const NOTHING_PUT: PutSummary = { records: 0, bytes: 0, resent: 0 };
-/** A paced or rate-limited chain reads pages of at most this many seconds of its rate. */
+/**
+ * A paced or rate-limited chain reads pages of at most this many seconds of its rate (in small
+ * records: a page of large records may take longer, and is then cut short by the deadline).
+ */
 const PAGE_SECONDS = 10;
 /** A paced page limit this large is left out: DynamoDB's 1 MB pages rarely hold more items. */
 const UNPACED_PAGE_ITEMS = 10_000;
@@ -93,6 +106,11 @@ class SegmentRun {
   /** Pages completed (read and accepted by Kinesis) in this invocation. */
   private pages = 0;
   private lastDeadline: DeadlineError | undefined;
+  /** When this invocation started, and when its first page's write started. */
+  private readonly startedAt: number;
+  private firstWriteAt: number | undefined;
+  /** The read budget cannot pay for another page before the hand-off. */
+  private readsExhausted = false;
   private checkpointIntervalMs: number;
   private lastCheckpointAt: number;
   /** A cadence checkpoint being written while the next page is. */
@@ -104,6 +122,7 @@ class SegmentRun {
     private readonly ports: ScannerPorts,
   ) {
     this.owner = ports.ids.newOwnerToken();
+    this.startedAt = ports.clock.now();
     this.checkpointIntervalMs = config.checkpointIntervalMs;
     this.lastCheckpointAt = ports.clock.now();
   }
@@ -207,7 +226,8 @@ class SegmentRun {
       this.checkpointIntervalMs,
       (1000 * scan.totalSegments) / (config.checkpointWritesPerSecond ?? Number.POSITIVE_INFINITY),
     );
-    const share = (total: number | null) => (total === null ? Infinity : total / scan.totalSegments);
+    const share = (total: number | null) =>
+      total === null ? Number.POSITIVE_INFINITY : total / scan.totalSegments;
     // Every chain starts writing at its share of the stream's shards and adapts to throttling.
     // maxItemsPerSecond applies per request, so the records of a page go out evenly.
     const pace = new AdaptiveRate(clock, {
@@ -230,23 +250,24 @@ class SegmentRun {
     };
     const read = (exclusiveStartKey: AttributeMap | null): Promise<Page> => {
       const page = (async () => {
-        const read = await reader.readPage({
+        const result = await reader.readPage({
           segment: event.segment,
           totalSegments: event.totalSegments,
           exclusiveStartKey,
           limit: pageLimit(),
           options: scan.options,
         });
-        if (read.scannedCount > 0) readUnitsPerItem = read.readUnits / read.scannedCount;
-        // Spend the page's read units; the next read waits while the budget is in debt (never
-        // past the hand-off: the next invocation goes on from there).
-        await readLimit.take(read.readUnits, handOffAt);
-        return read;
+        if (result.scannedCount > 0) readUnitsPerItem = result.readUnits / result.scannedCount;
+        // Spend the page's read units; the next read waits while the budget is in debt. When
+        // the wait would pass the hand-off, this page is the invocation's last.
+        if (!(await readLimit.take(result.readUnits, handOffAt))) this.readsExhausted = true;
+        return result;
       })();
       // A prefetched page may be abandoned (hand-off, stop); its failure then matters to no one.
       page.catch(() => {});
       return page;
     };
+    const writeDeadline = config.deadline - config.handoffMs / 2;
 
     const writes: PageWrite[] = [];
     try {
@@ -258,31 +279,39 @@ class SegmentRun {
           return await this.handOff();
         }
         const page = await next;
+        const records = page.items.map((item) => buildRecord(item, context, clock.now()));
+        // A page that would not be written before the write deadline at the chain's pace is
+        // left to the next invocation instead of being sent and thrown away.
+        const units = records.reduce((sum, r) => sum + shardSeconds(recordBytes(r)), 0);
+        if (this.pages > 0 && clock.now() + (1000 * units) / pace.pace >= writeDeadline) {
+          await this.drain(writes);
+          return await this.handOff();
+        }
         // Read the following page while this one is written: reading has no side effects, and
         // the checkpoint still moves only after this page's records were accepted.
-        if (page.lastEvaluatedKey !== null) next = read(page.lastEvaluatedKey);
+        const last = page.lastEvaluatedKey === null;
+        if (!last && !this.readsExhausted) next = read(page.lastEvaluatedKey);
         metrics.add(ScannerMetrics.itemsScanned, page.scannedCount);
-        const scannedAt = clock.now();
-        const records = page.items.map((item) => buildRecord(item, context, scannedAt));
         // A checkpoint that found this invocation superseded (or the scan stopping) ends it
         // here, before it writes another page.
         await this.pendingCheckpoint;
+        this.firstWriteAt ??= clock.now();
         const write =
           records.length === 0
             ? Promise.resolve(NOTHING_PUT)
             : // Leave half the hand-off margin for the checkpoint and the re-invoke.
-              sink.putRecords(records, config.deadline - config.handoffMs / 2, pace);
+              sink.putRecords(records, writeDeadline, pace);
         write.catch(() => {});
         writes.push({ page, write });
         // The first page is written alone: its checkpoint verifies the claim, so a duplicate
         // invocation that started at the same moment stops after one page. Then the next
         // page's writes start while this one's last batches are answered.
         const inFlight = this.pages === 0 ? 1 : PAGES_IN_FLIGHT;
-        const last = page.lastEvaluatedKey === null;
-        while (writes.length >= inFlight || (last && writes.length > 0)) {
+        while (writes.length >= inFlight || ((last || this.readsExhausted) && writes.length > 0)) {
           if (!(await this.completeOldest(writes))) return await this.handOff();
         }
         if (last) return await this.finish();
+        if (this.readsExhausted) return await this.handOff();
       }
     } finally {
       // No call outlives the invocation: an error path waits for the writes still in flight.
@@ -348,9 +377,10 @@ class SegmentRun {
       await this.save({ ...this.requireSaved(), ...this.progress, stalls: 0, updatedAt: clock.now() });
     } catch (error) {
       if (!isThrottling(error)) throw error;
-      this.checkpointIntervalMs = Math.min(
-        Math.max(2 * this.checkpointIntervalMs, 1000),
-        MAX_CHECKPOINT_INTERVAL_MS,
+      // Longer, never shorter than the interval the segments' shared budget already set.
+      this.checkpointIntervalMs = Math.max(
+        this.checkpointIntervalMs,
+        Math.min(Math.max(2 * this.checkpointIntervalMs, 1000), MAX_CHECKPOINT_INTERVAL_MS),
       );
       log.warn('checkpoint throttled; writing less often', {
         checkpointIntervalMs: this.checkpointIntervalMs,
@@ -361,11 +391,18 @@ class SegmentRun {
   private async handOff(): Promise<SegmentOutcome> {
     await this.pendingCheckpoint;
     const saved = this.requireSaved();
-    const persistent = (this.lastDeadline?.attempts ?? 0) >= STALL_ATTEMPTS;
-    const stalls = this.pages > 0 ? 0 : persistent ? saved.stalls + 1 : saved.stalls;
-    if (stalls >= MAX_STALLED_HANDOFFS) {
+    const budget = this.config.deadline - this.config.handoffMs / 2 - this.startedAt;
+    const hadTime =
+      this.firstWriteAt !== undefined &&
+      this.config.deadline - this.config.handoffMs / 2 - this.firstWriteAt >= STALL_WRITE_SHARE * budget;
+    const persistent =
+      this.lastDeadline !== undefined && (this.lastDeadline.attempts >= STALL_ATTEMPTS || hadTime);
+    // Every invocation without a page counts; a scan fails after a few whose last write was
+    // refused throughout, or after many for any reason (nothing retries forever).
+    const stalls = this.pages > 0 ? 0 : saved.stalls + 1;
+    if ((persistent && stalls >= MAX_STALLED_HANDOFFS) || stalls >= MAX_IDLE_HANDOFFS) {
       throw new FatalScanError(
-        `No page of segment ${this.event.segment} could be written in ${stalls} consecutive invocations: ${this.lastDeadline?.message}`,
+        `No page of segment ${this.event.segment} could be written in ${stalls} consecutive invocations: ${this.lastDeadline?.message ?? 'reading and pacing left no time for a page'}`,
       );
     }
     const generation = this.event.generation + 1;

@@ -102,18 +102,35 @@ describe('AdaptiveRate', () => {
     expect(rate.pace).toBe(2.25);
   });
 
-  it('rises by 10% a second (at least 0.05) while answers are clean', () => {
+  it('rises by 10% a second (at least 0.05) while it holds clean sends back', async () => {
     const clock = fakeClock();
     const rate = new AdaptiveRate(clock, { initial: 2 });
 
-    clock.advance(1000);
+    // 0.4 saved: the second send waits for the pace.
+    await rate.acquire(1, 1);
+    await rate.acquire(1, 1);
+    clock.advance(1000 - clock.now());
     rate.accepted();
     expect(rate.pace).toBeCloseTo(2.2);
 
     const slow = new AdaptiveRate(clock, { initial: 0.1 });
-    clock.advance(1000);
+    await slow.acquire(0.1, 100);
+    await slow.acquire(0.1, 100);
     slow.accepted();
-    expect(slow.pace).toBeCloseTo(0.15);
+    // Waited 800 ms for tokens: 0.05 a second of it.
+    expect(slow.pace).toBeCloseTo(0.1 + 0.05 * 0.8);
+  });
+
+  it('does not rise while nothing waits on it: idle time is no evidence the stream takes more', () => {
+    const clock = fakeClock();
+    const rate = new AdaptiveRate(clock, { initial: 2 });
+
+    for (let i = 0; i < 10; i++) {
+      clock.advance(1000);
+      rate.accepted();
+    }
+
+    expect(rate.pace).toBe(2);
   });
 
   it('never sends more records a second than its limit, a tenth of a second per request', async () => {

@@ -188,6 +188,18 @@ describe('startScan', () => {
     expect(world.store.writes).toEqual([]);
   });
 
+  it.each(['maxItemsPerSecond', 'maxReadUnitsPerSecond'] as const)(
+    'refuses a %s below one per segment, naming the field, before anything is written',
+    async (field) => {
+      const world = fakeWorld(numberedItems(10));
+
+      await expect(
+        startScan(startOptions({ segments: 8, [field]: 4 }), controlConfig, world.ports),
+      ).rejects.toThrow(`Invalid ${field}: expected at least 1 per segment (8 segments), received 4.`);
+      expect(world.store.writes).toEqual([]);
+    },
+  );
+
   it('turns a rejected expression into a ValidationError for the caller, writing nothing', async () => {
     const world = fakeWorld(numberedItems(10));
     const rejected = Object.assign(new Error('Invalid FilterExpression: Syntax error; token: "="'), {

@@ -462,6 +462,27 @@ describe('the invocation deadline', () => {
     expect(world.sink.records.length).toBeLessThanOrEqual(60);
   });
 
+  it('stops reading, and hands off, when the read budget cannot pay for a page before the hand-off', async () => {
+    const world = fakeWorld(numberedItems(2000), { pageSize: 10 });
+    const event = await startOne(world, { maxReadUnitsPerSecond: 10, pageSize: 10 });
+    const startedAt = world.clock.now();
+    let units = 0;
+    const read = world.table.readPage.bind(world.table);
+    world.table.readPage = async (request) => {
+      const page = await read(request);
+      units += page.readUnits;
+      return page;
+    };
+
+    const outcome = await runSegment(event, config(world, { deadline: startedAt + 60_000 }), world.ports);
+
+    expect(outcome.kind).toBe('handed-off');
+    // 10 units a second until the hand-off at 45 s, a fifth of a second saved and a page or two
+    // (5 units each) in debt: not the whole table, read as fast as it is written.
+    expect(units).toBeLessThanOrEqual(10 * 45 + 2 + 2 * 5);
+    expect(world.clock.now() - startedAt).toBeLessThanOrEqual(45_000);
+  });
+
   it('lets a checkpoint being written land before the invocation fails', async () => {
     const world = fakeWorld(numberedItems(100), { pageSize: 10 });
     const event = await startOne(world);

@@ -3,6 +3,7 @@ import type { SegmentEvent } from '../../lambda/contract';
 import { DeadlineError, FatalScanError, TransientError } from '../../lambda/core/errors';
 import { startScan } from '../../lambda/core/scan-control';
 import {
+  MAX_IDLE_HANDOFFS,
   MAX_STALLED_HANDOFFS,
   runSegment,
   type SegmentOutcome,
@@ -256,11 +257,38 @@ describe('runSegment', () => {
     );
   });
 
-  it('does not count a hand-off as a stall when the write ran out of time after one attempt', async () => {
-    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+  it('fails the scan after 10 invocations without a page, whatever kept the pages out', async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10, msPerPage: 300_000 });
+    // Late, single attempts: none of them counts as a refused write on its own.
+    world.sink.beforePut = () => {
+      throw new DeadlineError(
+        '10 of 10 records still failing after 1 attempts (InternalFailure); out of time.',
+        1,
+      );
+    };
+    const outcomes = [];
+    let event: SegmentEvent | undefined = await started(world);
+    while (event && outcomes.length < 20) {
+      outcomes.push(await runSegment(event, config(world), world.ports));
+      event = world.continuation.events.shift();
+    }
+
+    expect(outcomes.map((o) => o.kind)).toEqual([
+      ...Array(MAX_IDLE_HANDOFFS - 1).fill('handed-off'),
+      'failed',
+    ]);
+    expect(world.store.scan?.error).toMatch(
+      /^No page of segment 0 could be written in 10 consecutive invocations/,
+    );
+  });
+
+  it('does not count a hand-off as a stall when the write ran out of time after one late attempt', async () => {
+    // The budget went elsewhere: each page takes 300 of the invocation's 900 s to read (the
+    // fake's clock also counts the page read ahead), so the write starts late, and each of the
+    // first five invocations has time for one attempt.
+    const world = fakeWorld(numberedItems(30), { pageSize: 10, msPerPage: 300_000 });
     let calls = 0;
     world.sink.beforePut = () => {
-      // The budget went elsewhere: each of the first five invocations has time for one attempt.
       if (++calls <= 5)
         throw new DeadlineError(
           '3 of 10 records still failing after 1 attempts (InternalFailure); out of time.',
