@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Duration, Names, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -290,8 +290,10 @@ export class DynamoDbKinesisScanner extends Construct {
 
     this.grantLeastPrivilege(props.table);
 
-    // Every description names the commands that fix it, with this scanner's function filled in.
-    const functionFlag = `--function ${this.function.functionName}`;
+    // Every description names the commands that fix it, with this scanner's function and region
+    // filled in. `--no-install`: the package is not published, and outside a checkout of this
+    // repository npx would fetch whatever npm package has the name.
+    const functionFlag = `--function ${this.function.functionName} --region ${Stack.of(this).region}`;
     const fiveMinutes = Duration.minutes(5);
 
     this.failedInvocationsAlarm = this.failedInvocations
@@ -304,9 +306,9 @@ export class DynamoDbKinesisScanner extends Construct {
         alarmDescription:
           'A scanner invocation (a segment chain, a hand-off or the watchdog) failed after Lambda retried it twice; ' +
           `its event and error are in the queue ${this.failedInvocations.queueName}. That segment's chain stopped; the watchdog ` +
-          `relaunches it once its checkpoint is stale. Look at: npx ddbscan status ${functionFlag} (stalled or failed segments), ` +
+          `relaunches it once its checkpoint is stale. Look at: npx --no-install ddbscan status ${functionFlag} (stalled or failed segments), ` +
           'the function logs ("invocation failed"), and the messages (aws sqs receive-message). Fix the cause, then ' +
-          `npx ddbscan resume ${functionFlag} relaunches stalled segments at once. Purge the queue when done (aws sqs purge-queue): ` +
+          `npx --no-install ddbscan resume ${functionFlag} relaunches stalled segments at once. Purge the queue when done (aws sqs purge-queue): ` +
           'the alarm stays on while a message is in it.',
       });
 
@@ -321,8 +323,8 @@ export class DynamoDbKinesisScanner extends Construct {
           'An invocation of the scanner function ended with an error in the last 5 minutes. Rejected requests count ' +
           'too (an invalid start option returns a ValidationError to its caller). A chain that failed is retried twice ' +
           'by Lambda from its checkpoint; if the retries fail too, the FailedInvocations alarm follows. Look at the ' +
-          `function logs ("invocation failed", with the action and error) and npx ddbscan status ${functionFlag}. A transient ` +
-          `error needs nothing; a scan that ended FAILED continues with npx ddbscan resume ${functionFlag} once the cause is fixed.`,
+          `function logs ("invocation failed", with the action and error) and npx --no-install ddbscan status ${functionFlag}. A transient ` +
+          `error needs nothing; a scan that ended FAILED continues with npx --no-install ddbscan resume ${functionFlag} once the cause is fixed.`,
       });
 
     this.stalledSegmentsAlarm = this.metric(ScannerMetrics.segmentsStalled, {
@@ -337,8 +339,8 @@ export class DynamoDbKinesisScanner extends Construct {
         'The watchdog found a running segment whose checkpoint had not moved for the function timeout plus a minute ' +
         '(its chain died: a lost hand-off, a crash, or an event that failed every retry) and relaunched it from its ' +
         'checkpoint. One relaunch is the recovery working; repeated ones mean the chain keeps dying. Look at: ' +
-        `npx ddbscan status ${functionFlag} (segments running and stalled), the FailedInvocations queue and the function logs. ` +
-        `npx ddbscan resume ${functionFlag} relaunches stalled segments at once; npx ddbscan stop ${functionFlag} halts the scan at its ` +
+        `npx --no-install ddbscan status ${functionFlag} (segments running and stalled), the FailedInvocations queue and the function logs. ` +
+        `npx --no-install ddbscan resume ${functionFlag} relaunches stalled segments at once; npx --no-install ddbscan stop ${functionFlag} halts the scan at its ` +
         'checkpoints while you investigate.',
     });
 
@@ -355,7 +357,7 @@ export class DynamoDbKinesisScanner extends Construct {
         'are resent), but the scan runs at the stream write limit, slowing it and any other producer on the stream. ' +
         "Look at the dashboard's stream throughput and WriteProvisionedThroughputExceeded. Raise the stream capacity " +
         '(provisioned: aws kinesis update-shard-count; on-demand adapts to a new peak by itself), or pause with ' +
-        `npx ddbscan stop ${functionFlag} and continue later with npx ddbscan resume ${functionFlag}.`,
+        `npx --no-install ddbscan stop ${functionFlag} and continue later with npx --no-install ddbscan resume ${functionFlag}.`,
     });
 
     this.scansFailedAlarm = this.metric(ScannerMetrics.scansFailed, {
@@ -369,8 +371,8 @@ export class DynamoDbKinesisScanner extends Construct {
       alarmDescription:
         'A scan ended FAILED: a non-retryable error (access denied, a missing table or stream, an invalid request, ' +
         'an item whose record exceeds 1 MiB, or a page Kinesis kept refusing through 3 invocations). ' +
-        `npx ddbscan status ${functionFlag} shows the error. Fix the cause (permissions, the stream, the item), then ` +
-        `npx ddbscan resume ${functionFlag} continues from the checkpoints; npx ddbscan start ${functionFlag} starts a new scan instead.`,
+        `npx --no-install ddbscan status ${functionFlag} shows the error. Fix the cause (permissions, the stream, the item), then ` +
+        `npx --no-install ddbscan resume ${functionFlag} continues from the checkpoints; npx --no-install ddbscan start ${functionFlag} starts a new scan instead.`,
     });
 
     this.alarms = [
@@ -454,7 +456,7 @@ export class DynamoDbKinesisScanner extends Construct {
         height: 2,
         markdown:
           `### dynamodb-kinesis-scanner: ${fnName} → ${this.stream.streamName}\n` +
-          `\`npx ddbscan status --function ${fnName} --watch\` · \`ddbscan stop\` · \`ddbscan resume\`. ` +
+          `\`npx --no-install ddbscan status --function ${fnName} --watch\` · \`ddbscan stop\` · \`ddbscan resume\`. ` +
           'Each alarm says what it means and what to do; the README (Operations) has the runbook.',
       }),
     );
@@ -651,8 +653,8 @@ export class DynamoDbKinesisScanner extends Construct {
     acknowledgeNagFinding(
       policy,
       `AwsSolutions-IAM5[Resource::${nagResourceName(this, checkpoints)}]`,
-      'The scanner writes one checkpoint parameter per segment (<root>/segment/<n>, up to 1,000) and completion ' +
-        'claims (<root>/completion/<scan>/<n>) whose names are only known at run time, all under the path of its own ' +
+      'The scanner writes one checkpoint parameter per segment (<root>/segment/<n>, up to 1,000), start and completion ' +
+        'claims (<root>/start/<scan>/<n>, <root>/completion/<scan>/<n>) whose names are only known at run time, all under the path of its own ' +
         'root parameter. The wildcard is that path: it matches no parameter outside this scanner, and the actions are ' +
         'only Get, Put, GetParametersByPath and Delete.',
     );

@@ -70,7 +70,7 @@ export const US_EAST_1_PRICES: PriceTable = {
 
 /**
  * One chain's rate when nothing else limits it, kept conservative. The benchmark (README,
- * Performance) measures 7,300 to 12,000 items/s for one segment of 400-byte items with 40 ms per
+ * Performance) measures 7,000 to 12,000 items/s for one segment of 400-byte items with 40 ms per
  * call, where the local Kinesis emulator's CPU is the limit; nothing has measured a chain in AWS
  * yet, and chains of large items are probably slower.
  */
@@ -107,6 +107,8 @@ const TYPED_JSON_FACTOR = 1.3;
 const WATCHDOG_INTERVAL_SECONDS = 300;
 /** Billed time of a start call or a watchdog run: a few SSM reads and writes. */
 const CONTROL_CALL_SECONDS = 1;
+/** Lambda: concurrent executions per account and region, by default. */
+const ACCOUNT_CONCURRENCY = 1000;
 /** SSM PutParameter: about 3 calls per second per account at the default throughput. */
 const SSM_PUTS_PER_SECOND = 3;
 
@@ -283,13 +285,15 @@ export function estimatePlan(input: PlanInput): Plan {
     (items * Math.ceil(recordBytes / ON_DEMAND_RECORD_ROUNDING_BYTES) * ON_DEMAND_RECORD_ROUNDING_BYTES) /
     GIB;
 
-  // One checkpoint per interval per segment, plus the one written at each hand-off; the segments
-  // share the scanner's checkpoint budget, so with many the interval stretches.
+  // One checkpoint per interval per segment (the segments share the scanner's checkpoint budget,
+  // so with many the interval stretches); each chain invocation also writes its claim and a
+  // checkpoint after its first page, each hand-off one more, and each segment its final DONE.
   const intervalSeconds = Math.max(
     input.checkpointIntervalSeconds,
     segments / ScannerDefaults.checkpointWritesPerSecond,
   );
-  const checkpointWrites = segments * Math.ceil(durationSeconds / intervalSeconds) + handoffs;
+  const checkpointWrites =
+    segments * Math.ceil(durationSeconds / intervalSeconds) + 2 * chainInvocations + handoffs + segments;
   const writesPerSecond = segments / intervalSeconds;
 
   const lines: CostLine[] = [
@@ -363,13 +367,13 @@ export function planAssumptions(plan: Plan, prices: PriceTable): string[] {
   const usd = (n: number) => `$${Number(n.toPrecision(6))}`;
   return [
     `Segments are equal in size and run for the whole scan; a real parallel scan's segments differ, so the last one finishes later.`,
-    `Rate: the lowest of the stream's write capacity (a shard takes 1 MiB/s and 1,000 records/s; an on-demand stream counts as at least ${ON_DEMAND_STARTING_SHARDS} shards, its starting capacity, though it grows under a sustained load, so a long scan may go faster), ${count(CHAIN_ITEMS_PER_SECOND)} items/s per chain (conservative: the benchmark measures 7,300 or more with 400-byte items, bound by the local emulator), and a provisioned table's read capacity when known. An on-demand table is assumed not to limit the scan.`,
+    `Rate: the lowest of the stream's write capacity (a shard takes 1 MiB/s and 1,000 records/s; an on-demand stream counts as at least ${ON_DEMAND_STARTING_SHARDS} shards, its starting capacity, though it grows under a sustained load, so a long scan may go faster), ${count(CHAIN_ITEMS_PER_SECOND)} items/s per chain (conservative: the benchmark measures 7,000 or more with 400-byte items, bound by the local emulator), and a provisioned table's read capacity when known. An on-demand table is assumed not to limit the scan.`,
     plan.record.estimated
       ? `Record size: ${RECORD_ENVELOPE_BYTES} bytes of envelope + ${PARTITION_KEY_BYTES} of partition key + ${TYPED_JSON_FACTOR} × the average item size (typed JSON is larger than DynamoDB's size: about 1.05× for long strings, 1.33× for binary, 1.8× for many small attributes). Pass --record-bytes (bytesPut / recordsPut of an earlier scan) to use a measured size.`
       : `Record size: ${count(plan.record.bytes)} bytes, as given.`,
     `Read units: Scan counts each page's total item size in 4 KB units (0.5 per 4 KB eventually consistent, 1 strongly consistent), pages of 1 MB; a filter or projection does not reduce them.`,
     `Lambda: each invocation works until the hand-off margin is left, so a chain takes ceil(duration / (timeout − hand-off)) invocations; plus the start call and a watchdog run every ${WATCHDOG_INTERVAL_SECONDS / 60} minutes during the scan, each billed ${CONTROL_CALL_SECONDS} s. Memory ${plan.lambda.memoryMb} MB, arm64.`,
-    `SSM: one checkpoint write per segment per checkpoint interval (stretched so that all segments together write at most ${ScannerDefaults.checkpointWritesPerSecond} a second), plus one per hand-off; free at the standard throughput (about ${SSM_PUTS_PER_SECOND} writes/s per account). With higher throughput enabled every API call costs ${usd(prices.ssmHigherThroughputCall * 10_000)} per 10,000 (not in the total).`,
+    `SSM: one checkpoint write per segment per checkpoint interval (stretched so that all segments together write at most ${ScannerDefaults.checkpointWritesPerSecond} a second), plus two per chain invocation (its claim and its first page), one per hand-off and one per segment when it is done; free at the standard throughput (about ${SSM_PUTS_PER_SECOND} writes/s per account). With higher throughput enabled every API call costs ${usd(prices.ssmHigherThroughputCall * 10_000)} per 10,000 (not in the total).`,
     `Prices: ${prices.region} list prices checked ${prices.checked}: Lambda arm64 ${usd(prices.lambdaArmGbSecond)} per GB-s and ${usd(prices.lambdaRequest * 1e6)} per million requests; DynamoDB ${usd(prices.dynamodbReadRequestUnit * 1e6)} per million read request units (on-demand) or ${usd(prices.dynamodbReadCapacityUnitHour)} per RCU-hour (provisioned, the capacity the scan uses); Kinesis provisioned ${usd(prices.kinesisShardHour)} per shard-hour and ${usd(prices.kinesisPutPayloadUnit * 1e6)} per million 25 KB PUT payload units; Kinesis on-demand ${usd(prices.kinesisOnDemandStreamHour)} per stream-hour and ${usd(prices.kinesisOnDemandGibIn)} per GiB in (records rounded up to 1 KB). Not confirmed from a stored page: the on-demand stream-hour and the provisioned RCU-hour. Sources: ${prices.sources.join(', ')}.`,
     `Not counted: free tiers, the stream's hours outside the scan, consumers and data out, retention, CloudWatch logs and metrics, the completion event, the failed-invocations queue, data transfer (free within a region).`,
   ];
@@ -410,6 +414,11 @@ function planWarnings(plan: Omit<Plan, 'warnings'>): string[] {
   if (boundBy === 'chains' && plan.segments.used < MAX_SEGMENTS) {
     warnings.push(
       `The chains are the limit: more segments would be faster, up to the stream's ${count(streamLimit)} items/s.`,
+    );
+  }
+  if (plan.lambda.peakConcurrency > ACCOUNT_CONCURRENCY) {
+    warnings.push(
+      `${plan.segments.used} segments need up to ${count(plan.lambda.peakConcurrency)} concurrent executions (two per segment while it hands off), above Lambda's default ${count(ACCOUNT_CONCURRENCY)} per account and region: chains would be throttled. Use fewer segments or ask for a higher quota.`,
     );
   }
   if (plan.ssm.intervalSeconds > PLAN_DEFAULTS.checkpointIntervalSeconds) {

@@ -32,14 +32,22 @@ export interface PowertoolsMetricsOptions {
   readonly output?: (line: string) => void;
   /** Told when the metrics cannot be published. @default nowhere */
   readonly log?: Pick<Log, 'warn'>;
+  /** @default Date.now */
+  readonly now?: () => number;
 }
+
+/**
+ * A long invocation (a chain runs for up to 15 minutes) publishes what it counted at least this
+ * often: the alarms and the dashboard read 1 and 5 minute periods.
+ */
+const PUBLISH_EVERY_MS = 60_000;
 
 /**
  * The `Metrics` port in CloudWatch's embedded metric format, serialized by Powertools Metrics:
  * namespace `DynamoDbKinesisScanner`, dimensions `service` (`ddbscan`) and `FunctionName`, and
  * nothing else, since the construct's alarms and dashboard select on exactly those. One instance
- * per invocation: it sums what the core adds (once per page) and `publish` writes one EMF line
- * with each metric once, at the end of the invocation.
+ * per invocation: it sums what the core adds (once per page) and writes one EMF line with each
+ * metric once, at the end of the invocation (`publish`) and, in a long one, every minute.
  *
  * @example
  * const metrics = new PowertoolsMetrics({ functionName: context.functionName });
@@ -52,21 +60,28 @@ export interface PowertoolsMetricsOptions {
  */
 export class PowertoolsMetrics implements Metrics {
   private readonly totals = new Map<MetricName, number>();
+  private readonly now: () => number;
+  private publishedAt: number;
 
-  constructor(private readonly options: PowertoolsMetricsOptions) {}
+  constructor(private readonly options: PowertoolsMetricsOptions) {
+    this.now = options.now ?? Date.now;
+    this.publishedAt = this.now();
+  }
 
   add(name: MetricName, value: number): void {
     // Powertools refuses a value that is not a number when it serializes, losing the others with it.
     if (!Number.isFinite(value)) return;
     this.totals.set(name, (this.totals.get(name) ?? 0) + value);
+    if (this.now() - this.publishedAt >= PUBLISH_EVERY_MS) this.publish();
   }
 
   /**
-   * Writes the invocation's metrics as one EMF line and forgets them. Writes nothing when none
+   * Writes the metrics counted since the last publish as one EMF line and forgets them. Writes nothing when none
    * was added (no empty document, no "no metrics" warning). Never throws: it runs in the
    * handler's `finally`, where an error would replace the invocation's own.
    */
   publish(): void {
+    this.publishedAt = this.now();
     if (this.totals.size === 0) return;
     const totals = [...this.totals];
     this.totals.clear();

@@ -72,7 +72,15 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
   return async function handler(event: unknown, context: InvocationContext): Promise<ScannerResult> {
     composed ??= { config: readConfig(env), clients: options.clients ?? createAwsClients(env) };
     const { config, clients } = composed;
-    const request = parseEvent(event);
+    let request: ReturnType<typeof parseEvent>;
+    try {
+      request = parseEvent(event);
+    } catch (error) {
+      // A rejected request is a Lambda error too (the errors alarm counts it): say which.
+      logger.resetKeys();
+      logger.error('invocation failed', { action: 'unknown', error: error as Error });
+      throw error;
+    }
     const deadline = clock.now() + context.getRemainingTimeInMillis();
 
     logger.resetKeys();
@@ -82,12 +90,13 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
       // The core adds the current scan's id once it has read it (a request may name another).
       logger.appendKeys({ scanId: request.scanId });
     }
-    // One per invocation: the counts of this invocation only, published when it ends.
+    // One per invocation: the counts of this invocation only, published every minute and when it ends.
     const metrics = emitsMetrics
       ? new PowertoolsMetrics({
           functionName: context.functionName,
           output: options.metricsOutput,
           log: logger,
+          now: () => clock.now(),
         })
       : undefined;
     const ports: ScannerPorts = {

@@ -71,6 +71,29 @@ describe('PowertoolsMetrics', () => {
     expect(_aws.Timestamp).toBeTypeOf('number');
   });
 
+  it('publishes what it counted every minute of a long invocation, then the rest at the end', () => {
+    let now = 0;
+    const lines: string[] = [];
+    const metrics = new PowertoolsMetrics({
+      functionName: 'f',
+      output: (line) => lines.push(line),
+      now: () => now,
+    });
+
+    metrics.add('RecordsPut', 100);
+    now = 59_000;
+    metrics.add('RecordsPut', 100);
+    expect(lines).toHaveLength(0);
+    now = 60_000;
+    metrics.add('RecordsPut', 50);
+    now = 90_000;
+    metrics.add('RecordsPut', 7);
+    metrics.publish();
+
+    const counts = lines.map((line) => (JSON.parse(line) as Emf).RecordsPut);
+    expect(counts).toEqual([250, 7]);
+  });
+
   it('gives every metric of the contract a unit', () => {
     const { metrics, documents } = capture();
     const names = Object.values(ScannerMetrics).filter(

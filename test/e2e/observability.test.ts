@@ -152,6 +152,7 @@ describe('logs and metrics of a scan through the handler', () => {
   const invocations: Invocation[] = [];
   const emf: string[] = [];
   let scanId = '';
+  let rejected: Invocation | undefined;
 
   beforeAll(async () => {
     const handler = createScannerHandler({
@@ -164,6 +165,7 @@ describe('logs and metrics of a scan through the handler', () => {
     invocations.push(...scan);
     invocations.push(await run(handler, { action: 'watchdog' }, 60_000, emf));
     invocations.push(await run(handler, { action: 'stop', scanId }, 60_000, emf));
+    rejected = await run(handler, { action: 'start', segments: 0 }, 60_000, emf);
   }, 60_000);
 
   const segmentRuns = () => invocations.filter((i) => action(i) === 'segment');
@@ -195,6 +197,12 @@ describe('logs and metrics of a scan through the handler', () => {
       ['invocation failed'],
     ]);
     for (const line of control.flatMap((i) => i.lines)) expect(line.scanId).toBe(scanId);
+  });
+
+  it('logs a request it rejects, as the errors alarm tells on-call to look for', () => {
+    expect(rejected?.lines).toEqual([
+      expect.objectContaining({ level: 'ERROR', message: 'invocation failed', action: 'unknown' }),
+    ]);
   });
 
   it('logs no item content at INFO: no attribute value, key or checkpoint position', () => {

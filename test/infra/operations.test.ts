@@ -94,8 +94,10 @@ describe('alarms', () => {
     });
     const description = asText(alarm.Properties.AlarmDescription);
     expect(description).toContain(`<${queueId}.QueueName>`);
-    expect(description).toContain(`npx ddbscan status --function <${functionId}>`);
-    expect(description).toContain(`npx ddbscan resume --function <${functionId}>`);
+    expect(description).toContain(`npx --no-install ddbscan status --function <${functionId}>`);
+    // The scanner's region goes with it, and npx never fetches a package of that name from npm.
+    expect(description).toMatch(/--function <\w+> --region \S+/);
+    expect(description).toContain(`npx --no-install ddbscan resume --function <${functionId}>`);
     expect(description).toContain('aws sqs purge-queue');
   });
 
@@ -113,8 +115,8 @@ describe('alarms', () => {
     });
     const description = asText(alarm.Properties.AlarmDescription);
     expect(description).toMatch(/ValidationError/);
-    expect(description).toContain(`npx ddbscan status --function <${functionId}>`);
-    expect(description).toContain(`npx ddbscan resume --function <${functionId}>`);
+    expect(description).toContain(`npx --no-install ddbscan status --function <${functionId}>`);
+    expect(description).toContain(`npx --no-install ddbscan resume --function <${functionId}>`);
   });
 
   it('alarms when the watchdog relaunched a stalled segment, on the metric of this scanner only', () => {
@@ -131,7 +133,7 @@ describe('alarms', () => {
     });
     const description = asText(alarm.Properties.AlarmDescription);
     for (const command of ['status', 'resume', 'stop']) {
-      expect(description).toContain(`npx ddbscan ${command} --function <${functionId}>`);
+      expect(description).toContain(`npx --no-install ddbscan ${command} --function <${functionId}>`);
     }
   });
 
@@ -174,8 +176,8 @@ describe('alarms', () => {
     expect(metrics).toHaveLength(3);
     const description = asText(alarm.Properties.AlarmDescription);
     expect(description).toContain('update-shard-count');
-    expect(description).toContain(`npx ddbscan stop --function <${functionId}>`);
-    expect(description).toContain(`npx ddbscan resume --function <${functionId}>`);
+    expect(description).toContain(`npx --no-install ddbscan stop --function <${functionId}>`);
+    expect(description).toContain(`npx --no-install ddbscan resume --function <${functionId}>`);
   });
 
   it('alarms when a scan ended FAILED, and says where the error is and how to continue', () => {
@@ -191,8 +193,8 @@ describe('alarms', () => {
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     });
     const description = asText(alarm.Properties.AlarmDescription);
-    expect(description).toContain(`npx ddbscan status --function <${functionId}>`);
-    expect(description).toContain(`npx ddbscan resume --function <${functionId}>`);
+    expect(description).toContain(`npx --no-install ddbscan status --function <${functionId}>`);
+    expect(description).toContain(`npx --no-install ddbscan resume --function <${functionId}>`);
   });
 
   it("points Powertools Metrics at the contract's namespace and service, where the alarms look", () => {

@@ -48,7 +48,8 @@ describe('estimatePlan', () => {
     //   ceil(3,439.59 / 300) = 12; + 1 start = 37. GB-s: 6 × 3,439.59 + 13 × 1 s = 20,650.51.
     // read units: 1,666,666,666.7 bytes per segment = 1,589 full pages (× 256 units) + 479,402.7
     //   bytes (118 units) = 406,902 units; × 6 segments × 0.5 = 1,220,706.
-    // SSM: per segment ceil(3,439.59 / 10) = 344 + 3 hand-offs = 347; × 6 = 2,082.
+    // SSM: per segment ceil(3,439.59 / 10) = 344 cadence + 3 hand-offs + 2 × 4 invocations (claim,
+    // first page) + 1 DONE = 356; × 6 = 2,136.
     // cost: 37 × $0.2/M = $0.0000074; 20,650.51 × $0.0000133334 = $0.275342;
     //   1,220,706 × $0.125/M = $0.152588; 6 × 3,439.59 / 3600 = 5.7326 shard-hours × $0.015 = $0.085990;
     //   20,000,000 × $0.014/M = $0.28. Total $0.793926.
@@ -82,7 +83,7 @@ describe('estimatePlan', () => {
     expect(plan.lambda.gbSeconds).toBeCloseTo(20_650.51, 2);
     expect(plan.dynamodb.readUnits).toBe(1_220_706);
     expect(plan.kinesis.putPayloadUnits).toBe(20_000_000);
-    expect(plan.ssm.checkpointWrites).toBe(2082);
+    expect(plan.ssm.checkpointWrites).toBe(2136);
     expect(cost(plan, 'Lambda requests')).toBeCloseTo(0.0000074, 9);
     expect(cost(plan, 'Lambda duration (arm64)')).toBeCloseTo(0.275342, 6);
     expect(cost(plan, 'DynamoDB read request units')).toBeCloseTo(0.152588, 6);
@@ -207,6 +208,24 @@ describe('estimatePlan', () => {
     expect(wide.ssm.intervalSeconds).toBe(20);
     expect(wide.warnings).toContainEqual(
       expect.stringMatching(/^40 segments share the scanner's 2 checkpoint writes\/s .* every 20 s/),
+    );
+  });
+
+  it('warns when the segments need more concurrency than Lambda gives an account by default', () => {
+    const plan = estimatePlan(
+      input({
+        tableBytes: 1e12,
+        itemCount: 2e9,
+        segments: 600,
+        stream: { mode: 'PROVISIONED', openShards: 600 },
+      }),
+    );
+
+    expect(plan.lambda.peakConcurrency).toBe(1200);
+    expect(plan.warnings).toContainEqual(
+      expect.stringMatching(
+        /^600 segments need up to 1,200 concurrent executions .* above Lambda's default 1,000/,
+      ),
     );
   });
 
