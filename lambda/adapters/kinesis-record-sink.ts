@@ -65,12 +65,11 @@ export class KinesisRecordSink implements RecordSink {
     deadline: number,
     pace: AdaptiveRate = this.defaultPace,
   ): Promise<PutSummary> {
-    const units = records.map((r) => shardSeconds(recordBytes(r)));
-    const total = units.reduce((sum, u) => sum + u, 0);
+    const units = records.reduce((sum, r) => sum + shardSeconds(recordBytes(r)), 0);
     // A tenth of a second of the pace per request, but not fewer than 25 records: each request
     // is a round trip, and at a crawl it is better to wait between requests than to send many.
     const perRequest = Math.min(
-      Math.max(25, Math.floor((pace.unitsPerRequest * records.length) / total)),
+      Math.max(25, Math.floor((pace.unitsPerRequest * records.length) / units)),
       pace.recordsPerRequest,
     );
     const batches = batchRecords(records, perRequest);
@@ -78,12 +77,28 @@ export class KinesisRecordSink implements RecordSink {
     const outcomes = await Promise.allSettled(
       batches.map((batch) => this.inFlight.run(() => this.putBatch(batch, deadline, pace))),
     );
-    let resent = 0;
+    const total = { records: 0, bytes: 0, resent: 0 };
+    let failure: unknown;
     for (const outcome of outcomes) {
-      if (outcome.status === 'rejected') throw outcome.reason;
-      resent += outcome.value;
+      const put =
+        outcome.status === 'fulfilled'
+          ? outcome.value
+          : outcome.reason instanceof DeadlineError
+            ? outcome.reason.partial
+            : undefined;
+      if (put !== undefined) {
+        total.records += put.records;
+        total.bytes += put.bytes;
+        total.resent += put.resent;
+      }
+      if (outcome.status === 'rejected') failure ??= outcome.reason;
     }
-    return { records: records.length, bytes: records.reduce((sum, r) => sum + recordBytes(r), 0), resent };
+    if (failure instanceof DeadlineError) {
+      // The page as a whole: what its batches got accepted before time ran out.
+      throw new DeadlineError(failure.message, failure.attempts, total);
+    }
+    if (failure !== undefined) throw failure;
+    return total;
   }
 
   async describeStream(): Promise<StreamDescription> {
@@ -100,17 +115,17 @@ export class KinesisRecordSink implements RecordSink {
     }
   }
 
-  /** Sends one batch until every entry is accepted; returns how many entries were resent. */
+  /** Sends one batch until every entry is accepted; returns what was accepted and resent. */
   private async putBatch(
     batch: readonly OutboundRecord[],
     deadline: number,
     pace: AdaptiveRate,
-  ): Promise<number> {
+  ): Promise<PutSummary> {
     let pending: PutRecordsRequestEntry[] = batch.map((r) => ({
       Data: r.data,
       PartitionKey: r.partitionKey,
     }));
-    let resent = 0;
+    const done = { records: 0, bytes: 0, resent: 0 };
     for (let attempt = 0; ; attempt++) {
       let failed: PutRecordsRequestEntry[];
       let reason: string;
@@ -126,6 +141,7 @@ export class KinesisRecordSink implements RecordSink {
         throw new DeadlineError(
           `${pending.length} of ${batch.length} records not sent: the stream's pace leaves no time before the deadline.`,
           attempt,
+          done,
         );
       }
       try {
@@ -146,17 +162,24 @@ export class KinesisRecordSink implements RecordSink {
         failed = pending;
         reason = translated.message;
       }
+      const refused = new Set(failed);
+      for (const entry of pending) {
+        if (refused.has(entry)) continue;
+        done.records++;
+        done.bytes += (entry.Data?.byteLength ?? 0) + Buffer.byteLength(entry.PartitionKey ?? '');
+      }
       if (failed.length < pending.length) pace.accepted();
       if (reason.includes('ProvisionedThroughputExceeded')) pace.throttled(sentAt);
-      if (failed.length === 0) return resent;
+      if (failed.length === 0) return done;
       const delay = backoffDelay(attempt, this.baseDelayMs, this.maxDelayMs, this.random);
       if (this.clock.now() + delay >= deadline) {
         throw new DeadlineError(
           `${failed.length} of ${batch.length} records still failing after ${attempt + 1} attempts (${reason}); out of time.`,
           attempt + 1,
+          done,
         );
       }
-      resent += failed.length;
+      done.resent += failed.length;
       pending = failed;
       await this.clock.sleep(delay);
     }

@@ -35,6 +35,12 @@ export class DeadlineError extends ScannerError {
     message: string,
     /** Attempts the failing write made before time ran out. */
     readonly attempts: number,
+    /** What the write got accepted before time ran out, for the metrics. */
+    readonly partial: { readonly records: number; readonly bytes: number; readonly resent: number } = {
+      records: 0,
+      bytes: 0,
+      resent: 0,
+    },
   ) {
     super(message);
   }

@@ -332,9 +332,15 @@ class SegmentRun {
     try {
       put = await oldest.write;
     } catch (error) {
-      await Promise.allSettled(writes.map((w) => w.write));
+      // The pages after it are abandoned, but what Kinesis accepted of them still counts.
+      const rest = await Promise.allSettled(writes.map((w) => w.write));
       writes.length = 0;
       if (!(error instanceof DeadlineError)) throw error;
+      this.countPut(error.partial);
+      for (const outcome of rest) {
+        if (outcome.status === 'fulfilled') this.countPut(outcome.value);
+        else if (outcome.reason instanceof DeadlineError) this.countPut(outcome.reason.partial);
+      }
       this.lastDeadline = error;
       return false;
     }
@@ -346,9 +352,7 @@ class SegmentRun {
       bytesPut: this.progress.bytesPut + put.bytes,
     };
     this.pages++;
-    metrics.add(ScannerMetrics.recordsPut, put.records);
-    metrics.add(ScannerMetrics.bytesPut, put.bytes);
-    metrics.add(ScannerMetrics.recordsThrottled, put.resent);
+    this.countPut(put);
     const due = this.pages === 1 || clock.now() - this.lastCheckpointAt >= this.checkpointIntervalMs;
     if (page.lastEvaluatedKey !== null && due) {
       // Runs while the next page is written; awaited before any further page is sent.
@@ -510,6 +514,13 @@ class SegmentRun {
     if (written.state === SegmentState.stopped) {
       throw new StopRequestedError(`the scan is stopping; segment ${event.segment} saved its checkpoint`);
     }
+  }
+
+  private countPut(put: PutSummary): void {
+    const { metrics } = this.ports;
+    metrics.add(ScannerMetrics.recordsPut, put.records);
+    metrics.add(ScannerMetrics.bytesPut, put.bytes);
+    metrics.add(ScannerMetrics.recordsThrottled, put.resent);
   }
 
   private async writeSegment(checkpoint: SegmentCheckpoint): Promise<void> {

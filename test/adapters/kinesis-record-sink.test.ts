@@ -269,6 +269,31 @@ describe('KinesisRecordSink', () => {
     expect(summary.resent).toBe(3);
   });
 
+  it('reports what the page got accepted before time ran out, for the metrics', async () => {
+    // Two batches: the first is accepted, the second keeps one entry refused until the deadline.
+    kinesis.on(PutRecordsCommand).callsFake((input: PutRecordsCommandInput) => {
+      const entries = input.Records ?? [];
+      const stuck = entries.findIndex((e) => e.PartitionKey === 'pk-600');
+      return {
+        FailedRecordCount: stuck < 0 ? 0 : 1,
+        Records: entries.map((_, i) => (i === stuck ? internalFailure : accepted)),
+      };
+    });
+    const input = records(700);
+
+    const error = await newSink(fakeClock().clock, () => 0.5)
+      .putRecords(input, START + 1000)
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(DeadlineError);
+    const stuck = input.find((r) => r.partitionKey === 'pk-600');
+    const bytes = input
+      .filter((r) => r !== stuck)
+      .reduce((sum, r) => sum + r.data.byteLength + r.partitionKey.length, 0);
+    // 699 accepted; the stuck entry was sent 5 times, resent 4.
+    expect((error as DeadlineError).partial).toEqual({ records: 699, bytes, resent: 4 });
+  });
+
   it('throws DeadlineError instead of sleeping past the deadline when failures persist', async () => {
     kinesis.on(PutRecordsCommand).callsFake(answerEach(throttled));
     const { clock, sleeps } = fakeClock();

@@ -444,6 +444,25 @@ describe('metrics of a segment', () => {
   });
 });
 
+describe('metrics of a page that ran out of time', () => {
+  it('still count the records Kinesis accepted of it', async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+    const event = await startOne(world);
+    let puts = 0;
+    world.sink.beforePut = () => {
+      if (++puts === 2) throw new DeadlineError('out of time', 1, { records: 4, bytes: 400, resent: 9 });
+    };
+
+    const outcome = await runSegment(event, config(world), world.ports);
+
+    expect(outcome.kind).toBe('handed-off');
+    // Pages 1 and 3 (in flight beside page 2, so written though abandoned), and the 4 records
+    // of page 2 that got through before time ran out.
+    expect(world.metrics.totals.RecordsPut).toBe(24);
+    expect(world.metrics.totals.RecordsThrottled).toBe(9);
+  });
+});
+
 describe('the invocation deadline', () => {
   it('hands off rather than wait for a rate limit past the hand-off margin', async () => {
     const world = fakeWorld(numberedItems(1000), { pageSize: 100 });
