@@ -80,6 +80,8 @@ export interface ScanConsumer {
   readonly eventSource: sources.KinesisEventSource;
   /** The failure queue, when `addConsumer` created one. */
   readonly failureQueue?: sqs.Queue;
+  /** In alarm while `failureQueue` holds a message (notifying the alarm topic, if any). */
+  readonly failureAlarm?: cloudwatch.Alarm;
 }
 
 export interface DynamoDbKinesisScannerProps {
@@ -184,6 +186,7 @@ export class DynamoDbKinesisScanner extends Construct {
   readonly scansFailedAlarm: cloudwatch.Alarm;
   /** Every alarm above, in that order. */
   readonly alarms: readonly cloudwatch.Alarm[];
+  private readonly alarmTopic: sns.ITopic | undefined;
   /** The scanner's dashboard, unless `dashboard: false`. */
   readonly dashboard?: cloudwatch.Dashboard;
   /** The schedule that sends `{"action":"watchdog"}`. */
@@ -293,7 +296,7 @@ export class DynamoDbKinesisScanner extends Construct {
     // Every description names the commands that fix it, with this scanner's function and region
     // filled in. `--no-install`: the package is not published, and outside a checkout of this
     // repository npx would fetch whatever npm package has the name.
-    const functionFlag = `--function ${this.function.functionName} --region ${Stack.of(this).region}`;
+    const functionFlag = functionFlagOf(this);
     const fiveMinutes = Duration.minutes(5);
 
     this.failedInvocationsAlarm = this.failedInvocations
@@ -382,13 +385,8 @@ export class DynamoDbKinesisScanner extends Construct {
       this.throttlingAlarm,
       this.scansFailedAlarm,
     ];
-    if (props.alarmTopic !== undefined) {
-      const notify = new cloudwatchActions.SnsAction(props.alarmTopic);
-      for (const alarm of this.alarms) {
-        alarm.addAlarmAction(notify);
-        alarm.addOkAction(notify);
-      }
-    }
+    this.alarmTopic = props.alarmTopic;
+    for (const alarm of this.alarms) this.notify(alarm);
 
     this.watchdog = new events.Rule(this, 'Watchdog', {
       description:
@@ -595,6 +593,7 @@ export class DynamoDbKinesisScanner extends Construct {
       throw new Error(`Invalid parallelizationFactor: expected 1 to 10, received ${parallelizationFactor}.`);
     }
     let failureQueue: sqs.Queue | undefined;
+    let failureAlarm: cloudwatch.Alarm | undefined;
     let onFailure = options.onFailure;
     if (onFailure === undefined) {
       const id = `ConsumerFailures${Names.uniqueId(consumer)}`;
@@ -607,6 +606,22 @@ export class DynamoDbKinesisScanner extends Construct {
       });
       acknowledgeNagFinding(failureQueue, 'AwsSolutions-SQS3', CONSUMER_FAILURES_NAG_REASON);
       onFailure = new sources.SqsDlq(failureQueue);
+      failureAlarm = failureQueue
+        .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' })
+        .createAlarm(this, `${unique}Alarm`, {
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          alarmDescription:
+            `A batch of scan records failed every retry of the consumer ${consumer.functionName}; the queue ` +
+            `${failureQueue.queueName} holds its description (shard and sequence numbers), not the records. Look at the ` +
+            "consumer's logs and the messages (aws sqs receive-message). Fix the consumer, then either read those records " +
+            'again from the stream while it keeps them (24 hours by default), or run the scan again (npx --no-install ' +
+            `ddbscan start --restart ${functionFlagOf(this)}): consumers deduplicate on the record's eventID. Purge the ` +
+            'queue when done (aws sqs purge-queue): the alarm stays on while a message is in it.',
+        });
+      this.notify(failureAlarm);
     }
     const eventSource = new sources.KinesisEventSource(this.stream, {
       startingPosition: options.startingPosition ?? lambda.StartingPosition.TRIM_HORIZON,
@@ -619,7 +634,15 @@ export class DynamoDbKinesisScanner extends Construct {
       onFailure,
     });
     consumer.addEventSource(eventSource);
-    return { eventSource, failureQueue };
+    return { eventSource, failureQueue, failureAlarm };
+  }
+
+  /** Sends an alarm's ALARM and OK to the alarm topic, if there is one. */
+  private notify(alarm: cloudwatch.Alarm): void {
+    if (this.alarmTopic === undefined) return;
+    const action = new cloudwatchActions.SnsAction(this.alarmTopic);
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
   }
 
   private grantLeastPrivilege(table: dynamodb.ITable): void {
@@ -669,6 +692,11 @@ export class DynamoDbKinesisScanner extends Construct {
       ],
     });
   }
+}
+
+/** The `ddbscan` flags that name a scanner: its function and region. */
+function functionFlagOf(scanner: DynamoDbKinesisScanner): string {
+  return `--function ${scanner.function.functionName} --region ${Stack.of(scanner).region}`;
 }
 
 /** A segment is stalled when its heartbeat is older than the function's timeout plus a minute. */

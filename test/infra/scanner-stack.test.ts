@@ -6,6 +6,7 @@ import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
@@ -497,6 +498,52 @@ describe('addConsumer', () => {
       SqsManagedSseEnabled: true,
       MessageRetentionPeriod: 1_209_600,
     });
+  });
+
+  it("alarms while the consumer's failure queue holds a message, with the runbook in its description", () => {
+    const { stack, scanner, consumer } = consumerScope();
+    const { failureQueue, failureAlarm } = scanner.addConsumer(consumer);
+    const template = Template.fromStack(stack);
+    const queueId = stack.getLogicalId(failureQueue?.node.defaultChild as CfnResource);
+    const alarm =
+      template.findResources('AWS::CloudWatch::Alarm')[
+        stack.getLogicalId(failureAlarm?.node.defaultChild as CfnResource)
+      ];
+
+    expect(alarm?.Properties?.Namespace).toBe('AWS/SQS');
+    expect(alarm?.Properties?.Dimensions).toEqual([
+      { Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } },
+    ]);
+    expect(alarm?.Properties).toMatchObject({
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Statistic: 'Maximum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    const description = JSON.stringify(alarm?.Properties?.AlarmDescription);
+    expect(description).toContain('failed every retry of the consumer');
+    expect(description).toContain('npx --no-install ddbscan start --restart --function');
+  });
+
+  it("sends the consumer alarm's ALARM and OK to the alarm topic", () => {
+    const { stack, table } = constructScope();
+    const alarmTopic = new sns.Topic(stack, 'Ops');
+    const scanner = new DynamoDbKinesisScanner(stack, 'Scanner', { table, alarmTopic });
+    const consumer = new lambda.Function(stack, 'Indexer', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('exports.handler = async () => ({ batchItemFailures: [] });'),
+    });
+    const { failureAlarm } = scanner.addConsumer(consumer);
+    const alarm =
+      Template.fromStack(stack).findResources('AWS::CloudWatch::Alarm')[
+        stack.getLogicalId(failureAlarm?.node.defaultChild as CfnResource)
+      ];
+
+    const topicRef = { Ref: stack.getLogicalId(alarmTopic.node.defaultChild as CfnResource) };
+    expect(alarm?.Properties?.AlarmActions).toEqual([topicRef]);
+    expect(alarm?.Properties?.OKActions).toEqual([topicRef]);
   });
 
   it('grants the consumer reading the stream and writing the failure queue, nothing else', () => {
