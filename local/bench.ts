@@ -10,7 +10,7 @@ import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { build } from 'esbuild';
-import { ScanState, type StartResponse, type StatusResponse } from '../lambda/contract';
+import { ScannerEnv, ScanState, type StartResponse, type StatusResponse } from '../lambda/contract';
 import type { AttributeMap } from '../lambda/core/attribute-value';
 import { createScannerHandler } from '../lambda/handlers/scanner';
 import { invoke } from './demo';
@@ -336,6 +336,7 @@ async function bundleScanner(): Promise<string> {
     bundle: true,
     platform: 'node',
     format: 'cjs',
+    // The probe runs on this machine's Node (20); Lambda's bundle targets node22 (lib/runtime.ts).
     target: 'node20',
     minify: true,
     keepNames: true,
@@ -348,9 +349,9 @@ async function bundleScanner(): Promise<string> {
 function scannerEnv(env: Readonly<Record<string, string>>): Record<string, string> {
   return {
     ...env,
-    SCANNER_TABLE_NAME: 'Bench',
-    SCANNER_STREAM_NAME: 'bench',
-    SCANNER_PARAMETER_NAME: '/ddbscan/local',
+    [ScannerEnv.tableName]: 'Bench',
+    [ScannerEnv.streamName]: 'bench',
+    [ScannerEnv.parameterName]: '/ddbscan/local',
     POWERTOOLS_LOG_LEVEL: 'WARN',
   };
 }

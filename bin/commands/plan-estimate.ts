@@ -202,6 +202,8 @@ export interface Plan {
     readonly writesPerSecond: number;
     /** How often each segment checkpoints: the interval, stretched when many segments share the budget. */
     readonly intervalSeconds: number;
+    /** Whether the shared budget stretched it beyond the configured interval. */
+    readonly stretched: boolean;
   };
   readonly cost: { readonly lines: readonly CostLine[]; readonly totalUsd: number };
   readonly warnings: readonly string[];
@@ -356,7 +358,12 @@ export function estimatePlan(input: PlanInput): Plan {
       dataInGib,
       streamHours: hours,
     },
-    ssm: { checkpointWrites, writesPerSecond, intervalSeconds },
+    ssm: {
+      checkpointWrites,
+      writesPerSecond,
+      intervalSeconds,
+      stretched: intervalSeconds > input.checkpointIntervalSeconds,
+    },
     cost: { lines, totalUsd: lines.reduce((sum, l) => sum + l.usd, 0) },
   };
   return { ...plan, warnings: planWarnings(plan) };
@@ -421,7 +428,7 @@ function planWarnings(plan: Omit<Plan, 'warnings'>): string[] {
       `${plan.segments.used} segments need up to ${count(plan.lambda.peakConcurrency)} concurrent executions (two per segment while it hands off), above Lambda's default ${count(ACCOUNT_CONCURRENCY)} per account and region: chains would be throttled. Use fewer segments or ask for a higher quota.`,
     );
   }
-  if (plan.ssm.intervalSeconds > PLAN_DEFAULTS.checkpointIntervalSeconds) {
+  if (plan.ssm.stretched) {
     warnings.push(
       `${plan.segments.used} segments share the scanner's ${ScannerDefaults.checkpointWritesPerSecond} checkpoint writes/s (SSM takes about ${SSM_PUTS_PER_SECOND} PutParameter/s per account), so each checkpoints every ${count(plan.ssm.intervalSeconds)} s: a crash repeats up to that much of a segment's work. With SSM's higher throughput turned on, raise the construct's checkpointWritesPerSecond.`,
     );

@@ -48,6 +48,28 @@ export interface ControlConfig {
 }
 
 /**
+ * The checks of start options that depend on the number of segments: a start key belongs to
+ * one segmentation, and each segment takes an equal share of a limit, which below one a second
+ * could not pace even one request (the chain would hand off at once, over and over). The handler
+ * runs them before anything is read when the number is given; start, once it chose "auto".
+ */
+export function checkAgainstSegments(options: StartOptions, segments: number): void {
+  if (options.startKey !== null && segments > 1) {
+    throw new ValidationError(
+      'startKey',
+      'no start key when segments is more than 1 (a key belongs to one segmentation)',
+      options.startKey,
+    );
+  }
+  for (const field of ['maxItemsPerSecond', 'maxReadUnitsPerSecond'] as const) {
+    const limit = options[field];
+    if (limit !== null && limit < segments) {
+      throw new ValidationError(field, `at least 1 per segment (${segments} segments)`, limit);
+    }
+  }
+}
+
+/**
  * Starts a scan, or reports the running one: safe to repeat. Validates the options with a
  * one-item probe scan before anything is written (a bad expression is a ValidationError for the
  * caller), records the scan, and launches each segment's chain asynchronously. It never scans
@@ -83,21 +105,7 @@ export async function startScan(
 
   const [table, stream] = await Promise.all([reader.describeTable(), ports.sink.describeStream()]);
   const totalSegments = request.segments === 'auto' ? autoSegments(table, stream) : request.segments;
-  // Each segment takes an equal share of a limit; below one a second, an invocation could not
-  // pace even one request, and would hand off at once, over and over.
-  for (const field of ['maxItemsPerSecond', 'maxReadUnitsPerSecond'] as const) {
-    const limit = request[field];
-    if (limit !== null && limit < totalSegments) {
-      throw new ValidationError(field, `at least 1 per segment (${totalSegments} segments)`, limit);
-    }
-  }
-  if (request.startKey !== null && totalSegments > 1) {
-    throw new ValidationError(
-      'startKey',
-      'no start key when segments is more than 1 (a key belongs to one segmentation)',
-      request.startKey,
-    );
-  }
+  checkAgainstSegments(request, totalSegments);
   const options: ScanOptions = {
     filterExpression: request.filterExpression,
     projectionExpression: withKeys(request.projectionExpression, table.keyAttributes),
@@ -502,7 +510,7 @@ export async function settleStoppingScan(
   const segments = await segmentsOf(current, ports);
   if (segments.length < current.totalSegments) return;
   if (segments.every((s) => s.state === SegmentState.done)) {
-    await completeScanIfDone(current, holder, config, ports);
+    await completeScanIfDone(current, holder, config, ports, { segments });
     return;
   }
   if (segments.some((s) => s.state === SegmentState.running)) return;
@@ -626,13 +634,7 @@ async function launch(
   } catch (error) {
     if (options.failScanOnError) {
       const message = `Could not launch the segment chains: ${error instanceof Error ? error.message : String(error)}`;
-      await ports.store.saveScan({
-        ...scan,
-        state: ScanState.failed,
-        error: message,
-        finishedAt: ports.clock.now(),
-      });
-      ports.metrics.add(ScannerMetrics.scansFailed, 1);
+      await failScan(scan.scanId, message, ports);
     }
     throw error;
   }

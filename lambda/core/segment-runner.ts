@@ -279,7 +279,8 @@ class SegmentRun {
           return await this.handOff();
         }
         const page = await next;
-        const records = page.items.map((item) => buildRecord(item, context, clock.now()));
+        const scannedAt = clock.now();
+        const records = page.items.map((item) => buildRecord(item, context, scannedAt));
         // A page that would not be written before the write deadline at the chain's pace is
         // left to the next invocation instead of being sent and thrown away.
         const units = records.reduce((sum, r) => sum + shardSeconds(recordBytes(r)), 0);

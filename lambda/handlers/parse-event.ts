@@ -1,7 +1,7 @@
 import { MAX_SEGMENTS, RecordFormat, type SegmentEvent } from '../contract';
 import { type AttributeMap, fromJsonMap } from '../core/attribute-value';
 import { ValidationError } from '../core/errors';
-import type { StartOptions } from '../core/scan-control';
+import { checkAgainstSegments, type StartOptions } from '../core/scan-control';
 
 /** Parallel scan: Segment and TotalSegments up to 1,000,000. */
 const MAX_TOTAL_SEGMENTS = 1_000_000;
@@ -74,6 +74,14 @@ export function parseEvent(event: unknown): ParsedEvent {
 }
 
 function parseStart(fields: Record<string, unknown>): StartOptions {
+  const options = startOptionsOf(fields);
+  // With a number of segments these are checked here, before anything is read (and before a
+  // running scan is reported); "auto" is checked once the scanner has chosen the number.
+  if (options.segments !== 'auto') checkAgainstSegments(options, options.segments);
+  return options;
+}
+
+function startOptionsOf(fields: Record<string, unknown>): StartOptions {
   return {
     segments: segments(fields.segments),
     restart: optionalBoolean(fields, 'restart'),

@@ -123,6 +123,21 @@ describe('parseEvent', () => {
     ],
     ['an untyped start key', { startKey: { pk: 'a' } }, 'Invalid startKey'],
     [
+      'a start key with several segments',
+      { segments: 2, startKey: { pk: { S: 'a' } } },
+      'Invalid startKey: expected no start key when segments is more than 1',
+    ],
+    [
+      'an item rate below one per segment',
+      { segments: 8, maxItemsPerSecond: 4 },
+      'Invalid maxItemsPerSecond: expected at least 1 per segment (8 segments), received 4.',
+    ],
+    [
+      'a read rate below one per segment',
+      { segments: 8, maxReadUnitsPerSecond: 7 },
+      'Invalid maxReadUnitsPerSecond: expected at least 1 per segment (8 segments), received 7.',
+    ],
+    [
       'a zero item rate',
       { maxItemsPerSecond: 0 },
       'Invalid maxItemsPerSecond: expected an integer from 1 to 10000000, received 0.',
