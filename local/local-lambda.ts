@@ -38,6 +38,28 @@ export interface LocalLambdaOptions {
   readonly asyncRetryDelaysMs?: readonly number[];
   /** Deliver every async event twice, as Lambda's at-least-once queue may. @default false */
   readonly duplicateDelivery?: boolean;
+  /**
+   * Deliver this share (0 to 1) of async events a second time, a random delay of up to
+   * `duplicateMaxDelayMs` after the event is accepted. Not with `duplicateDelivery: true`.
+   * @default 0 - no event is delivered twice, unless `duplicateDelivery` is set
+   */
+  readonly duplicateFraction?: number;
+  /** Longest delay of a `duplicateFraction` duplicate after its first delivery. @default 2000 */
+  readonly duplicateMaxDelayMs?: number;
+  /**
+   * Random numbers in [0, 1) for choosing duplicates and their delays; pass a seeded generator
+   * (`mulberry32(seed)` from `./demo-data`) for a repeatable choice.
+   * @default Math.random
+   */
+  readonly random?: () => number;
+  /**
+   * Invocations of one function that may run at once, as its reserved concurrency. Beyond it a
+   * RequestResponse invoke is refused with 429 TooManyRequestsException, and an Event invoke is
+   * accepted and waits for a free slot, as Lambda's async queue retries throttled events (for
+   * up to 6 hours) without counting an attempt.
+   * @default - no limit
+   */
+  readonly concurrency?: number;
 }
 
 export interface LocalLambdaStats {
@@ -53,6 +75,10 @@ export interface LocalLambdaStats {
   duplicates: number;
   /** Async events that failed every attempt (in AWS they go to the on-failure destination). */
   dropped: number;
+  /** The most invocations of one function that ran at once (the `concurrency` limit caps it). */
+  peakConcurrency: number;
+  /** RequestResponse invokes refused for concurrency, plus async deliveries that had to wait. */
+  throttled: number;
 }
 
 interface Container {
@@ -87,20 +113,37 @@ type Outcome =
 
 const WORKER = join(__dirname, 'lambda-worker.cjs');
 
+/** How many invocations of a function run now, and the async deliveries waiting for a slot. */
+interface Slots {
+  running: number;
+  readonly waiting: (() => void)[];
+}
+
 /**
  * A local Lambda Invoke endpoint (REST-JSON, `POST /2015-03-31/functions/{name}/invocations`).
  * RequestResponse answers with the result or an `Unhandled` function error; Event answers 202
- * and delivers later, retrying failed events twice and optionally delivering each one twice.
+ * and delivers later, retrying failed events twice and optionally delivering all or some of them
+ * twice. An optional concurrency limit throttles as a function's reserved concurrency does.
  *
  * Handlers run either in this process (fast; a timed-out handler cannot be frozen and runs on)
  * or isolated in worker-thread containers reused like Lambda execution environments, where a
  * timeout or an injected fault terminates the invocation for real.
+ *
+ * @example
+ * const lambda = new LocalLambda({ concurrency: 10, duplicateFraction: 0.01 });
+ * lambda.register('scanner', handler, { timeoutMs: 900_000 });
+ * const endpoint = await lambda.start();
  */
 export class LocalLambda implements ContainerControl {
   private readonly functions = new Map<string, LocalFunction>();
   private readonly containers = new Map<string, Container>();
   private readonly retryDelays: readonly number[];
   private readonly duplicateDelivery: boolean;
+  private readonly duplicateFraction: number;
+  private readonly duplicateMaxDelayMs: number;
+  private readonly random: () => number;
+  private readonly concurrency: number | undefined;
+  private readonly slots = new Map<string, Slots>();
   private server: Server | undefined;
   private busy = 0;
   private containerCount = 0;
@@ -114,6 +157,8 @@ export class LocalLambda implements ContainerControl {
     retries: 0,
     duplicates: 0,
     dropped: 0,
+    peakConcurrency: 0,
+    throttled: 0,
   };
   /** Errors of failed invocations, newest last (bounded). */
   readonly recentErrors: string[] = [];
@@ -125,6 +170,28 @@ export class LocalLambda implements ContainerControl {
   ) {
     this.retryDelays = options.asyncRetryDelaysMs ?? [1000, 2000];
     this.duplicateDelivery = options.duplicateDelivery ?? false;
+    this.duplicateFraction = options.duplicateFraction ?? 0;
+    this.duplicateMaxDelayMs = options.duplicateMaxDelayMs ?? 2000;
+    this.random = options.random ?? Math.random;
+    this.concurrency = options.concurrency;
+    const fraction = this.duplicateFraction;
+    if (!(Number.isFinite(fraction) && fraction >= 0 && fraction <= 1)) {
+      throw new RangeError(`duplicateFraction must be between 0 and 1; received ${fraction}.`);
+    }
+    if (this.duplicateDelivery && options.duplicateFraction !== undefined) {
+      throw new RangeError(
+        'Give duplicateDelivery: true (every event twice) or duplicateFraction (some events), not both.',
+      );
+    }
+    if (!(Number.isFinite(this.duplicateMaxDelayMs) && this.duplicateMaxDelayMs >= 0)) {
+      throw new RangeError(
+        `duplicateMaxDelayMs must be a number of milliseconds, 0 or more; received ${this.duplicateMaxDelayMs}.`,
+      );
+    }
+    const limit = this.concurrency;
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) {
+      throw new RangeError(`concurrency must be a whole number of at least 1; received ${limit}.`);
+    }
     faults?.attach(this);
   }
 
@@ -232,6 +299,9 @@ export class LocalLambda implements ContainerControl {
           if (this.duplicateDelivery) {
             this.stats.duplicates++;
             this.enqueue(fn, event, 0);
+          } else if (this.duplicateFraction > 0 && this.random() < this.duplicateFraction) {
+            this.stats.duplicates++;
+            this.enqueue(fn, event, 0, this.random() * this.duplicateMaxDelayMs);
           }
         }
         if (fault?.action.kind === 'kill') {
@@ -242,6 +312,16 @@ export class LocalLambda implements ContainerControl {
       case 'DryRun':
         return sendJson(response, 204, undefined);
       case 'RequestResponse': {
+        if (!this.tryAcquire(fn)) {
+          this.stats.throttled++;
+          const reason = 'ReservedFunctionConcurrentInvocationLimitExceeded';
+          return sendJson(
+            response,
+            429,
+            { __type: 'TooManyRequestsException', message: 'Rate Exceeded.', Reason: reason },
+            { 'x-amzn-errortype': 'TooManyRequestsException', 'content-type': 'application/json' },
+          );
+        }
         this.begin();
         try {
           const outcome = await this.run(fn, event);
@@ -254,6 +334,7 @@ export class LocalLambda implements ContainerControl {
             { ...headers, 'x-amz-function-error': 'Unhandled' },
           );
         } finally {
+          this.release(fn);
           this.end();
         }
       }
@@ -267,11 +348,16 @@ export class LocalLambda implements ContainerControl {
     }
   }
 
-  private enqueue(fn: LocalFunction, event: unknown, attempt: number): void {
+  private enqueue(
+    fn: LocalFunction,
+    event: unknown,
+    attempt: number,
+    delay = attempt === 0 ? 0 : (this.retryDelays[attempt - 1] ?? 0),
+  ): void {
     this.begin();
-    const delay = attempt === 0 ? 0 : (this.retryDelays[attempt - 1] ?? 0);
     setTimeout(() => {
-      this.run(fn, event)
+      this.acquireQueued(fn)
+        .then(() => this.run(fn, event).finally(() => this.release(fn)))
         .then((outcome) => {
           if (outcome.ok) return;
           if (attempt < this.retryDelays.length) {
@@ -283,6 +369,39 @@ export class LocalLambda implements ContainerControl {
         })
         .finally(() => this.end());
     }, delay);
+  }
+
+  /** Takes a concurrency slot of the function if one is free. */
+  private tryAcquire(fn: LocalFunction): boolean {
+    const slots = this.slotsOf(fn);
+    if (this.concurrency !== undefined && slots.running >= this.concurrency) return false;
+    slots.running++;
+    this.stats.peakConcurrency = Math.max(this.stats.peakConcurrency, slots.running);
+    return true;
+  }
+
+  /** Takes a slot, waiting in line for one if none is free; the wait is no failed attempt. */
+  private acquireQueued(fn: LocalFunction): Promise<void> {
+    if (this.tryAcquire(fn)) return Promise.resolve();
+    this.stats.throttled++;
+    return new Promise((resolve) => this.slotsOf(fn).waiting.push(resolve));
+  }
+
+  /** Frees a slot, or hands it straight to the next waiting delivery so no invoke can take it between. */
+  private release(fn: LocalFunction): void {
+    const slots = this.slotsOf(fn);
+    const next = slots.waiting.shift();
+    if (next) next();
+    else slots.running--;
+  }
+
+  private slotsOf(fn: LocalFunction): Slots {
+    let slots = this.slots.get(fn.name);
+    if (slots === undefined) {
+      slots = { running: 0, waiting: [] };
+      this.slots.set(fn.name, slots);
+    }
+    return slots;
   }
 
   private async run(fn: LocalFunction, event: unknown): Promise<Outcome> {

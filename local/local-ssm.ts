@@ -11,6 +11,53 @@ const MAX_VERSIONS = 100;
 const MAX_PAGE = 10;
 /** A parameter name has at most 15 levels. */
 const MAX_LEVELS = 15;
+/** GetParameters and DeleteParameters: 1 to 10 names a call. */
+const MAX_NAMES = 10;
+
+/** SSM's default throughput quotas (Service Quotas, Standard throughput). */
+export const AWS_SSM_QUOTAS = {
+  /** PutParameter, DeleteParameter, DeleteParameters: 3 transactions per second. */
+  writesPerSecond: 3,
+  /** GetParameter, GetParameters, GetParametersByPath: 40 transactions per second. */
+  readsPerSecond: 40,
+} as const;
+
+/** The two throughput quotas the local SSM can enforce. */
+export type SsmQuotaKind = 'read' | 'write';
+
+/** Throughput quotas, enforced as token buckets refilled continuously in real time. */
+export interface SsmQuotas {
+  /** Shared by PutParameter, DeleteParameter and DeleteParameters (AWS default 3). */
+  readonly writesPerSecond: number;
+  /** Shared by GetParameter, GetParameters and GetParametersByPath (AWS default 40). */
+  readonly readsPerSecond: number;
+  /** Capacity of the write bucket, in calls. @default - `writesPerSecond`: one second's worth */
+  readonly writeBurst?: number;
+  /** Capacity of the read bucket, in calls. @default - `readsPerSecond`: one second's worth */
+  readonly readBurst?: number;
+}
+
+/** Which quota each operation draws from; operations not listed are not throttled. */
+const QUOTA_OF: ReadonlyMap<string, SsmQuotaKind> = new Map([
+  ['PutParameter', 'write'],
+  ['DeleteParameter', 'write'],
+  ['DeleteParameters', 'write'],
+  ['GetParameter', 'read'],
+  ['GetParameters', 'read'],
+  ['GetParametersByPath', 'read'],
+]);
+
+/** Accepted writes over a window: the busiest whole epoch second and the average. */
+export interface SsmWriteRate {
+  /** Writes accepted in the window. */
+  readonly total: number;
+  /** Most writes accepted within one whole epoch second (e.g. 12:00:05.000 to 12:00:05.999). */
+  readonly peak: number;
+  /** `total` divided by the window's length in seconds. */
+  readonly mean: number;
+  /** The window's length in seconds. */
+  readonly seconds: number;
+}
 
 type Tier = 'Standard' | 'Advanced';
 
@@ -32,17 +79,66 @@ class SsmError extends Error {
   }
 }
 
+/** A token bucket that starts full and refills continuously at `rate` tokens a second. */
+class TokenBucket {
+  private tokens: number;
+  private updatedAt: number;
+
+  constructor(
+    readonly rate: number,
+    readonly capacity: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.tokens = capacity;
+    this.updatedAt = now();
+  }
+
+  /** Takes one token if there is one. */
+  take(): boolean {
+    this.refill();
+    // Tolerates the rounding of the refill sum, so waiting `msUntil(1)` is always enough.
+    if (this.tokens < 1 - 1e-9) return false;
+    this.tokens = Math.max(0, this.tokens - 1);
+    return true;
+  }
+
+  /** Milliseconds until the bucket holds `count` tokens; 0 when it already does. */
+  msUntil(count: number): number {
+    this.refill();
+    return Math.max(0, Math.ceil(((count - this.tokens) / this.rate) * 1000));
+  }
+
+  private refill(): void {
+    const now = this.now();
+    this.tokens = Math.min(this.capacity, this.tokens + ((now - this.updatedAt) / 1000) * this.rate);
+    this.updatedAt = now;
+  }
+}
+
 /**
  * A small in-process SSM Parameter Store endpoint speaking the JSON 1.1 protocol: GetParameter,
- * PutParameter, DeleteParameter, DeleteParameters and GetParametersByPath, with SSM's error names,
- * Overwrite and version semantics, the tier size limits, and paging of at most 10 per call.
- * The real SDK client and the scanner's SSM adapter run against it unchanged.
+ * GetParameters, PutParameter, DeleteParameter, DeleteParameters and GetParametersByPath, with
+ * SSM's error names, Overwrite and version semantics, the tier size limits, and paging of at
+ * most 10 per call. The real SDK client and the scanner's SSM adapter run against it unchanged.
+ *
+ * With {@link LocalSsm.setQuotas} it also enforces SSM's throughput quotas: a call beyond its
+ * bucket is refused with `ThrottlingException: Rate exceeded`, which the SDK retries with backoff.
+ *
+ * @example
+ * const ssm = new LocalSsm();
+ * ssm.setQuotas(AWS_SSM_QUOTAS); // 3 writes/s and 40 reads/s, each with one second of burst
+ * const client = new SSMClient({ endpoint: await ssm.start() });
  */
 export class LocalSsm {
   private readonly parameters = new Map<string, StoredParameter[]>();
   private server: Server | undefined;
-  /** Calls served, by operation. */
+  private buckets: Readonly<Record<SsmQuotaKind, TokenBucket>> | undefined;
+  /** Epoch milliseconds of every write that passed the write quota, oldest first. */
+  private writes: number[] = [];
+  /** Calls received, by operation, throttled ones included. */
   readonly calls: Record<string, number> = {};
+  /** Calls refused with ThrottlingException by the quotas, by operation. */
+  readonly throttled: Record<string, number> = {};
 
   constructor(
     private readonly region = 'us-east-1',
@@ -69,6 +165,87 @@ export class LocalSsm {
     return [...this.parameters.keys()].sort();
   }
 
+  /** How many parameters are stored now. */
+  parameterCount(): number {
+    return this.parameters.size;
+  }
+
+  /**
+   * Enforces throughput quotas from now on, with both buckets full; `undefined` lifts them.
+   *
+   * @example
+   * ssm.setQuotas({ writesPerSecond: 3, readsPerSecond: 40 });
+   * ssm.setQuotas({ ...AWS_SSM_QUOTAS, writeBurst: 10 });
+   */
+  setQuotas(quotas: SsmQuotas | undefined): void {
+    if (quotas === undefined) {
+      this.buckets = undefined;
+      return;
+    }
+    const writes = checkQuota('writesPerSecond', quotas.writesPerSecond, 'a positive number', 0);
+    const reads = checkQuota('readsPerSecond', quotas.readsPerSecond, 'a positive number', 0);
+    // A bucket that cannot hold one whole token could never serve a call.
+    const writeBurst = checkQuota('writeBurst', quotas.writeBurst ?? Math.max(1, writes), 'at least 1', 1);
+    const readBurst = checkQuota('readBurst', quotas.readBurst ?? Math.max(1, reads), 'at least 1', 1);
+    this.buckets = {
+      write: new TokenBucket(writes, writeBurst),
+      read: new TokenBucket(reads, readBurst),
+    };
+  }
+
+  /**
+   * Milliseconds until the quota's bucket holds `tokens` calls: how long to wait before that many
+   * calls pass. 0 without quotas or when the bucket already holds them.
+   */
+  refillMs(kind: SsmQuotaKind, tokens = 1): number {
+    const bucket = this.buckets?.[kind];
+    if (bucket === undefined) return 0;
+    if (tokens > bucket.capacity) {
+      throw new RangeError(`The ${kind} bucket holds at most ${bucket.capacity} calls; asked for ${tokens}.`);
+    }
+    return bucket.msUntil(tokens);
+  }
+
+  /** Epoch milliseconds of the writes accepted so far (with or without quotas), oldest first. */
+  writeTimeline(): number[] {
+    return [...this.writes];
+  }
+
+  /**
+   * Peak and mean of accepted writes per second over a window.
+   * @param window from `fromMs` (inclusive) to `toMs` (exclusive), epoch milliseconds
+   * @default - the whole seconds from the first accepted write to the last
+   */
+  writeRate(window: { readonly fromMs?: number; readonly toMs?: number } = {}): SsmWriteRate {
+    const first = this.writes[0];
+    const last = this.writes.at(-1);
+    if (first === undefined || last === undefined) return { total: 0, peak: 0, mean: 0, seconds: 0 };
+    const fromMs = window.fromMs ?? Math.floor(first / 1000) * 1000;
+    const toMs = window.toMs ?? (Math.floor(last / 1000) + 1) * 1000;
+    const perSecond = new Map<number, number>();
+    let total = 0;
+    for (const at of this.writes) {
+      if (at < fromMs || at >= toMs) continue;
+      total++;
+      const second = Math.floor(at / 1000);
+      perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
+    }
+    const seconds = Math.max(0, toMs - fromMs) / 1000;
+    return {
+      total,
+      peak: Math.max(0, ...perSecond.values()),
+      mean: seconds > 0 ? total / seconds : 0,
+      seconds,
+    };
+  }
+
+  /** Forgets the call and throttle counts and the write timeline; parameters and quotas stay. */
+  resetStats(): void {
+    for (const counts of [this.calls, this.throttled])
+      for (const operation of Object.keys(counts)) delete counts[operation];
+    this.writes = [];
+  }
+
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     await this.faults?.delay();
     const target = String(request.headers['x-amz-target'] ?? '');
@@ -83,6 +260,7 @@ export class LocalSsm {
         throw new SsmError('SerializationException', 'The request body is not valid JSON.');
       }
       this.calls[operation] = (this.calls[operation] ?? 0) + 1;
+      this.admit(operation);
       const fault = this.faults?.decide('ssm', operation, input, request.headers['user-agent']);
       const action = fault?.action;
       if (action?.kind === 'error') throw new SsmError(action.name, action.message ?? action.name);
@@ -107,10 +285,23 @@ export class LocalSsm {
     }
   }
 
+  /** Takes the call's token, or refuses it as SSM does past a quota; records accepted writes. */
+  private admit(operation: string): void {
+    const kind = QUOTA_OF.get(operation);
+    if (kind === undefined) return;
+    if (this.buckets !== undefined && !this.buckets[kind].take()) {
+      this.throttled[operation] = (this.throttled[operation] ?? 0) + 1;
+      throw new SsmError('ThrottlingException', 'Rate exceeded');
+    }
+    if (kind === 'write') this.writes.push(Date.now());
+  }
+
   private dispatch(operation: string, input: Record<string, unknown>): unknown {
     switch (operation) {
       case 'GetParameter':
         return { Parameter: this.describe(this.current(requiredName(input.Name))) };
+      case 'GetParameters':
+        return this.getMany(input.Names);
       case 'PutParameter':
         return this.put(input);
       case 'DeleteParameter':
@@ -168,16 +359,22 @@ export class LocalSsm {
     return { Version: stored.version, Tier: tier };
   }
 
-  private deleteMany(names: unknown): unknown {
-    if (!Array.isArray(names) || names.length < 1 || names.length > 10) {
-      throw new SsmError(
-        'ValidationException',
-        "1 validation error detected: Value at 'names' failed to satisfy constraint: Member must have length between 1 and 10",
-      );
+  private getMany(names: unknown): unknown {
+    const parameters: unknown[] = [];
+    const invalid: string[] = [];
+    // SSM answers once per distinct name; a malformed name is invalid, not an error.
+    for (const name of new Set(requiredNames(names))) {
+      const latest = this.parameters.get(name)?.at(-1);
+      if (latest) parameters.push(this.describe(latest));
+      else invalid.push(name);
     }
+    return { Parameters: parameters, InvalidParameters: invalid };
+  }
+
+  private deleteMany(names: unknown): unknown {
     const deleted: string[] = [];
     const invalid: string[] = [];
-    for (const name of names.map(String)) {
+    for (const name of requiredNames(names)) {
       if (this.parameters.delete(name)) deleted.push(name);
       else invalid.push(name);
     }
@@ -222,6 +419,23 @@ export class LocalSsm {
       DataType: 'text',
     };
   }
+}
+
+function checkQuota(field: keyof SsmQuotas, value: unknown, expected: string, least: number): number {
+  const ok =
+    typeof value === 'number' && Number.isFinite(value) && (least === 0 ? value > 0 : value >= least);
+  if (!ok) throw new RangeError(`SSM quotas: ${field} must be ${expected}; received ${String(value)}.`);
+  return value;
+}
+
+function requiredNames(names: unknown): string[] {
+  if (!Array.isArray(names) || names.length < 1 || names.length > MAX_NAMES) {
+    throw new SsmError(
+      'ValidationException',
+      `1 validation error detected: Value at 'names' failed to satisfy constraint: Member must have length between 1 and ${MAX_NAMES}`,
+    );
+  }
+  return names.map(String);
 }
 
 function requiredName(name: unknown): string {

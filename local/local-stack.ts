@@ -12,7 +12,7 @@ import { FaultInjector } from './faults';
 import { close } from './http';
 import { LocalEventBridge } from './local-eventbridge';
 import { LocalLambda, type LocalLambdaOptions } from './local-lambda';
-import { LocalSsm } from './local-ssm';
+import { LocalSsm, type SsmQuotas } from './local-ssm';
 
 export interface LocalStackOptions {
   /** Ports of the four endpoints; 0 picks free ones. @default 0 for all */
@@ -23,7 +23,14 @@ export interface LocalStackOptions {
     readonly lambda?: number;
     readonly eventbridge?: number;
   };
+  /** The local Lambda's retries, duplicate deliveries and concurrency limit. @default - each option's default */
   readonly lambda?: LocalLambdaOptions;
+  /**
+   * Throughput quotas the local SSM enforces, e.g. `AWS_SSM_QUOTAS` for AWS's defaults; they can
+   * also be set or lifted later with `stack.ssm.setQuotas()`.
+   * @default - no quotas: every call is served
+   */
+  readonly ssmQuotas?: SsmQuotas;
   /** Decides injected faults for every service; its rule can be set later. */
   readonly faults?: FaultInjector;
   /** @default 'us-east-1' */
@@ -72,6 +79,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const ports = options.ports ?? {};
   const faults = options.faults ?? new FaultInjector();
   const ssm = new LocalSsm(region, faults);
+  ssm.setQuotas(options.ssmQuotas);
   const lambda = new LocalLambda(options.lambda, region, faults);
   const eventbridge = new LocalEventBridge(faults);
   const dynamoOptions = { createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 };

@@ -2,15 +2,29 @@ import { join } from 'node:path';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import {
   DeleteParameterCommand,
+  DeleteParametersCommand,
   GetParameterCommand,
   GetParametersByPathCommand,
+  GetParametersCommand,
   PutParameterCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { mulberry32 } from '../../local/demo-data';
 import { FaultInjector } from '../../local/faults';
 import { LocalLambda } from '../../local/local-lambda';
-import { LocalSsm } from '../../local/local-ssm';
+import { AWS_SSM_QUOTAS, LocalSsm } from '../../local/local-ssm';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A gate that handlers wait on until the test opens it. */
+function gate(): { readonly wait: Promise<void>; open(): void } {
+  let open: () => void = () => {};
+  const wait = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { wait, open };
+}
 
 describe('the local SSM endpoint, through the real SDK client', () => {
   const faults = new FaultInjector();
@@ -103,6 +117,33 @@ describe('the local SSM endpoint, through the real SDK client', () => {
     expect(recursive.Parameters?.map((p) => p.Name)).toEqual(['/p/deeper/x']);
   });
 
+  it('reads up to ten parameters at once, naming the missing ones', async () => {
+    await client.send(new PutParameterCommand({ Name: '/many/a', Value: 'A', Type: 'String' }));
+    await client.send(new PutParameterCommand({ Name: '/many/b', Value: 'B', Type: 'String' }));
+    const output = await client.send(
+      new GetParametersCommand({ Names: ['/many/a', '/many/missing', '/many/b', 'bad name!'] }),
+    );
+    expect(output.Parameters?.map((p) => [p.Name, p.Value, p.Version])).toEqual([
+      ['/many/a', 'A', 1],
+      ['/many/b', 'B', 1],
+    ]);
+    expect(output.InvalidParameters).toEqual(['/many/missing', 'bad name!']);
+    await expect(
+      client.send(new GetParametersCommand({ Names: Array.from({ length: 11 }, (_, i) => `/many/${i}`) })),
+    ).rejects.toMatchObject({ name: 'ValidationException' });
+  });
+
+  it('counts the parameters it stores', async () => {
+    const before = ssm.parameterCount();
+    await client.send(new PutParameterCommand({ Name: '/count/a', Value: 'v', Type: 'String' }));
+    await client.send(new PutParameterCommand({ Name: '/count/a', Value: 'w', Overwrite: true }));
+    await client.send(new PutParameterCommand({ Name: '/count/b', Value: 'v', Type: 'String' }));
+    expect(ssm.parameterCount()).toBe(before + 2);
+    await client.send(new DeleteParametersCommand({ Names: ['/count/a', '/count/b'] }));
+    expect(ssm.parameterCount()).toBe(before);
+    expect(ssm.parameterCount()).toBe(ssm.names().length);
+  });
+
   it('injects a chosen fault, such as throttling', async () => {
     faults.rule = ({ operation }) =>
       operation === 'PutParameter'
@@ -115,6 +156,151 @@ describe('the local SSM endpoint, through the real SDK client', () => {
       message: 'Rate exceeded',
     });
     faults.rule = undefined;
+  });
+});
+
+describe('the local SSM endpoint with throughput quotas', () => {
+  const ssm = new LocalSsm();
+  let client: SSMClient;
+  let retrying: SSMClient;
+  beforeAll(async () => {
+    const endpoint = await ssm.start();
+    // One attempt, so a throttled call surfaces instead of being retried.
+    client = new SSMClient({ endpoint, region: 'us-east-1', maxAttempts: 1 });
+    retrying = new SSMClient({ endpoint, region: 'us-east-1', maxAttempts: 2 });
+  });
+  afterAll(async () => {
+    client.destroy();
+    retrying.destroy();
+    await ssm.stop();
+  });
+  const put = (name: string) =>
+    client.send(new PutParameterCommand({ Name: name, Value: 'v', Type: 'String', Overwrite: true }));
+  /** Runs the calls all at once; the accepted count and the refusals. */
+  async function burst(calls: (() => Promise<unknown>)[]): Promise<{ accepted: number; refused: unknown[] }> {
+    const results = await Promise.allSettled(calls.map((call) => call()));
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+    return { accepted: results.length - refused.length, refused };
+  }
+  /** Calls a bucket can have accepted: its capacity plus what it refilled meanwhile. */
+  const mostAccepted = (capacity: number, perSecond: number, startedAt: number) =>
+    capacity + Math.ceil((perSecond * (performance.now() - startedAt)) / 1000);
+  const rateExceeded = {
+    name: 'ThrottlingException',
+    message: 'Rate exceeded',
+    $metadata: expect.objectContaining({ httpStatusCode: 400 }),
+  };
+
+  it('refuses writes beyond the bucket with ThrottlingException: Rate exceeded', async () => {
+    ssm.setQuotas(AWS_SSM_QUOTAS);
+    ssm.resetStats();
+    const startedAt = performance.now();
+    const { accepted, refused } = await burst(Array.from({ length: 12 }, (_, i) => () => put(`/w/${i}`)));
+    // The bucket starts with one second's worth: 3 writes, plus whatever it refilled during the burst.
+    expect(accepted).toBeGreaterThanOrEqual(3);
+    expect(accepted).toBeLessThanOrEqual(mostAccepted(3, 3, startedAt));
+    expect(refused.length).toBeGreaterThan(0);
+    for (const error of refused) expect(error).toMatchObject(rateExceeded);
+    expect(ssm.throttled.PutParameter).toBe(refused.length);
+    expect(ssm.calls.PutParameter).toBe(12);
+    expect(ssm.writeTimeline()).toHaveLength(accepted);
+    expect(ssm.parameterCount()).toBe(accepted);
+  });
+
+  it('draws every read from one bucket of its own, apart from the writes', async () => {
+    // Reads refill at 1 a second, so the shared bucket shows even when the machine is slow.
+    ssm.setQuotas({ writesPerSecond: 3, readsPerSecond: 1, readBurst: 4 });
+    await put('/r/x');
+    ssm.resetStats();
+    const writes = await burst(Array.from({ length: 12 }, (_, i) => () => put(`/w/${i}`)));
+    expect(writes.refused.length).toBeGreaterThan(0);
+    const startedAt = performance.now();
+    const outcomes: ('ok' | 'throttled')[] = [];
+    const reads = [
+      () => client.send(new GetParameterCommand({ Name: '/r/x' })),
+      () => client.send(new GetParametersCommand({ Names: ['/r/x'] })),
+      () => client.send(new GetParametersByPathCommand({ Path: '/r' })),
+    ];
+    for (let i = 0; i < 12; i++) {
+      const read = reads[i % reads.length];
+      await read?.().then(
+        () => outcomes.push('ok'),
+        (error: unknown) => {
+          expect(error).toMatchObject(rateExceeded);
+          outcomes.push('throttled');
+        },
+      );
+    }
+    const served = outcomes.filter((outcome) => outcome === 'ok').length;
+    // The spent write bucket takes nothing from the reads; the three read operations share one bucket.
+    expect(outcomes.slice(0, 4)).toEqual(['ok', 'ok', 'ok', 'ok']);
+    expect(served).toBeLessThanOrEqual(mostAccepted(4, 1, startedAt));
+    const throttledReads = ['GetParameter', 'GetParameters', 'GetParametersByPath'].map(
+      (operation) => ssm.throttled[operation] ?? 0,
+    );
+    expect(throttledReads.reduce((a, b) => a + b)).toBe(12 - served);
+  });
+
+  it('serves a write again once the bucket has refilled', async () => {
+    ssm.setQuotas(AWS_SSM_QUOTAS);
+    await burst(Array.from({ length: 12 }, (_, i) => () => put(`/w/${i}`)));
+    const wait = ssm.refillMs('write');
+    expect(wait).toBeLessThanOrEqual(Math.ceil(1000 / AWS_SSM_QUOTAS.writesPerSecond));
+    expect(ssm.refillMs('write', 3)).toBeLessThanOrEqual(1000);
+    expect(ssm.refillMs('read')).toBe(0);
+    // Timers may fire up to a millisecond early.
+    await sleep(wait + 1);
+    await expect(put('/w/again')).resolves.toMatchObject({ Version: 1 });
+  });
+
+  it('throttles in a way the SDK retries', async () => {
+    // One write in ten seconds: the retry, at most a second later, finds the bucket still empty.
+    ssm.setQuotas({ writesPerSecond: 0.1, readsPerSecond: 40, writeBurst: 1 });
+    await put('/w/0');
+    const throttledBefore = ssm.throttled.PutParameter ?? 0;
+    // A 400 is retried only when the SDK classifies it as throttling.
+    await expect(
+      retrying.send(new PutParameterCommand({ Name: '/w/1', Value: 'v', Type: 'String', Overwrite: true })),
+    ).rejects.toMatchObject({ ...rateExceeded, $metadata: expect.objectContaining({ attempts: 2 }) });
+    expect((ssm.throttled.PutParameter ?? 0) - throttledBefore).toBe(2);
+  });
+
+  it('keeps peak and mean accepted writes per second', async () => {
+    ssm.setQuotas({ writesPerSecond: 3, readsPerSecond: 40, writeBurst: 5 });
+    ssm.resetStats();
+    const { accepted } = await burst(Array.from({ length: 12 }, (_, i) => () => put(`/w/${i}`)));
+    const rate = ssm.writeRate();
+    expect(rate.total).toBe(accepted);
+    // Within one whole second the bucket passes at most its capacity plus one second's refill.
+    expect(rate.peak).toBeLessThanOrEqual(5 + 3);
+    // The writes fall in `seconds` whole seconds, so the busiest holds at least its share.
+    expect(rate.peak * rate.seconds).toBeGreaterThanOrEqual(rate.total);
+    expect(rate.mean).toBeCloseTo(rate.total / rate.seconds);
+    const timeline = ssm.writeTimeline();
+    expect(timeline).toHaveLength(accepted);
+    const first = timeline[0] ?? 0;
+    const last = timeline.at(-1) ?? 0;
+    expect(ssm.writeRate({ fromMs: first, toMs: last + 1 })).toMatchObject({
+      total: accepted,
+      seconds: (last + 1 - first) / 1000,
+    });
+    expect(ssm.writeRate({ fromMs: 0, toMs: first })).toMatchObject({ total: 0, peak: 0, mean: 0 });
+  });
+
+  it('serves everything once the quotas are lifted', async () => {
+    ssm.setQuotas(undefined);
+    const { refused } = await burst(Array.from({ length: 12 }, (_, i) => () => put(`/w/${i}`)));
+    expect(refused).toEqual([]);
+    expect(ssm.refillMs('write')).toBe(0);
+  });
+
+  it('refuses a quota that could never serve a call, saying what it received', () => {
+    expect(() => ssm.setQuotas({ writesPerSecond: 0, readsPerSecond: 40 })).toThrow(
+      'SSM quotas: writesPerSecond must be a positive number; received 0.',
+    );
+    expect(() => ssm.setQuotas({ writesPerSecond: 3, readsPerSecond: 40, readBurst: 0.5 })).toThrow(
+      'SSM quotas: readBurst must be at least 1; received 0.5.',
+    );
   });
 });
 
@@ -219,6 +405,136 @@ describe('the local Lambda endpoint, through the real SDK client', () => {
     await expect(
       client.send(new InvokeCommand({ FunctionName: 'echo', Payload: Buffer.from('{not json') })),
     ).rejects.toMatchObject({ name: 'InvalidRequestContentException' });
+  });
+});
+
+describe('the local Lambda endpoint with a concurrency limit', () => {
+  const lambda = new LocalLambda({ asyncRetryDelaysMs: [], concurrency: 2 });
+  let client: LambdaClient;
+  let held = gate();
+  let started = 0;
+  const delivered: unknown[] = [];
+  const payload = (value: unknown) => Buffer.from(JSON.stringify(value));
+  beforeAll(async () => {
+    lambda.register(
+      'held',
+      async (event) => {
+        started++;
+        await held.wait;
+        delivered.push(event);
+        return event;
+      },
+      { timeoutMs: 10_000 },
+    );
+    client = new LambdaClient({ endpoint: await lambda.start(), region: 'us-east-1', maxAttempts: 1 });
+  });
+  afterAll(async () => {
+    held.open();
+    client.destroy();
+    await lambda.stop();
+  });
+  const invoke = (n: number, type: 'Event' | 'RequestResponse') =>
+    client.send(new InvokeCommand({ FunctionName: 'held', InvocationType: type, Payload: payload({ n }) }));
+
+  it('queues async events beyond the limit and delivers every one, never more at once', async () => {
+    held = gate();
+    const outputs = await Promise.all(Array.from({ length: 10 }, (_, n) => invoke(n, 'Event')));
+    expect(outputs.map((output) => output.StatusCode)).toEqual(Array(10).fill(202));
+    // Two run and hold their slots; the other eight wait for one.
+    await vi.waitFor(
+      () => {
+        expect(lambda.stats.throttled).toBe(8);
+        expect(started).toBe(2);
+      },
+      { timeout: 5000 },
+    );
+    held.open();
+    await lambda.idle();
+    expect(delivered.map((event) => (event as { n: number }).n).sort((a, b) => a - b)).toEqual([
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
+    expect(lambda.stats.peakConcurrency).toBe(2);
+    // Waiting for a slot is not a failed attempt.
+    expect(lambda.stats).toMatchObject({ invocations: 10, errors: 0, retries: 0, dropped: 0 });
+  });
+
+  it('refuses a RequestResponse invoke beyond the limit with TooManyRequestsException', async () => {
+    held = gate();
+    started = 0;
+    const throttledBefore = lambda.stats.throttled;
+    const running = [invoke(100, 'RequestResponse'), invoke(101, 'RequestResponse')];
+    await vi.waitFor(() => expect(started).toBe(2), { timeout: 5000 });
+    await expect(invoke(102, 'RequestResponse')).rejects.toMatchObject({
+      name: 'TooManyRequestsException',
+      message: 'Rate Exceeded.',
+      Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded',
+      $metadata: expect.objectContaining({ httpStatusCode: 429 }),
+    });
+    expect(lambda.stats.throttled - throttledBefore).toBe(1);
+    held.open();
+    expect((await Promise.all(running)).map((output) => output.StatusCode)).toEqual([200, 200]);
+    await expect(invoke(103, 'RequestResponse')).resolves.toMatchObject({ StatusCode: 200 });
+    expect(lambda.stats.peakConcurrency).toBe(2);
+  });
+
+  it('refuses a limit that is not a whole number of at least 1', () => {
+    expect(() => new LocalLambda({ concurrency: 0 })).toThrow(
+      'concurrency must be a whole number of at least 1; received 0.',
+    );
+  });
+});
+
+describe('the local Lambda endpoint delivering some async events twice', () => {
+  const lambda = new LocalLambda({
+    asyncRetryDelaysMs: [],
+    duplicateFraction: 0.5,
+    duplicateMaxDelayMs: 100,
+    random: mulberry32(7),
+  });
+  let client: LambdaClient;
+  const seen: number[] = [];
+  beforeAll(async () => {
+    lambda.register(
+      'count',
+      async (event) => {
+        seen.push((event as { n: number }).n);
+      },
+      { timeoutMs: 1000 },
+    );
+    client = new LambdaClient({ endpoint: await lambda.start(), region: 'us-east-1', maxAttempts: 1 });
+  });
+  afterAll(async () => {
+    client.destroy();
+    await lambda.stop();
+  });
+
+  it('delivers the chosen share a second time and counts each duplicate', async () => {
+    for (let n = 0; n < 20; n++) {
+      await client.send(
+        new InvokeCommand({
+          FunctionName: 'count',
+          InvocationType: 'Event',
+          Payload: Buffer.from(JSON.stringify({ n })),
+        }),
+      );
+    }
+    await lambda.idle();
+    const times = new Map<number, number>();
+    for (const n of seen) times.set(n, (times.get(n) ?? 0) + 1);
+    expect([...times.keys()].sort((a, b) => a - b)).toEqual([...Array(20).keys()]);
+    expect([...times.values()].every((count) => count === 1 || count === 2)).toBe(true);
+    const twice = [...times.values()].filter((count) => count === 2).length;
+    expect(lambda.stats.duplicates).toBe(twice);
+    expect(twice).toBeGreaterThan(0);
+    expect(twice).toBeLessThan(20);
+    expect(seen).toHaveLength(20 + twice);
+  });
+
+  it('refuses both duplicate options at once and a share outside 0 to 1', () => {
+    expect(() => new LocalLambda({ duplicateDelivery: true, duplicateFraction: 0.1 })).toThrow('not both');
+    expect(() => new LocalLambda({ duplicateFraction: 1.5 })).toThrow(
+      'duplicateFraction must be between 0 and 1; received 1.5.',
+    );
   });
 });
 
