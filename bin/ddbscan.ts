@@ -37,7 +37,8 @@ function targeting(command: Command): Command {
 
 targeting(program.command('start'))
   .description('start a scan (or report the running one)')
-  .option('--segments <n>', 'parallel segments: 1 to 1000, or "auto"')
+  .option('--segments <n>', 'parallel scan segments: 1 to 1000000, or "auto"')
+  .option('--concurrency <n>', "chains at once, 1 to 1000 (default: the function's, 100)")
   .option('--restart', 'abandon the active scan and start a new one')
   .option('--filter <expression>', 'FilterExpression: only matching items become records')
   .option('--projection <expression>', 'ProjectionExpression: attributes to read (keys are always added)')
@@ -89,7 +90,7 @@ program
   .option('--items <n>', 'item count (overrides --table)')
   .option('--on-demand', 'an on-demand stream (4 shards unless --shards says more)')
   .option('--shards <n>', 'open shards of the stream (provisioned unless --on-demand)')
-  .option('--segments <n>', 'parallel segments: 1 to 1000, or "auto"', 'auto')
+  .option('--segments <n>', 'parallel scan segments: 1 to 1000000, or "auto"', 'auto')
   .option('--consistent-read', 'strongly consistent reads (twice the read units)')
   .option(
     '--record-bytes <n>',

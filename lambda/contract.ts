@@ -10,18 +10,23 @@ export const ScannerEnv = {
   tableName: 'SCANNER_TABLE_NAME',
   /** Name of the Kinesis stream that receives one record per item. */
   streamName: 'SCANNER_STREAM_NAME',
-  /** Root SSM parameter: holds the scan; segment checkpoints live under `<root>/segment/<n>`. */
+  /**
+   * Root SSM parameter: holds the scan; each chain's checkpoint lives under `<root>/segment/<n>`,
+   * where n is the chain's first segment.
+   */
   parameterName: 'SCANNER_PARAMETER_NAME',
   /** Hand off to a new invocation when less than this many milliseconds remain. */
   handoffMs: 'SCANNER_HANDOFF_MS',
   /** Least time between two checkpoint writes of one segment, in milliseconds. */
   checkpointIntervalMs: 'SCANNER_CHECKPOINT_INTERVAL_MS',
   /**
-   * Cadence checkpoint writes per second that all segments of a scan share (SSM takes about 3
-   * PutParameter calls a second per account): with many segments, each checkpoints less often
-   * than the interval. Unset: no sharing, the interval alone.
+   * SSM writes per second that all chains of a scan share (SSM takes about 3 PutParameter calls
+   * a second per account): each chain writes at most once per `chains / this` seconds. Unset: no
+   * sharing, the checkpoint interval alone.
    */
   checkpointWritesPerSecond: 'SCANNER_CHECKPOINT_WRITES_PER_SECOND',
+  /** Chains a start runs at once when its request names no `concurrency`. */
+  concurrency: 'SCANNER_CONCURRENCY',
   /** Scan `Limit` per page; unset means DynamoDB's 1 MB pages. A start option overrides it. */
   pageSize: 'SCANNER_PAGE_SIZE',
   /** EventBridge bus that receives one "Scan Completed" event per scan. */
@@ -45,6 +50,8 @@ export const ScannerDefaults = {
   eventBusName: 'default',
   /** The function's 900 s timeout plus a minute. */
   stalledAfterMs: 960_000,
+  /** Chains per scan: a tenth of a default account's 1,000 concurrent executions. */
+  concurrency: 100,
 } as const;
 
 /**
@@ -75,8 +82,13 @@ export const ScannerMetrics = {
   scanDuration: 'ScanDuration',
 } as const;
 
-/** Parallel scan: Segment and TotalSegments up to 1,000,000; this tool launches at most 1,000 chains. */
-export const MAX_SEGMENTS = 1000;
+/** Parallel scan: Segment and TotalSegments up to 1,000,000. */
+export const MAX_SEGMENTS = 1_000_000;
+/**
+ * Chains that run at once, at most: each takes one concurrent execution (two while handing
+ * off) of the account's 1,000 by default.
+ */
+export const MAX_CONCURRENCY = 1000;
 
 export const ScanState = {
   idle: 'IDLE',
@@ -116,8 +128,13 @@ export type AttributeValueJsonMap = Readonly<Record<string, unknown>>;
  */
 export interface StartRequest {
   readonly action: 'start';
-  /** 1 to 1,000 parallel segments, or "auto" (see the README for the rule). @default 1 */
+  /** 1 to 1,000,000 parallel scan segments, or "auto" (see the README for the rule). @default 1 */
   readonly segments?: number | 'auto';
+  /**
+   * Chains that run at once, 1 to 1,000: chain c scans segments c, c + n, c + 2n, … in turn.
+   * @default the function's setting (100), or the number of segments when fewer
+   */
+  readonly concurrency?: number;
   /** Abandon the active (running, stopping or stopped) scan and start a new one. @default false */
   readonly restart?: boolean;
   /** FilterExpression: only matching items become records (every item is still read). */
@@ -176,12 +193,16 @@ export interface StatusRequest {
 }
 
 /**
- * Internal: continue one segment's chain. Sent by `start` and at every hand-off; the
- * generation increases by one per hand-off and fences out stale or duplicate invocations.
+ * Internal: continue one chain. Sent by `start` and at every hand-off; the generation increases
+ * by one per hand-off and fences out stale or duplicate invocations.
  */
 export interface SegmentEvent {
   readonly action: 'segment';
   readonly scanId: string;
+  /**
+   * The chain, named by its first segment: with n chains it scans segments `segment`,
+   * `segment + n`, `segment + 2n`, … one after the other.
+   */
   readonly segment: number;
   readonly totalSegments: number;
   readonly generation: number;
@@ -227,11 +248,16 @@ export interface StatusResponse {
   readonly percent: number | null;
   /** Seconds left at the current rate; null when unknown or not running. */
   readonly etaSeconds: number | null;
+  /** Chains of the scan: how many segments are scanned at once. */
+  readonly chains: number;
   readonly segments: {
     readonly total: number;
     readonly done: number;
+    /** Segments being scanned now: one per running chain. */
     readonly running: number;
-    /** Running segments whose checkpoint is older than the function timeout plus a margin. */
+    /** Segments no chain has reached yet. */
+    readonly pending: number;
+    /** Running chains whose checkpoint is older than the function timeout plus a margin. */
     readonly stalled: number;
     readonly stopped: number;
     readonly failed: number;

@@ -18,6 +18,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import {
   INITIAL_ROOT_PARAMETER_VALUE,
+  MAX_CONCURRENCY,
   ScannerDefaults,
   ScannerEnv,
   ScannerMetrics,
@@ -114,13 +115,30 @@ export interface DynamoDbKinesisScannerProps {
    */
   readonly checkpointInterval?: Duration;
   /**
-   * Checkpoint writes per second that all segments of a scan share: with many segments each
-   * checkpoints less often than `checkpointInterval` (at 2 and 100 segments, every 50 s), so the
-   * account's SSM PutParameter limit (about 3 a second; 10 with higher throughput) is not
-   * exhausted. Raise it when the account has higher throughput turned on.
+   * SSM writes per second that all chains of a scan share: each chain writes (its claim, cadence
+   * checkpoints and hand-offs) at most once per `chains / checkpointWritesPerSecond` seconds (at 2
+   * and 100 chains, every 50 s), so the account's SSM PutParameter limit (about 3 a second; 10
+   * with higher throughput) is not exhausted. Raise it when the account has higher throughput.
    * @default 2
    */
   readonly checkpointWritesPerSecond?: number;
+  /**
+   * Chains a scan runs at once when its start request names no `concurrency`: each takes one
+   * concurrent execution (two for a moment at each hand-off) of the account's 1,000, however
+   * many segments the table is split into.
+   * @default 100
+   */
+  readonly concurrency?: number;
+  /**
+   * Reserve concurrent executions for the scanner: `2 × concurrency + 10` (each chain, the
+   * moment of overlap at its hand-off, and room for status, stop and watchdog calls). The
+   * reservation guarantees the scanner its executions and caps it there, so a scan can neither
+   * be starved by nor starve the account's other functions; it is taken from the account's
+   * unreserved pool, which must keep at least 100. A start whose `concurrency` exceeds the
+   * function's default then runs its extra chains only as executions free up.
+   * @default false: the scanner shares the account's unreserved pool
+   */
+  readonly reserveConcurrency?: boolean;
   /**
    * Items per Scan page (`Limit`).
    * @default - DynamoDB's 1 MB pages
@@ -209,6 +227,12 @@ export class DynamoDbKinesisScanner extends Construct {
         `Invalid checkpointWritesPerSecond: expected an integer from 1 to 10000, received ${checkpointWritesPerSecond}.`,
       );
     }
+    const concurrency = props.concurrency ?? ScannerDefaults.concurrency;
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
+      throw new Error(
+        `Invalid concurrency: expected an integer from 1 to ${MAX_CONCURRENCY}, received ${concurrency}.`,
+      );
+    }
     const watchdogInterval = props.watchdogInterval ?? Duration.minutes(5);
     validate(timeout, handoff, props.pageSize, watchdogInterval);
 
@@ -250,6 +274,9 @@ export class DynamoDbKinesisScanner extends Construct {
       // The chain invokes itself once per hand-off: without ALLOW, Lambda's recursive loop
       // detection stops it after about 16 hops.
       recursiveLoop: lambda.RecursiveLoop.ALLOW,
+      ...(props.reserveConcurrency === true
+        ? { reservedConcurrentExecutions: reservedConcurrencyFor(concurrency) }
+        : {}),
       retryAttempts: 2,
       onFailure: new destinations.SqsDestination(this.failedInvocations),
       description: 'dynamodb-kinesis-scanner: scans a table into a Kinesis stream as a self-chaining job',
@@ -260,6 +287,7 @@ export class DynamoDbKinesisScanner extends Construct {
         [ScannerEnv.handoffMs]: String(handoff.toMilliseconds()),
         [ScannerEnv.checkpointIntervalMs]: String(checkpointInterval.toMilliseconds()),
         [ScannerEnv.checkpointWritesPerSecond]: String(checkpointWritesPerSecond),
+        [ScannerEnv.concurrency]: String(concurrency),
         ...(props.pageSize === undefined ? {} : { [ScannerEnv.pageSize]: String(props.pageSize) }),
         [ScannerEnv.eventBusName]: this.eventBus.eventBusName,
         [ScannerEnv.stalledAfterMs]: String(stalledAfter(timeout)),
@@ -738,4 +766,9 @@ function validate(
 /** Unique per construct path (ids in different scopes do not collide); SSM names allow `a-zA-Z0-9_.-/`. */
 function defaultParameterName(scope: Construct): string {
   return `/ddbscan/${scope.node.path.replace(/[^a-zA-Z0-9_.\-/]/g, '-')}`;
+}
+
+/** Each chain, its overlap at a hand-off, and room for status, stop and watchdog calls. */
+export function reservedConcurrencyFor(concurrency: number): number {
+  return 2 * concurrency + 10;
 }

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { INITIAL_ROOT_PARAMETER_VALUE, ScannerEnv } from '../lambda/contract';
 import { createScannerHandler } from '../lambda/handlers/scanner';
+import type { LocalHandler } from './local-lambda';
 import type { LocalStack } from './local-stack';
 
 export interface LocalScannerOptions {
@@ -26,6 +27,12 @@ export interface LocalScannerOptions {
    * for real (slower to start). @default false: in this process
    */
   readonly isolated?: boolean;
+  /** SSM writes a second the scan's chains share (`checkpointWritesPerSecond`). @default unset: none */
+  readonly checkpointWritesPerSecond?: number;
+  /** Chains a start runs at once when it names no concurrency. @default the scanner's, 100 */
+  readonly concurrency?: number;
+  /** Wraps the in-process handler, e.g. to observe invocations. @default none */
+  readonly instrument?: (handler: LocalHandler) => LocalHandler;
 }
 
 export interface LocalScanner {
@@ -60,6 +67,8 @@ export async function deployLocalScanner(
     [ScannerEnv.handoffMs]: optional(options.handoffMs),
     [ScannerEnv.checkpointIntervalMs]: optional(options.checkpointIntervalMs),
     [ScannerEnv.pageSize]: optional(options.pageSize),
+    [ScannerEnv.checkpointWritesPerSecond]: optional(options.checkpointWritesPerSecond),
+    [ScannerEnv.concurrency]: optional(options.concurrency),
     // The construct uses the timeout plus a minute; a minute is too long next to a 1 s local timeout.
     [ScannerEnv.stalledAfterMs]: String(Math.max(1000, 2 * (options.timeoutMs ?? 900_000))),
     POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
@@ -73,7 +82,8 @@ export async function deployLocalScanner(
     const modulePath = join(__dirname, '..', 'lambda', 'handlers', 'scanner.ts');
     stack.lambda.registerIsolated(functionName, { modulePath, exportName: 'handler', env }, { timeoutMs });
   } else {
-    stack.lambda.register(functionName, createScannerHandler({ env }), { timeoutMs });
+    const handler: LocalHandler = createScannerHandler({ env });
+    stack.lambda.register(functionName, options.instrument?.(handler) ?? handler, { timeoutMs });
   }
   return { functionName, parameterName };
 }

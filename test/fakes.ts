@@ -165,11 +165,17 @@ export class MemoryStore implements CheckpointStore {
     const text = this.segments.get(segment);
     return text === undefined ? null : decodeSegment(text);
   }
+  async loadScanAndSegment(segment: number) {
+    return { scan: this.scan, checkpoint: await this.loadSegment(segment) };
+  }
   async saveSegment(checkpoint: SegmentCheckpoint) {
     const text = encodeSegment(checkpoint);
     this.writes.push({ kind: 'segment', value: checkpoint });
     this.segments.set(checkpoint.segment, text);
     this.afterSegmentWrite?.(checkpoint);
+  }
+  async loadSegments(segments: readonly number[]) {
+    return Promise.all(segments.map((segment) => this.loadSegment(segment)));
   }
   async listSegments() {
     return [...this.segments.values()].map(decodeSegment).sort((a, b) => a.segment - b.segment);
@@ -278,7 +284,7 @@ export class MemoryMetrics implements Metrics {
 
 /** A start request with every option at its default. */
 export function startOptions(overrides: Partial<StartOptions> = {}): StartOptions {
-  return { ...DEFAULT_SCAN_OPTIONS, segments: 1, restart: false, ...overrides };
+  return { ...DEFAULT_SCAN_OPTIONS, segments: 1, concurrency: null, restart: false, ...overrides };
 }
 
 /** A record of a Kinesis Lambda event carrying `data`. */
@@ -304,5 +310,6 @@ export function kinesisEventRecord(data: Uint8Array, sequenceNumber = '1'): Kine
 export const controlConfig: ControlConfig = {
   tableName: 'Orders',
   defaultPageSize: null,
+  defaultConcurrency: 100,
   stalledAfterMs: 960_000,
 };

@@ -8,6 +8,7 @@ import { runStatusCommand } from './status';
 /** Options of `ddbscan start`, as commander parsed them. */
 export interface StartCommandOptions {
   readonly segments?: string;
+  readonly concurrency?: string;
   readonly restart?: boolean;
   readonly filter?: string;
   readonly projection?: string;
@@ -45,6 +46,7 @@ export function startRequest(options: StartCommandOptions): StartRequest {
   const request: Record<string, unknown> = { action: 'start' };
   if (options.segments !== undefined)
     request.segments = options.segments === 'auto' ? 'auto' : Number(options.segments);
+  if (options.concurrency !== undefined) request.concurrency = numberOrText(options.concurrency);
   if (options.restart) request.restart = true;
   if (options.filter !== undefined) request.filter = options.filter;
   if (options.projection !== undefined) request.projection = options.projection;

@@ -46,9 +46,9 @@ export async function runStatusCommand(api: ScannerApi, options: StatusOptions, 
       io.err(`Scan ${scanId} was replaced by scan ${status.scanId} (a restart); stopped watching.`);
       return ExitCode.failure;
     }
-    // Nothing can move a scan whose every unfinished segment has stalled: say so instead of waiting forever.
-    const { stalled, total: segments, done } = status.segments;
-    stalledPolls = active(status) && stalled > 0 && stalled >= segments - done ? stalledPolls + 1 : 0;
+    // Nothing can move a scan whose every running chain has stalled: say so instead of waiting forever.
+    const { stalled, running } = status.segments;
+    stalledPolls = active(status) && stalled > 0 && stalled >= running ? stalledPolls + 1 : 0;
     if (stalledPolls >= STALLED_POLLS) {
       bar?.stop();
       print(status, options, io);

@@ -1,12 +1,15 @@
 import {
   DeleteParametersCommand,
   GetParameterCommand,
+  GetParametersByPathCommand,
+  type GetParametersByPathCommandOutput,
+  GetParametersCommand,
   PutParameterCommand,
-  paginateGetParametersByPath,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
+import { backoffDelay } from '../core/backoff';
 import { FatalScanError } from '../core/errors';
-import type { CheckpointStore, Claim, ClaimKind, NumberedClaim } from '../core/ports';
+import type { CheckpointStore, Claim, ClaimKind, Clock, NumberedClaim } from '../core/ports';
 import {
   decodeScan,
   decodeSegment,
@@ -17,19 +20,55 @@ import {
 } from '../core/scan-state';
 import { errorName, translateAwsError } from './aws-errors';
 
-/** SSM: DeleteParameters takes at most 10 names. */
+/** SSM: DeleteParameters and GetParameters take at most 10 names. */
 const DELETE_BATCH = 10;
+const GET_BATCH = 10;
+/** Backoff between attempts of a throttled call: full jitter, from 0.2 s up to 5 s. */
+const THROTTLE_BASE_MS = 200;
+const THROTTLE_CAP_MS = 5_000;
+/** How long a throttled call is retried when the caller sets no limit. */
+const DEFAULT_THROTTLE_RETRY_MS = 30_000;
+
+export interface SsmCheckpointStoreOptions {
+  /** @default the system clock */
+  readonly clock?: Clock;
+  /**
+   * Until when (epoch ms) a throttled call is retried, asked at the first throttling of a call.
+   * SSM's throughput (about 3 PutParameter and 40 Get* calls a second) is shared by the whole
+   * account, so throttling is expected and waited out in place, never a failed invocation while
+   * time remains. @default 30 s from the first throttling
+   */
+  readonly retryThrottlingUntil?: () => number;
+}
+
+const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
 
 /**
- * Keeps the scan in the root parameter and each segment's checkpoint in `<root>/segment/<n>`,
- * so every chain writes only its own parameter. Values are written with Intelligent-Tiering:
- * Standard up to 4,096 characters, Advanced (up to 8,192) only when a large key needs it.
+ * Keeps the scan in the root parameter and each chain's checkpoint in `<root>/segment/<n>`
+ * (n: the chain's first segment), so every chain writes only its own parameter and a scan has
+ * one parameter per chain, whatever its number of segments. Values are written with
+ * Intelligent-Tiering: Standard up to 4,096 characters, Advanced (up to 8,192) only when a large
+ * key needs it. Throttled calls are retried with backoff (see `retryThrottlingUntil`).
+ *
+ * Every call is safe for the SDK to resend: reads and deletes are idempotent, an overwrite
+ * writes the same value again, and a create-if-absent that is resent after its first attempt
+ * succeeded reports ParameterAlreadyExists (the caller re-reads, as for any lost race).
  */
 export class SsmCheckpointStore implements CheckpointStore {
+  private readonly clock: Clock;
+  private readonly retryUntil: () => number;
+
   constructor(
     private readonly client: SSMClient,
     private readonly rootName: string,
-  ) {}
+    options: SsmCheckpointStoreOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.retryUntil = options.retryThrottlingUntil ?? (() => this.clock.now() + DEFAULT_THROTTLE_RETRY_MS);
+  }
 
   segmentName(segment: number): string {
     return `${this.rootName}/segment/${segment}`;
@@ -49,6 +88,48 @@ export class SsmCheckpointStore implements CheckpointStore {
     return text === null ? null : decodeSegment(text);
   }
 
+  /** The scan and one chain's checkpoint in one GetParameters call: one read of the budget, not two. */
+  async loadScanAndSegment(
+    segment: number,
+  ): Promise<{ scan: ScanRecord | null; checkpoint: SegmentCheckpoint | null }> {
+    const chain = this.segmentName(segment);
+    const names = [this.rootName, chain];
+    try {
+      const { Parameters } = await this.send(() =>
+        this.client.send(new GetParametersCommand({ Names: names })),
+      );
+      const value = (name: string) => Parameters?.find((p) => p.Name === name)?.Value;
+      const root = value(this.rootName);
+      const checkpoint = value(chain);
+      return {
+        scan: root === undefined ? null : decodeScan(root),
+        checkpoint: checkpoint === undefined ? null : decodeSegment(checkpoint),
+      };
+    } catch (error) {
+      throw translateAwsError(error, `GetParameters ${names.join(', ')}`);
+    }
+  }
+
+  async loadSegments(segments: readonly number[]): Promise<(SegmentCheckpoint | null)[]> {
+    const found = new Map<number, SegmentCheckpoint>();
+    for (let i = 0; i < segments.length; i += GET_BATCH) {
+      const names = segments.slice(i, i + GET_BATCH).map((s) => this.segmentName(s));
+      try {
+        const { Parameters } = await this.send(() =>
+          this.client.send(new GetParametersCommand({ Names: names })),
+        );
+        for (const parameter of Parameters ?? []) {
+          if (parameter.Value === undefined) continue;
+          const checkpoint = decodeSegment(parameter.Value);
+          found.set(checkpoint.segment, checkpoint);
+        }
+      } catch (error) {
+        throw translateAwsError(error, `GetParameters ${names.join(', ')}`);
+      }
+    }
+    return segments.map((s) => found.get(s) ?? null);
+  }
+
   async saveSegment(checkpoint: SegmentCheckpoint): Promise<void> {
     await this.put(this.segmentName(checkpoint.segment), encodeSegment(checkpoint));
   }
@@ -57,10 +138,7 @@ export class SsmCheckpointStore implements CheckpointStore {
     const path = `${this.rootName}/segment`;
     const checkpoints: SegmentCheckpoint[] = [];
     try {
-      for await (const page of paginateGetParametersByPath(
-        { client: this.client },
-        { Path: path, Recursive: false },
-      )) {
+      for await (const page of this.byPath(path, false)) {
         for (const parameter of page.Parameters ?? []) {
           if (parameter.Value !== undefined) checkpoints.push(decodeSegment(parameter.Value));
         }
@@ -79,7 +157,7 @@ export class SsmCheckpointStore implements CheckpointStore {
     for (let i = 0; i < names.length; i += DELETE_BATCH) {
       const batch = names.slice(i, i + DELETE_BATCH);
       try {
-        await this.client.send(new DeleteParametersCommand({ Names: batch }));
+        await this.send(() => this.client.send(new DeleteParametersCommand({ Names: batch })));
       } catch (error) {
         throw translateAwsError(error, `DeleteParameters ${batch.join(', ')}`);
       }
@@ -94,13 +172,15 @@ export class SsmCheckpointStore implements CheckpointStore {
   async createClaim(kind: ClaimKind, key: string, attempt: number, claim: Claim): Promise<boolean> {
     const name = this.claimName(kind, key, attempt);
     try {
-      await this.client.send(
-        new PutParameterCommand({
-          Name: name,
-          Value: JSON.stringify(claim),
-          Type: 'String',
-          Overwrite: false,
-        }),
+      await this.send(() =>
+        this.client.send(
+          new PutParameterCommand({
+            Name: name,
+            Value: JSON.stringify(claim),
+            Type: 'String',
+            Overwrite: false,
+          }),
+        ),
       );
       return true;
     } catch (error) {
@@ -113,10 +193,7 @@ export class SsmCheckpointStore implements CheckpointStore {
     const path = `${this.rootName}/${kind}/${key}`;
     const claims: NumberedClaim[] = [];
     try {
-      for await (const page of paginateGetParametersByPath(
-        { client: this.client },
-        { Path: path, Recursive: false },
-      )) {
+      for await (const page of this.byPath(path, false)) {
         for (const parameter of page.Parameters ?? []) {
           const attempt = Number(parameter.Name?.slice(path.length + 1));
           if (Number.isInteger(attempt)) claims.push({ attempt, claim: decodeClaim(parameter.Value, path) });
@@ -137,10 +214,7 @@ export class SsmCheckpointStore implements CheckpointStore {
   private async namesUnder(path: string, recursive: boolean): Promise<string[]> {
     const names: string[] = [];
     try {
-      for await (const page of paginateGetParametersByPath(
-        { client: this.client },
-        { Path: path, Recursive: recursive },
-      )) {
+      for await (const page of this.byPath(path, recursive)) {
         for (const parameter of page.Parameters ?? [])
           if (parameter.Name !== undefined) names.push(parameter.Name);
       }
@@ -150,9 +224,42 @@ export class SsmCheckpointStore implements CheckpointStore {
     return names;
   }
 
+  /** GetParametersByPath page by page (at most 10 parameters a call), each call retried when throttled. */
+  private async *byPath(path: string, recursive: boolean): AsyncGenerator<GetParametersByPathCommandOutput> {
+    let token: string | undefined;
+    do {
+      const page = await this.send(() =>
+        this.client.send(
+          new GetParametersByPathCommand({ Path: path, Recursive: recursive, NextToken: token }),
+        ),
+      );
+      yield page;
+      token = page.NextToken;
+    } while (token !== undefined);
+  }
+
+  /**
+   * Sends a command, waiting out throttling in place: SSM's throughput is shared by the whole
+   * account, so a throttled call is retried with backoff until `retryThrottlingUntil`.
+   */
+  private async send<Output>(call: () => Promise<Output>): Promise<Output> {
+    let until: number | undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call();
+      } catch (error) {
+        if (errorName(error) !== 'ThrottlingException') throw error;
+        until ??= this.retryUntil();
+        const delay = backoffDelay(attempt, THROTTLE_BASE_MS, THROTTLE_CAP_MS) + THROTTLE_BASE_MS / 2;
+        if (this.clock.now() + delay >= until) throw error;
+        await this.clock.sleep(delay);
+      }
+    }
+  }
+
   private async get(name: string): Promise<string | null> {
     try {
-      const { Parameter } = await this.client.send(new GetParameterCommand({ Name: name }));
+      const { Parameter } = await this.send(() => this.client.send(new GetParameterCommand({ Name: name })));
       return Parameter?.Value ?? null;
     } catch (error) {
       if (errorName(error) === 'ParameterNotFound') return null;
@@ -162,14 +269,16 @@ export class SsmCheckpointStore implements CheckpointStore {
 
   private async put(name: string, value: string): Promise<void> {
     try {
-      await this.client.send(
-        new PutParameterCommand({
-          Name: name,
-          Value: value,
-          Type: 'String',
-          Overwrite: true,
-          Tier: 'Intelligent-Tiering',
-        }),
+      await this.send(() =>
+        this.client.send(
+          new PutParameterCommand({
+            Name: name,
+            Value: value,
+            Type: 'String',
+            Overwrite: true,
+            Tier: 'Intelligent-Tiering',
+          }),
+        ),
       );
     } catch (error) {
       throw translateAwsError(error, `PutParameter ${name}`);

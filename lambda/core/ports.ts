@@ -65,9 +65,16 @@ export interface PutSummary {
 export interface CheckpointStore {
   loadScan(): Promise<ScanRecord | null>;
   saveScan(scan: ScanRecord): Promise<void>;
+  /** A chain's checkpoint, by the chain's first segment. */
   loadSegment(segment: number): Promise<SegmentCheckpoint | null>;
+  /** The scan and a chain's checkpoint in one read (SSM reads are throttled per call). */
+  loadScanAndSegment(
+    segment: number,
+  ): Promise<{ scan: ScanRecord | null; checkpoint: SegmentCheckpoint | null }>;
   saveSegment(checkpoint: SegmentCheckpoint): Promise<void>;
   listSegments(): Promise<SegmentCheckpoint[]>;
+  /** The checkpoints of the given chains, in their order (null where there is none); 10 per read. */
+  loadSegments(segments: readonly number[]): Promise<(SegmentCheckpoint | null)[]>;
   deleteSegments(segments: readonly number[]): Promise<void>;
   /**
    * Creates claim number `attempt` under `<kind>/<key>` if it does not exist yet (SSM's one

@@ -1,6 +1,6 @@
 import {
   type CompletionDetail,
-  MAX_SEGMENTS,
+  MAX_CONCURRENCY,
   ScannerMetrics,
   ScanState,
   SegmentState,
@@ -16,6 +16,7 @@ import {
   type ScanRecord,
   type ScanSummary,
   type SegmentCheckpoint,
+  segmentsDone,
 } from './scan-state';
 
 /** Segment chains launched at once by start and resume: Invoke calls are ~20-50 ms each. */
@@ -27,6 +28,8 @@ const START_WAIT_POLLS = 30;
 const START_WAIT_POLL_MS = 500;
 /** "auto": one segment per 500 MB of table, at most one per MB/s of stream write capacity. */
 const AUTO_BYTES_PER_SEGMENT = 500_000_000;
+/** "auto" picks at most as many segments as chains can run at once. */
+const AUTO_MAX_SEGMENTS = MAX_CONCURRENCY;
 /** A new on-demand stream starts with 4 MB/s of write capacity. */
 const ON_DEMAND_MIN_MBPS = 4;
 
@@ -36,6 +39,8 @@ const ON_DEMAND_MIN_MBPS = 4;
  */
 export interface StartOptions extends ScanOptions {
   readonly segments: number | 'auto';
+  /** Chains at once; null for the function's default. */
+  readonly concurrency: number | null;
   readonly restart: boolean;
 }
 
@@ -43,6 +48,8 @@ export interface ControlConfig {
   readonly tableName: string;
   /** The function's page size, used when a start request sets none. */
   readonly defaultPageSize: number | null;
+  /** Chains a start runs at once when its request sets no concurrency. */
+  readonly defaultConcurrency: number;
   /** A running segment whose heartbeat is older is stalled; a completion claim older is abandoned. */
   readonly stalledAfterMs: number;
 }
@@ -61,10 +68,12 @@ export function checkAgainstSegments(options: StartOptions, segments: number): v
       options.startKey,
     );
   }
+  // Limits are shared by the chains that run at once.
+  const chains = Math.min(segments, options.concurrency ?? segments);
   for (const field of ['maxItemsPerSecond', 'maxReadUnitsPerSecond'] as const) {
     const limit = options[field];
-    if (limit !== null && limit < segments) {
-      throw new ValidationError(field, `at least 1 per segment (${segments} segments)`, limit);
+    if (limit !== null && limit < chains) {
+      throw new ValidationError(field, `at least 1 per chain (${chains} chains at once)`, limit);
     }
   }
 }
@@ -105,7 +114,8 @@ export async function startScan(
 
   const [table, stream] = await Promise.all([reader.describeTable(), ports.sink.describeStream()]);
   const totalSegments = request.segments === 'auto' ? autoSegments(table, stream) : request.segments;
-  checkAgainstSegments(request, totalSegments);
+  const chains = Math.min(totalSegments, request.concurrency ?? config.defaultConcurrency);
+  checkAgainstSegments({ ...request, concurrency: chains }, totalSegments);
   const options: ScanOptions = {
     filterExpression: request.filterExpression,
     projectionExpression: withKeys(request.projectionExpression, table.keyAttributes),
@@ -139,6 +149,7 @@ export async function startScan(
     tableItemCount: table.itemCount,
     options,
     totalSegments,
+    chains,
     streamShards: Math.max(1, stream.openShards),
     startedAt: now,
     finishedAt: null,
@@ -156,14 +167,26 @@ export async function startScan(
     await store.deleteClaims('start'); // let the next start try again at once
     throw error;
   }
-  const chains = Array.from({ length: totalSegments }, (_, segment) => ({ segment, generation: 1 }));
-  await launch(scan, chains, ports, { failScanOnError: true });
+  // Chain c starts with segment c, and goes on with c + chains, c + 2·chains, … in turn.
+  await launch(
+    scan,
+    Array.from({ length: chains }, (_, segment) => ({ segment, generation: 1 })),
+    ports,
+    {
+      failScanOnError: true,
+    },
+  );
   // Older start claims are only clutter: best effort, after the chains are on their way. The
   // claim for the replaced scan stays, so a late concurrent start still finds it taken.
   await store
     .deleteClaims('start', replaced)
     .catch((error: unknown) => log.warn('could not delete old start claims', { error: String(error) }));
-  log.info('scan started', { scanId: scan.scanId, segments: totalSegments, restart: request.restart });
+  log.info('scan started', {
+    scanId: scan.scanId,
+    segments: totalSegments,
+    chains,
+    restart: request.restart,
+  });
   return response(scan, false);
 }
 
@@ -243,7 +266,7 @@ export async function resumeScan(
   const checkpoints = new Map(segments.map((s) => [s.segment, s]));
   const running: ScanRecord = { ...current, state: ScanState.running, error: null, finishedAt: null };
   await store.saveScan(running);
-  const unfinished = Array.from({ length: current.totalSegments }, (_, segment) => segment)
+  const unfinished = Array.from({ length: current.chains }, (_, segment) => segment)
     .filter((segment) => checkpoints.get(segment)?.state !== SegmentState.done)
     .map((segment) => ({ segment, generation: nextGeneration(checkpoints.get(segment)) }));
   if (unfinished.length === 0) {
@@ -271,7 +294,7 @@ async function relaunchStalled(
 ): Promise<number> {
   const now = ports.clock.now();
   const checkpoints = new Map((await segmentsOf(scan, ports)).map((s) => [s.segment, s]));
-  const stalled = Array.from({ length: scan.totalSegments }, (_, segment) => segment)
+  const stalled = Array.from({ length: scan.chains }, (_, segment) => segment)
     .filter((segment) => isStalled(checkpoints.get(segment), scan, now, config.stalledAfterMs))
     .map((segment) => ({ segment, generation: nextGeneration(checkpoints.get(segment)) }));
   // Counted before launching: a relaunch that fails leaves them stalled, all the more reason to alarm.
@@ -330,7 +353,7 @@ export async function runWatchdog(config: ControlConfig, ports: ScannerPorts): P
   const now = clock.now();
   const checkpoints = new Map((await segmentsOf(scan, ports)).map((s) => [s.segment, s]));
   let stopped = 0;
-  for (let segment = 0; segment < scan.totalSegments; segment++) {
+  for (let segment = 0; segment < scan.chains; segment++) {
     const checkpoint = checkpoints.get(segment);
     const ended = checkpoint?.state === SegmentState.done || checkpoint?.state === SegmentState.stopped;
     if (ended || !isStalled(checkpoint, scan, now, config.stalledAfterMs)) continue;
@@ -382,16 +405,20 @@ export async function getStatus(
   }
   const now = clock.now();
   const totals = scan.summary ?? summarize(segments, scan, now);
+  const current = scan;
+  // Each chain that has not ended is on one segment; a stopped or failed chain is too.
   const count = (state: SegmentState) => segments.filter((s) => s.state === state).length;
-  const done = scan.summary === null ? count(SegmentState.done) : scan.totalSegments;
+  const done =
+    scan.summary === null ? segments.reduce((n, s) => n + segmentsDone(current, s), 0) : scan.totalSegments;
   const failed = count(SegmentState.failed);
   const stopped = count(SegmentState.stopped);
   const active = scan.state === ScanState.running || scan.state === ScanState.stopping;
-  const running = active ? scan.totalSegments - done - failed - stopped : 0;
+  const endedChains = count(SegmentState.done) + failed + stopped;
+  const running = active && scan.summary === null ? scan.chains - endedChains : 0;
+  const pending = Math.max(0, scan.totalSegments - done - running - failed - stopped);
   const bySegment = new Map(segments.map((s) => [s.segment, s]));
-  const current = scan;
   const stalled = active
-    ? Array.from({ length: scan.totalSegments }, (_, n) => bySegment.get(n)).filter(
+    ? Array.from({ length: scan.chains }, (_, n) => bySegment.get(n)).filter(
         // While stopping, a STOPPED segment is where it should be.
         (cp) =>
           !(current.state === ScanState.stopping && cp?.state === SegmentState.stopped) &&
@@ -417,7 +444,8 @@ export async function getStatus(
     tableItemCount: scan.tableItemCount,
     percent: percent === null ? null : Math.round(percent * 10) / 10,
     etaSeconds: active && itemsPerSecond > 0 && remaining > 0 ? Math.round(remaining / itemsPerSecond) : null,
-    segments: { total: scan.totalSegments, done, running, stalled, stopped, failed },
+    chains: scan.chains,
+    segments: { total: scan.totalSegments, done, running, pending, stalled, stopped, failed },
     checkpointAgeSeconds:
       running > 0 && heartbeats.length > 0 ? Math.round((now - Math.min(...heartbeats)) / 1000) : null,
     error: scan.error,
@@ -436,12 +464,17 @@ export async function completeScanIfDone(
   holder: string,
   config: Pick<ControlConfig, 'stalledAfterMs'>,
   ports: ScannerPorts,
-  options: { readonly segments?: readonly SegmentCheckpoint[]; readonly force?: boolean } = {},
+  options: {
+    readonly segments?: readonly SegmentCheckpoint[];
+    readonly force?: boolean;
+    /** The chain that just finished: the check starts with the chains after it. */
+    readonly after?: number;
+  } = {},
 ): Promise<boolean> {
   const { store, clock } = ports;
-  const segments = options.segments ?? (await segmentsOf(scan, ports));
-  if (segments.length < scan.totalSegments || segments.some((s) => s.state !== SegmentState.done))
-    return false;
+  const segments = options.segments ?? (await allChainsDone(scan, options.after ?? -1, ports));
+  if (segments === null) return false;
+  if (segments.length < scan.chains || segments.some((s) => s.state !== SegmentState.done)) return false;
   const current = await store.loadScan();
   if (
     current?.scanId !== scan.scanId ||
@@ -481,6 +514,29 @@ export async function completeScanIfDone(
 }
 
 /**
+ * Every chain's checkpoint when all are DONE, else null. Reads 10 chains a call, starting with
+ * the chains after `after` and stopping at the first one still at work: a finishing chain
+ * usually pays one read, and only the last one to finish reads them all, so completion costs
+ * O(chains) reads over the whole scan, not O(chains) per finishing chain.
+ */
+async function allChainsDone(
+  scan: ScanRecord,
+  after: number,
+  ports: ScannerPorts,
+): Promise<SegmentCheckpoint[] | null> {
+  const order = Array.from({ length: scan.chains }, (_, i) => (after + 1 + i) % scan.chains);
+  const checkpoints: SegmentCheckpoint[] = [];
+  for (let i = 0; i < order.length; i += 10) {
+    const batch = await ports.store.loadSegments(order.slice(i, i + 10));
+    for (const checkpoint of batch) {
+      if (checkpoint?.scanId !== scan.scanId || checkpoint.state !== SegmentState.done) return null;
+      checkpoints.push(checkpoint);
+    }
+  }
+  return checkpoints.sort((a, b) => a.segment - b.segment);
+}
+
+/**
  * Retries a write that must follow a side effect (the published event) through throttling:
  * five more attempts with exponential backoff, about 6 s in all, on top of the SDK's own.
  */
@@ -508,7 +564,7 @@ export async function settleStoppingScan(
   const current = await ports.store.loadScan();
   if (current?.scanId !== scanId || current.state !== ScanState.stopping) return;
   const segments = await segmentsOf(current, ports);
-  if (segments.length < current.totalSegments) return;
+  if (segments.length < current.chains) return;
   if (segments.every((s) => s.state === SegmentState.done)) {
     await completeScanIfDone(current, holder, config, ports, { segments });
     return;
@@ -545,7 +601,7 @@ export function autoSegments(table: Pick<TableDescription, 'sizeBytes'>, stream:
   const capacityMBps =
     stream.mode === 'ON_DEMAND' ? Math.max(ON_DEMAND_MIN_MBPS, stream.openShards) : stream.openShards;
   const bySize = Math.ceil(table.sizeBytes / AUTO_BYTES_PER_SEGMENT);
-  return Math.max(1, Math.min(capacityMBps, bySize, MAX_SEGMENTS));
+  return Math.max(1, Math.min(capacityMBps, bySize, AUTO_MAX_SEGMENTS));
 }
 
 /**
@@ -713,7 +769,8 @@ function idleStatus(): StatusResponse {
     tableItemCount: null,
     percent: null,
     etaSeconds: null,
-    segments: { total: 0, done: 0, running: 0, stalled: 0, stopped: 0, failed: 0 },
+    chains: 0,
+    segments: { total: 0, done: 0, running: 0, pending: 0, stalled: 0, stopped: 0, failed: 0 },
     checkpointAgeSeconds: null,
     error: null,
   };

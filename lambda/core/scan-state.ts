@@ -57,6 +57,11 @@ export interface ScanRecord {
   readonly options: ScanOptions;
   readonly totalSegments: number;
   /**
+   * Chains that scan the segments, at most one concurrent execution each: chain c scans
+   * segments c, c + chains, c + 2·chains, … in turn.
+   */
+  readonly chains: number;
+  /**
    * The stream's open shards when the scan started: each chain starts writing at its share of
    * them. Null when unknown.
    */
@@ -67,14 +72,24 @@ export interface ScanRecord {
   readonly summary: ScanSummary | null;
 }
 
-/** One segment's progress, kept in its own parameter under the root. */
+/**
+ * One chain's progress, kept in its own parameter under the root. A chain is named by its
+ * first segment (`segment`) and scans its segments one after the other; the counts are those of
+ * every segment it has scanned.
+ */
 export interface SegmentCheckpoint {
   readonly scanId: string;
+  /** The chain: its first segment. */
   readonly segment: number;
+  /** The segment the chain is scanning now (its last one once DONE). */
+  readonly currentSegment: number;
   readonly totalSegments: number;
   /** Raised by one at each hand-off; an invocation with an older generation is stale. */
   readonly generation: number;
-  /** Token of the invocation that claimed this generation; null while a hand-off is in flight. */
+  /**
+   * Token of the invocation that owns this generation; null after a hand-off, until the next
+   * invocation's first write.
+   */
   readonly owner: string | null;
   readonly state: SegmentState;
   /** ExclusiveStartKey of the next page; null at the start and at the end. */
@@ -85,7 +100,7 @@ export interface SegmentCheckpoint {
   readonly handoffs: number;
   /** Consecutive hand-offs that completed no page; the scan fails when it reaches the limit. */
   readonly stalls: number;
-  /** Epoch milliseconds of the last write: the segment's heartbeat. */
+  /** Epoch milliseconds of the last write: the chain's heartbeat, and when it may write again. */
   readonly updatedAt: number;
   readonly error: string | null;
 }
@@ -102,6 +117,7 @@ export function firstCheckpoint(
   return {
     scanId: scan.scanId,
     segment,
+    currentSegment: segment,
     totalSegments: scan.totalSegments,
     generation,
     owner: null,
@@ -116,6 +132,29 @@ export function firstCheckpoint(
     updatedAt: now,
     error: null,
   };
+}
+
+/** The segment a chain scans after `segment`, or null when that was its last. */
+export function nextSegmentOf(
+  scan: Pick<ScanRecord, 'chains' | 'totalSegments'>,
+  segment: number,
+): number | null {
+  const next = segment + scan.chains;
+  return next < scan.totalSegments ? next : null;
+}
+
+/** How many segments chain `chain` scans: every `chains`-th from its first. */
+export function segmentsOfChain(scan: Pick<ScanRecord, 'chains' | 'totalSegments'>, chain: number): number {
+  return Math.ceil((scan.totalSegments - chain) / scan.chains);
+}
+
+/** Segments a chain has finished, as of its checkpoint. */
+export function segmentsDone(
+  scan: Pick<ScanRecord, 'chains' | 'totalSegments'>,
+  checkpoint: SegmentCheckpoint,
+): number {
+  if (checkpoint.state === SegmentState.done) return segmentsOfChain(scan, checkpoint.segment);
+  return (checkpoint.currentSegment - checkpoint.segment) / scan.chains;
 }
 
 export function encodeScan(scan: ScanRecord | null): string {
@@ -168,6 +207,11 @@ export function decodeScan(text: string): ScanRecord | null {
     tableItemCount: num(scan, 'tableItemCount', 'root parameter'),
     options: decodeOptions(scan.options),
     totalSegments: num(scan, 'totalSegments', 'root parameter'),
+    // Absent in scans recorded by earlier versions: one chain per segment.
+    chains:
+      scan.chains == null
+        ? num(scan, 'totalSegments', 'root parameter')
+        : num(scan, 'chains', 'root parameter'),
     // Absent in scans recorded by earlier versions.
     streamShards: scan.streamShards == null ? null : num(scan, 'streamShards', 'root parameter'),
     startedAt: num(scan, 'startedAt', 'root parameter'),
@@ -212,6 +256,8 @@ export function decodeSegment(text: string): SegmentCheckpoint {
   return {
     scanId: str(cp, 'scanId', where),
     segment: num(cp, 'segment', where),
+    // Absent in checkpoints written by earlier versions: one segment per chain.
+    currentSegment: cp.currentSegment == null ? num(cp, 'segment', where) : num(cp, 'currentSegment', where),
     totalSegments: num(cp, 'totalSegments', where),
     generation: num(cp, 'generation', where),
     owner: cp.owner === null ? null : str(cp, 'owner', where),

@@ -6,7 +6,7 @@ import type { Page, PutSummary, ScannerPorts } from './ports';
 import { AdaptiveRate, RateLimiter, shardSeconds } from './rate-limit';
 import { buildRecord, type RecordContext } from './record-format';
 import { completeScanIfDone, failScan, settleStoppingScan } from './scan-control';
-import { firstCheckpoint, type ScanRecord, type SegmentCheckpoint } from './scan-state';
+import { firstCheckpoint, nextSegmentOf, type ScanRecord, type SegmentCheckpoint } from './scan-state';
 
 /**
  * Consecutive invocations that complete no page, with the last one's write refused throughout,
@@ -43,6 +43,8 @@ const UNPACED_PAGE_ITEMS = 10_000;
 
 /** A page whose records are being written. */
 interface PageWrite {
+  /** The segment the page belongs to. */
+  readonly segment: number;
   readonly page: Page;
   readonly write: Promise<PutSummary>;
 }
@@ -54,8 +56,9 @@ export interface SegmentRunConfig {
   readonly handoffMs: number;
   readonly checkpointIntervalMs: number;
   /**
-   * Cadence checkpoint writes per second shared by all segments of the scan: with 2 and 100
-   * segments, each checkpoints every 50 s at most. Undefined: the interval alone.
+   * SSM writes per second shared by all chains of the scan: with 2 and 100 chains, each chain
+   * writes at most once every 50 s (its hand-off and DONE writes excepted, one per invocation
+   * and one per chain). Undefined: the interval alone.
    */
   readonly checkpointWritesPerSecond?: number;
   /** Used when the scan's options set no page size. */
@@ -73,13 +76,15 @@ export type SegmentOutcome =
   | { readonly kind: 'failed'; readonly error: string };
 
 /**
- * Runs one invocation of a segment's chain: claims the segment, scans page by page from its
- * checkpoint, writes each page to the stream, checkpoints on a time cadence, and hands off to
- * a new invocation before the deadline.
+ * Runs one invocation of a chain: checks that it may run, scans page by page from the chain's
+ * checkpoint, goes on with the chain's next segment when one ends, writes each page to the
+ * stream, checkpoints on a time cadence inside the scan's SSM write budget, and hands off to a
+ * new invocation before the deadline.
  *
  * Invariants: a checkpoint is saved only after every record before its position was accepted;
  * before each write the invocation checks that the scan still runs and that it still owns the
- * segment (generation and owner token), and exits without writing when it does not.
+ * chain (generation and owner token; its first write claims the chain when nobody else wrote
+ * since it read the checkpoint), and exits without writing when it does not.
  *
  * Transient errors are rethrown so that Lambda's async retry resumes from the checkpoint;
  * fatal ones mark the segment and the scan FAILED.
@@ -95,14 +100,34 @@ export function runSegment(
   return new SegmentRun(event, config, ports).run();
 }
 
-type Progress = Pick<SegmentCheckpoint, 'position' | 'itemsScanned' | 'recordsPut' | 'bytesPut'>;
+type Progress = Pick<
+  SegmentCheckpoint,
+  'currentSegment' | 'position' | 'itemsScanned' | 'recordsPut' | 'bytesPut'
+>;
 
 class SegmentRun {
   private readonly owner: string;
   private scan: ScanRecord | null = null;
-  /** The last checkpoint this invocation wrote; undefined until it has claimed the segment. */
+  /**
+   * The checkpoint this invocation continues from, then the last one it wrote; undefined until
+   * it has checked that it may run.
+   */
   private saved: SegmentCheckpoint | undefined;
-  private progress: Progress = { position: null, itemsScanned: 0, recordsPut: 0, bytesPut: 0 };
+  /**
+   * The checkpoint as this invocation found it, until its first write claims the chain: the
+   * claim holds only if nobody wrote in between. Null when there was none.
+   */
+  private found: SegmentCheckpoint | null = null;
+  private claimed = false;
+  /** A cadence checkpoint was tried: the claim is no longer hurried (a throttled one waits its turn). */
+  private claimTried = false;
+  private progress: Progress = {
+    currentSegment: 0,
+    position: null,
+    itemsScanned: 0,
+    recordsPut: 0,
+    bytesPut: 0,
+  };
   /** Pages completed (read and accepted by Kinesis) in this invocation. */
   private pages = 0;
   private lastDeadline: DeadlineError | undefined;
@@ -113,6 +138,10 @@ class SegmentRun {
   private readsExhausted = false;
   private checkpointIntervalMs: number;
   private lastCheckpointAt: number;
+  /** Least time between two writes of this chain: its share of the scan's write budget. */
+  private writeSpacingMs = 0;
+  /** When this chain last wrote (or, before its first write, when it may first write less the spacing). */
+  private lastWriteAt: number;
   /** A cadence checkpoint being written while the next page is. */
   private pendingCheckpoint: Promise<void> | undefined;
 
@@ -125,6 +154,7 @@ class SegmentRun {
     this.startedAt = ports.clock.now();
     this.checkpointIntervalMs = config.checkpointIntervalMs;
     this.lastCheckpointAt = ports.clock.now();
+    this.lastWriteAt = ports.clock.now();
   }
 
   async run(): Promise<SegmentOutcome> {
@@ -146,12 +176,15 @@ class SegmentRun {
     }
   }
 
-  /** Checks that this invocation may run, then records it as the segment's owner. */
+  /**
+   * Checks that this invocation may run. It writes nothing: its first checkpoint claims the
+   * chain, so an invocation costs no SSM write of its own beyond its share of the budget.
+   */
   private async claim(): Promise<string | undefined> {
     const { store, clock, continuation } = this.ports;
     const { event } = this;
-    // Both reads at once: every call is a round trip.
-    const [scan, found] = await Promise.all([store.loadScan(), store.loadSegment(event.segment)]);
+    // One GetParameters call for both: SSM reads are throttled per call.
+    const { scan, checkpoint: found } = await store.loadScanAndSegment(event.segment);
     this.scan = scan;
     if (scan === null || scan.scanId !== event.scanId) return 'the scan is no longer the current one';
     if (scan.state !== ScanState.running && scan.state !== ScanState.stopping)
@@ -166,7 +199,8 @@ class SegmentRun {
       if (existing.state === SegmentState.done) {
         // A crash between finishing the segment and completing the scan is repaired here, and a
         // completion left to this fresh invocation is done (or a stop settles).
-        if (!(await completeScanIfDone(scan, this.holder(), this.config, this.ports))) {
+        const after = { after: event.segment };
+        if (!(await completeScanIfDone(scan, this.holder(), this.config, this.ports, after))) {
           await settleStoppingScan(scan.scanId, this.holder(), this.config, this.ports);
         }
         return 'the segment is already done';
@@ -192,20 +226,26 @@ class SegmentRun {
       await settleStoppingScan(scan.scanId, this.holder(), this.config, this.ports);
       return 'the scan is stopping';
     }
-    const claim: SegmentCheckpoint = {
+    this.found = existing;
+    this.saved = {
       ...base,
       generation: event.generation,
       owner: this.owner,
       state: SegmentState.running,
       stalls: base.state === SegmentState.running ? base.stalls : 0,
       error: null,
-      updatedAt: clock.now(),
     };
-    // Unconditional (SSM has no compare-and-swap): an invocation that claimed the same
-    // generation earlier sees this owner at its next save and exits.
-    await this.writeSegment(claim);
-    this.saved = claim;
-    this.progress = pickProgress(claim);
+    this.progress = pickProgress(this.saved);
+    this.writeSpacingMs =
+      (1000 * scan.chains) / (this.config.checkpointWritesPerSecond ?? Number.POSITIVE_INFINITY);
+    // The chain's writes keep its spacing across invocations; a chain that has not written yet
+    // waits for its turn after the start (chain c at (c + 1) / budget seconds), so a thousand
+    // chains launched together do not all write at once.
+    this.lastWriteAt =
+      existing?.updatedAt ??
+      scan.startedAt +
+        ((event.segment + 1) * 1000) / (this.config.checkpointWritesPerSecond ?? Number.POSITIVE_INFINITY) -
+        this.writeSpacingMs;
     return undefined;
   }
 
@@ -221,13 +261,9 @@ class SegmentRun {
       segment: event.segment,
       format: scan.options.recordFormat,
     };
-    // SSM takes about 3 PutParameter calls a second per account: the segments share a budget.
-    this.checkpointIntervalMs = Math.max(
-      this.checkpointIntervalMs,
-      (1000 * scan.totalSegments) / (config.checkpointWritesPerSecond ?? Number.POSITIVE_INFINITY),
-    );
-    const share = (total: number | null) =>
-      total === null ? Number.POSITIVE_INFINITY : total / scan.totalSegments;
+    // SSM takes about 3 PutParameter calls a second per account: the chains share a budget.
+    this.checkpointIntervalMs = Math.max(this.checkpointIntervalMs, this.writeSpacingMs);
+    const share = (total: number | null) => (total === null ? Number.POSITIVE_INFINITY : total / scan.chains);
     // Every chain starts writing at its share of the stream's shards and adapts to throttling.
     // maxItemsPerSecond applies per request, so the records of a page go out evenly.
     const pace = new AdaptiveRate(clock, {
@@ -248,10 +284,10 @@ class SegmentRun {
       if (paced >= UNPACED_PAGE_ITEMS) return configured;
       return Math.max(1, Math.floor(Math.min(configured ?? paced, paced)));
     };
-    const read = (exclusiveStartKey: AttributeMap | null): Promise<Page> => {
+    const read = (segment: number, exclusiveStartKey: AttributeMap | null): Promise<Page> => {
       const page = (async () => {
         const result = await reader.readPage({
-          segment: event.segment,
+          segment,
           totalSegments: event.totalSegments,
           exclusiveStartKey,
           limit: pageLimit(),
@@ -271,7 +307,8 @@ class SegmentRun {
 
     const writes: PageWrite[] = [];
     try {
-      let next = read(this.progress.position);
+      let segment = this.progress.currentSegment;
+      let next = read(segment, this.progress.position);
       for (;;) {
         // At least one page per invocation, so a chain always progresses.
         if (this.pages > 0 && clock.now() >= handOffAt) {
@@ -288,10 +325,16 @@ class SegmentRun {
           await this.drain(writes);
           return await this.handOff();
         }
-        // Read the following page while this one is written: reading has no side effects, and
-        // the checkpoint still moves only after this page's records were accepted.
-        const last = page.lastEvaluatedKey === null;
-        if (!last && !this.readsExhausted) next = read(page.lastEvaluatedKey);
+        // Read the following page (of this segment, or the first of the chain's next one) while
+        // this one is written: reading has no side effects, and the checkpoint still moves only
+        // after this page's records were accepted.
+        const pageSegment = segment;
+        const following = page.lastEvaluatedKey === null ? nextSegmentOf(scan, segment) : segment;
+        const last = following === null;
+        if (following !== null && !this.readsExhausted) {
+          segment = following;
+          next = read(segment, page.lastEvaluatedKey);
+        }
         metrics.add(ScannerMetrics.itemsScanned, page.scannedCount);
         // A checkpoint that found this invocation superseded (or the scan stopping) ends it
         // here, before it writes another page.
@@ -303,10 +346,10 @@ class SegmentRun {
             : // Leave half the hand-off margin for the checkpoint and the re-invoke.
               sink.putRecords(records, writeDeadline, pace);
         write.catch(() => {});
-        writes.push({ page, write });
-        // The first page is written alone: its checkpoint verifies the claim, so a duplicate
-        // invocation that started at the same moment stops after one page. Then the next
-        // page's writes start while this one's last batches are answered.
+        writes.push({ segment: pageSegment, page, write });
+        // The first page is written alone, so a stream that refuses an invocation's writes
+        // costs it one page, not two. Then the next page's writes start while this one's last
+        // batches are answered.
         const inFlight = this.pages === 0 ? 1 : PAGES_IN_FLIGHT;
         while (writes.length >= inFlight || ((last || this.readsExhausted) && writes.length > 0)) {
           if (!(await this.completeOldest(writes))) return await this.handOff();
@@ -326,7 +369,7 @@ class SegmentRun {
    * the pages after it are abandoned (written again by the next generation).
    */
   private async completeOldest(writes: PageWrite[]): Promise<boolean> {
-    const { clock, metrics } = this.ports;
+    const { clock } = this.ports;
     const oldest = writes.shift();
     if (oldest === undefined) return true;
     let put: PutSummary;
@@ -346,7 +389,11 @@ class SegmentRun {
       return false;
     }
     const { page } = oldest;
+    // A segment's last page moves the chain to the start of its next segment.
+    const nextSegment =
+      page.lastEvaluatedKey === null ? nextSegmentOf(this.requireScan(), oldest.segment) : null;
     this.progress = {
+      currentSegment: nextSegment ?? oldest.segment,
       position: page.lastEvaluatedKey,
       itemsScanned: this.progress.itemsScanned + page.scannedCount,
       recordsPut: this.progress.recordsPut + put.records,
@@ -354,8 +401,16 @@ class SegmentRun {
     };
     this.pages++;
     this.countPut(put);
-    const due = this.pages === 1 || clock.now() - this.lastCheckpointAt >= this.checkpointIntervalMs;
-    if (page.lastEvaluatedKey !== null && due) {
+    const now = clock.now();
+    // The first write claims the chain: as soon as the budget allows, so that a duplicate
+    // invocation is found out early; then on the cadence.
+    const due =
+      (!this.claimTried || now - this.lastCheckpointAt >= this.checkpointIntervalMs) &&
+      now - this.lastWriteAt >= this.writeSpacingMs &&
+      // The hand-off write must keep the spacing too: no cadence write just before it.
+      now + this.writeSpacingMs <= this.config.deadline - this.config.handoffMs;
+    const chainDone = page.lastEvaluatedKey === null && nextSegment === null;
+    if (!chainDone && due) {
       // Runs while the next page is written; awaited before any further page is sent.
       await this.pendingCheckpoint;
       this.pendingCheckpoint = this.checkpoint();
@@ -378,6 +433,8 @@ class SegmentRun {
   private async checkpoint(): Promise<void> {
     const { clock, log } = this.ports;
     this.lastCheckpointAt = clock.now();
+    this.lastWriteAt = clock.now();
+    this.claimTried = true;
     try {
       await this.save({ ...this.requireSaved(), ...this.progress, stalls: 0, updatedAt: clock.now() });
     } catch (error) {
@@ -455,6 +512,9 @@ class SegmentRun {
       this.holder(),
       this.config,
       this.ports,
+      {
+        after: this.event.segment,
+      },
     );
     if (!scanCompleted) await settleStoppingScan(this.event.scanId, this.holder(), this.config, this.ports);
     log.info('segment done', { itemsScanned: this.progress.itemsScanned, scanCompleted });
@@ -491,20 +551,14 @@ class SegmentRun {
   private async save(next: SegmentCheckpoint): Promise<void> {
     const { store } = this.ports;
     const { event } = this;
-    const [scan, current] = await Promise.all([store.loadScan(), store.loadSegment(event.segment)]);
+    const { scan, checkpoint: current } = await store.loadScanAndSegment(event.segment);
     const active = scan?.state === ScanState.running || scan?.state === ScanState.stopping;
     if (scan?.scanId !== event.scanId || !active) {
       throw new SupersededError(
         `the scan is ${scan?.scanId === event.scanId ? scan.state : 'no longer the current one'}`,
       );
     }
-    if (
-      current?.scanId !== event.scanId ||
-      current.generation !== event.generation ||
-      current.owner !== this.owner
-    ) {
-      throw new SupersededError(`generation ${event.generation} was superseded`);
-    }
+    if (!this.stillOwns(current)) throw new SupersededError(`generation ${event.generation} was superseded`);
     const stopping = scan.state === ScanState.stopping;
     const written =
       stopping && next.state === SegmentState.running
@@ -512,9 +566,32 @@ class SegmentRun {
         : next;
     await this.writeSegment(written);
     this.saved = written;
+    this.claimed = true;
+    this.lastWriteAt = this.ports.clock.now();
     if (written.state === SegmentState.stopped) {
       throw new StopRequestedError(`the scan is stopping; segment ${event.segment} saved its checkpoint`);
     }
+  }
+
+  /**
+   * True when this invocation may write over `current`. After its first write, only over its
+   * own. Before it, over what it found (nobody wrote since), or over an older generation, which
+   * its newer event outranks (a relaunch taking over from a chain that was only slow).
+   */
+  private stillOwns(current: SegmentCheckpoint | null): boolean {
+    const { event } = this;
+    const ours = current === null || current.scanId === event.scanId;
+    if (this.claimed) {
+      return ours && current?.generation === event.generation && current.owner === this.owner;
+    }
+    if (current === null || current.scanId !== event.scanId) return this.found === null;
+    if (current.generation !== event.generation) return current.generation < event.generation;
+    return (
+      this.found !== null &&
+      current.generation === this.found.generation &&
+      current.owner === this.found.owner &&
+      current.updatedAt === this.found.updatedAt
+    );
   }
 
   private countPut(put: PutSummary): void {
@@ -551,6 +628,7 @@ function stale(reason: string): SegmentOutcome {
 
 function pickProgress(cp: SegmentCheckpoint): Progress {
   return {
+    currentSegment: cp.currentSegment,
     position: cp.position,
     itemsScanned: cp.itemsScanned,
     recordsPut: cp.recordsPut,

@@ -1,4 +1,4 @@
-import { ScannerDefaults, ScannerEnv } from '../contract';
+import { MAX_CONCURRENCY, ScannerDefaults, ScannerEnv } from '../contract';
 import { ValidationError } from '../core/errors';
 
 export interface ScannerConfig {
@@ -9,6 +9,7 @@ export interface ScannerConfig {
   readonly checkpointIntervalMs: number;
   readonly checkpointWritesPerSecond: number | undefined;
   readonly pageSize: number | undefined;
+  readonly concurrency: number;
   readonly eventBusName: string;
   readonly stalledAfterMs: number;
   readonly region: string;
@@ -29,6 +30,8 @@ export function readConfig(env: Env): ScannerConfig {
     checkpointWritesPerSecond: optionalInteger(env, ScannerEnv.checkpointWritesPerSecond, 1, 10_000),
     // Scan: Limit from 1; PutRecords batches are 500 records, so larger pages simply make more batches.
     pageSize: optionalInteger(env, ScannerEnv.pageSize, 1, 1_000_000),
+    concurrency:
+      optionalInteger(env, ScannerEnv.concurrency, 1, MAX_CONCURRENCY) ?? ScannerDefaults.concurrency,
     eventBusName: env[ScannerEnv.eventBusName] || ScannerDefaults.eventBusName,
     stalledAfterMs:
       optionalInteger(env, ScannerEnv.stalledAfterMs, 1000, 86_400_000) ?? ScannerDefaults.stalledAfterMs,

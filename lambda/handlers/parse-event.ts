@@ -1,4 +1,4 @@
-import { MAX_SEGMENTS, RecordFormat, type SegmentEvent } from '../contract';
+import { MAX_CONCURRENCY, MAX_SEGMENTS, RecordFormat, type SegmentEvent } from '../contract';
 import { type AttributeMap, fromJsonMap } from '../core/attribute-value';
 import { ValidationError } from '../core/errors';
 import { checkAgainstSegments, type StartOptions } from '../core/scan-control';
@@ -12,6 +12,7 @@ const USER_ACTIONS = '"start", "status", "stop", "resume" or "watchdog"';
 const START_FIELDS = [
   'action',
   'segments',
+  'concurrency',
   'restart',
   'filter',
   'projection',
@@ -84,6 +85,7 @@ function parseStart(fields: Record<string, unknown>): StartOptions {
 function startOptionsOf(fields: Record<string, unknown>): StartOptions {
   return {
     segments: segments(fields.segments),
+    concurrency: fields.concurrency === undefined ? null : integer(fields, 'concurrency', 1, MAX_CONCURRENCY),
     restart: optionalBoolean(fields, 'restart'),
     filterExpression: fields.filter === undefined ? null : expressionString(fields.filter, 'filter'),
     projectionExpression:

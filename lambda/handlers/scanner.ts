@@ -47,6 +47,10 @@ export interface ScannerHandlerOptions {
   readonly metricsOutput?: (line: string) => void;
 }
 
+/** A throttled SSM call gives up this long before the invocation's deadline, or after at most a minute. */
+const THROTTLE_RETRY_MARGIN_MS = 2_000;
+const MAX_THROTTLE_RETRY_MS = 60_000;
+
 /** Counts nobody publishes: metrics are off outside Lambda. */
 const discardedMetrics: Metrics = { add: () => {} };
 
@@ -102,7 +106,12 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
     const ports: ScannerPorts = {
       reader: new DynamoDbPageReader(clients.dynamodb, config.tableName),
       sink: new KinesisRecordSink(clients.kinesis, config.streamName, clock),
-      store: new SsmCheckpointStore(clients.ssm, config.parameterName),
+      // Throttled SSM calls are waited out until shortly before the invocation must end.
+      store: new SsmCheckpointStore(clients.ssm, config.parameterName, {
+        clock,
+        retryThrottlingUntil: () =>
+          Math.min(deadline - THROTTLE_RETRY_MARGIN_MS, clock.now() + MAX_THROTTLE_RETRY_MS),
+      }),
       continuation: new LambdaContinuation(clients.lambda, context.functionName),
       events: new EventBridgeEventPublisher(clients.eventbridge, config.eventBusName),
       clock,
@@ -113,6 +122,7 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
     const control: ControlConfig = {
       tableName: config.tableName,
       defaultPageSize: config.pageSize ?? null,
+      defaultConcurrency: config.concurrency,
       stalledAfterMs: config.stalledAfterMs,
     };
 

@@ -4,6 +4,7 @@ import {
   GetParameterCommand,
   GetParametersByPathCommand,
   type GetParametersByPathCommandInput,
+  GetParametersCommand,
   ParameterAlreadyExists,
   ParameterNotFound,
   PutParameterCommand,
@@ -23,19 +24,25 @@ import {
   type ScanRecord,
   type SegmentCheckpoint,
 } from '../../lambda/core/scan-state';
+import { FakeClock } from '../fakes';
 
 const ROOT = '/ddbscan/orders';
 
 const ssm = mockClient(SSMClient);
 
-function newStore(): SsmCheckpointStore {
-  return new SsmCheckpointStore(new SSMClient({ region: 'us-east-1', maxAttempts: 1 }), ROOT);
+/** A store on a fake clock that retries throttling for `retryMs` (none by default). */
+function newStore(retryMs = 0, clock = new FakeClock()): SsmCheckpointStore {
+  return new SsmCheckpointStore(new SSMClient({ region: 'us-east-1', maxAttempts: 1 }), ROOT, {
+    clock,
+    retryThrottlingUntil: () => clock.now() + retryMs,
+  });
 }
 
 function checkpoint(segment: number, overrides: Partial<SegmentCheckpoint> = {}): SegmentCheckpoint {
   return {
     scanId: '20261121T131600Z-4f2a9c',
     segment,
+    currentSegment: segment,
     totalSegments: 4,
     generation: 3,
     owner: 'a1b2c3d4e5f60718',
@@ -60,6 +67,7 @@ const scan: ScanRecord = {
   tableItemCount: 48_000,
   options: DEFAULT_SCAN_OPTIONS,
   totalSegments: 4,
+  chains: 4,
   streamShards: 4,
   startedAt: 1_700_000_000_000,
   finishedAt: null,
@@ -365,6 +373,80 @@ describe('SsmCheckpointStore', () => {
     });
   });
 
+  describe('throttling', () => {
+    it('waits throttling out in place, with backoff, and succeeds', async () => {
+      const clock = new FakeClock();
+      ssm
+        .on(GetParameterCommand)
+        .rejectsOnce(throttling())
+        .rejectsOnce(throttling())
+        .resolves({ Parameter: { Name: ROOT, Value: INITIAL_ROOT_PARAMETER_VALUE } });
+      const started = clock.now();
+
+      await expect(newStore(30_000, clock).loadScan()).resolves.toBeNull();
+
+      expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 3);
+      // Two backoffs of at least 0.1 s each, far below the 30 s allowed.
+      expect(clock.now() - started).toBeGreaterThanOrEqual(200);
+      expect(clock.now() - started).toBeLessThan(5_000);
+    });
+
+    it('gives up once the time allowed is spent, with the throttling as cause', async () => {
+      const clock = new FakeClock();
+      const sdkError = throttling();
+      ssm.on(PutParameterCommand).rejects(sdkError);
+
+      const error = await newStore(10_000, clock)
+        .saveSegment(checkpoint(1))
+        .catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(TransientError);
+      expect(error).toHaveProperty('cause', sdkError);
+      expect(ssm.commandCalls(PutParameterCommand).length).toBeGreaterThan(3);
+    });
+
+    it('does not retry other errors', async () => {
+      ssm.on(GetParameterCommand).rejects(accessDenied());
+
+      await expect(newStore(30_000).loadScan()).rejects.toBeInstanceOf(FatalScanError);
+
+      expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 1);
+    });
+  });
+
+  describe('reads of several parameters', () => {
+    it('reads the scan and a chain in one GetParameters call', async () => {
+      ssm.on(GetParametersCommand).resolves({
+        Parameters: [
+          { Name: ROOT, Value: INITIAL_ROOT_PARAMETER_VALUE },
+          { Name: `${ROOT}/segment/1`, Value: encodeSegment(checkpoint(1)) },
+        ],
+      });
+
+      const { scan: found, checkpoint: chain } = await newStore().loadScanAndSegment(1);
+
+      expect(found).toBeNull();
+      expect(chain).toEqual(checkpoint(1));
+      expect(ssm).toHaveReceivedCommandTimes(GetParametersCommand, 1);
+      expect(ssm).toHaveReceivedCommandWith(GetParametersCommand, { Names: [ROOT, `${ROOT}/segment/1`] });
+    });
+
+    it('reads chains 10 a call, in the order asked, with null where there is none', async () => {
+      ssm.on(GetParametersCommand).callsFake((input: { Names: string[] }) => ({
+        Parameters: input.Names.filter((name) => !name.endsWith('/segment/3')).map((name) => ({
+          Name: name,
+          Value: encodeSegment(checkpoint(Number(name.split('/').at(-1)))),
+        })),
+      }));
+      const chains = Array.from({ length: 25 }, (_, i) => 24 - i);
+
+      const found = await newStore().loadSegments(chains);
+
+      expect(ssm).toHaveReceivedCommandTimes(GetParametersCommand, 3);
+      expect(found.map((c) => c?.segment ?? null)).toEqual(chains.map((c) => (c === 3 ? null : c)));
+    });
+  });
+
   describe('error translation', () => {
     const operations = [
       ['loadScan', (store: SsmCheckpointStore) => store.loadScan()],
@@ -372,6 +454,8 @@ describe('SsmCheckpointStore', () => {
       ['saveScan', (store: SsmCheckpointStore) => store.saveScan(scan)],
       ['saveSegment', (store: SsmCheckpointStore) => store.saveSegment(checkpoint(1))],
       ['listSegments', (store: SsmCheckpointStore) => store.listSegments()],
+      ['loadSegments', (store: SsmCheckpointStore) => store.loadSegments([1, 2])],
+      ['loadScanAndSegment', (store: SsmCheckpointStore) => store.loadScanAndSegment(1)],
       ['deleteSegments', (store: SsmCheckpointStore) => store.deleteSegments([1, 2])],
       ['createClaim', (store: SsmCheckpointStore) => store.createClaim('completion', SCAN_ID, 0, claim)],
       ['listClaims', (store: SsmCheckpointStore) => store.listClaims('completion', SCAN_ID)],

@@ -7,7 +7,7 @@ import { createStream } from '../../local/local-resources';
 import { deployLocalScanner } from '../../local/local-scanner';
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
 
-const SEGMENTS = 'expected an integer from 1 to 1000, or "auto"';
+const SEGMENTS = 'expected an integer from 1 to 1000000, or "auto"';
 
 /** Every bad request gets an error naming the field and the expected value, and writes nothing. */
 describe('bad input on the local stack', () => {

@@ -69,7 +69,7 @@ describe('the ddbscan CLI against the local stack', () => {
     const result = await cli('start', '--segments', 'many');
     expect(result.code).toBe(2);
     expect(result.stderr.trim()).toBe(
-      'ddbscan: Invalid segments: expected an integer from 1 to 1000, or "auto", received null.',
+      'ddbscan: Invalid segments: expected an integer from 1 to 1000000, or "auto", received null.',
     );
   });
 

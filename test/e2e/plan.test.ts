@@ -105,7 +105,7 @@ describe('ddbscan plan', () => {
     const bad = await cli(stack.env, '--table', 'Orders', '--stream', 'plan', '--segments', '0');
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe(
-      'ddbscan: Invalid --segments: expected a whole number from 1 to 1000, or "auto", received "0".',
+      'ddbscan: Invalid --segments: expected a whole number from 1 to 1000000, or "auto", received "0".',
     );
 
     const missing = await cli(stack.env, '--table', 'Nope', '--stream', 'plan');

@@ -107,6 +107,7 @@ describe('ScannerStack with only a tableArn', () => {
           [ScannerEnv.handoffMs]: String(ScannerDefaults.handoffMs),
           [ScannerEnv.checkpointIntervalMs]: String(ScannerDefaults.checkpointIntervalMs),
           [ScannerEnv.checkpointWritesPerSecond]: String(ScannerDefaults.checkpointWritesPerSecond),
+          [ScannerEnv.concurrency]: String(ScannerDefaults.concurrency),
           [ScannerEnv.pageSize]: Match.absent(),
           [ScannerEnv.eventBusName]: 'default',
           // The 900 s timeout plus a minute.
@@ -374,6 +375,26 @@ describe('DynamoDbKinesisScanner validation', () => {
     expect(() =>
       newScanner({ timeout: Duration.minutes(2), handoffThreshold: Duration.seconds(61) }),
     ).toThrow(/handoffThreshold.*received 61 s/);
+  });
+
+  it('reserves no concurrency unless asked, and twice the chains plus room when asked', () => {
+    const shared = Template.fromStack(Stack.of(newScanner({})));
+    shared.hasResourceProperties('AWS::Lambda::Function', {
+      RecursiveLoop: 'Allow',
+      ReservedConcurrentExecutions: Match.absent(),
+    });
+    const reserved = Template.fromStack(Stack.of(newScanner({ concurrency: 40, reserveConcurrency: true })));
+    reserved.hasResourceProperties('AWS::Lambda::Function', {
+      RecursiveLoop: 'Allow',
+      ReservedConcurrentExecutions: 90,
+      Environment: { Variables: Match.objectLike({ [ScannerEnv.concurrency]: '40' }) },
+    });
+  });
+
+  it('rejects a concurrency above 1000, naming the prop', () => {
+    expect(() => newScanner({ concurrency: 1001 })).toThrow(
+      'Invalid concurrency: expected an integer from 1 to 1000, received 1001.',
+    );
   });
 
   it('rejects a checkpointWritesPerSecond below 1, naming the prop', () => {

@@ -24,7 +24,8 @@ function status(overrides: Partial<StatusResponse> = {}): StatusResponse {
     tableItemCount: 6000,
     percent: 25,
     etaSeconds: 18,
-    segments: { total: 4, done: 1, running: 3, stalled: 0, stopped: 0, failed: 0 },
+    chains: 4,
+    segments: { total: 4, done: 1, running: 3, pending: 0, stalled: 0, stopped: 0, failed: 0 },
     checkpointAgeSeconds: 4,
     error: null,
     ...overrides,
@@ -160,7 +161,9 @@ describe('ddbscan status', () => {
 
   it('gives up with exit code 6 when every unfinished segment has stalled', async () => {
     const io = captureIo();
-    const stuck = status({ segments: { total: 4, done: 1, running: 3, stalled: 3, stopped: 0, failed: 0 } });
+    const stuck = status({
+      segments: { total: 4, done: 1, running: 3, pending: 0, stalled: 3, stopped: 0, failed: 0 },
+    });
     expect(
       await runStatusCommand(fakeApi([status(), stuck]), { watch: true, json: false, interval: 0.001 }, io),
     ).toBe(ExitCode.scanStalled);

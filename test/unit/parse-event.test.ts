@@ -5,7 +5,7 @@ import { parseEvent } from '../../lambda/handlers/parse-event';
 import { startOptions } from '../fakes';
 
 const segment = { action: 'segment', scanId: 'scan-1', segment: 0, totalSegments: 1, generation: 1 };
-const SEGMENTS = 'expected an integer from 1 to 1000, or "auto"';
+const SEGMENTS = 'expected an integer from 1 to 1000000, or "auto"';
 
 describe('parseEvent', () => {
   it.each([
@@ -130,12 +130,12 @@ describe('parseEvent', () => {
     [
       'an item rate below one per segment',
       { segments: 8, maxItemsPerSecond: 4 },
-      'Invalid maxItemsPerSecond: expected at least 1 per segment (8 segments), received 4.',
+      'Invalid maxItemsPerSecond: expected at least 1 per chain (8 chains at once), received 4.',
     ],
     [
       'a read rate below one per segment',
       { segments: 8, maxReadUnitsPerSecond: 7 },
-      'Invalid maxReadUnitsPerSecond: expected at least 1 per segment (8 segments), received 7.',
+      'Invalid maxReadUnitsPerSecond: expected at least 1 per chain (8 chains at once), received 7.',
     ],
     [
       'a zero item rate',
@@ -195,7 +195,9 @@ describe('readConfig', () => {
       parameterName: '/p',
       handoffMs: 15_000,
       checkpointIntervalMs: 10_000,
+      checkpointWritesPerSecond: undefined,
       pageSize: undefined,
+      concurrency: 100,
       eventBusName: 'default',
       stalledAfterMs: 960_000,
       region: 'eu-west-1',

@@ -280,12 +280,12 @@ describe('ddbscan plan flags', () => {
       'Invalid --shards: expected a whole number of at least 1, received "0".',
     ],
     [
-      { ...flagsAlone, segments: '1001' },
-      'Invalid --segments: expected a whole number from 1 to 1000, or "auto", received "1001".',
+      { ...flagsAlone, segments: '1000001' },
+      'Invalid --segments: expected a whole number from 1 to 1000000, or "auto", received "1000001".',
     ],
     [
       { ...flagsAlone, segments: 'many' },
-      'Invalid --segments: expected a whole number from 1 to 1000, or "auto", received "many".',
+      'Invalid --segments: expected a whole number from 1 to 1000000, or "auto", received "many".',
     ],
     [
       { ...flagsAlone, timeout: '30' },

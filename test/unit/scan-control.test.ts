@@ -106,6 +106,7 @@ describe('startScan', () => {
 
     expect(world.store.scan).toMatchObject({
       totalSegments: 3,
+      chains: 3,
       streamShards: 6,
       options: { maxItemsPerSecond: 2000, maxReadUnitsPerSecond: 150 },
     });
@@ -195,7 +196,7 @@ describe('startScan', () => {
 
       await expect(
         startScan(startOptions({ segments: 8, [field]: 4 }), controlConfig, world.ports),
-      ).rejects.toThrow(`Invalid ${field}: expected at least 1 per segment (8 segments), received 4.`);
+      ).rejects.toThrow(`Invalid ${field}: expected at least 1 per chain (8 chains at once), received 4.`);
       expect(world.store.writes).toEqual([]);
     },
   );
@@ -244,6 +245,7 @@ describe('startScan', () => {
     await world.store.saveSegment({
       scanId: 'scan-1',
       segment: 0,
+      currentSegment: 0,
       totalSegments: 1,
       generation: 1,
       owner: null,
@@ -424,6 +426,7 @@ describe('completion under faults', () => {
       await world.store.saveSegment({
         scanId: fresh.scanId,
         segment: 0,
+        currentSegment: 0,
         totalSegments: 1,
         generation: 1,
         owner: 'b',
@@ -451,6 +454,7 @@ describe('completion under faults', () => {
     await world.store.saveSegment({
       scanId: 'scan-1',
       segment: 0,
+      currentSegment: 0,
       totalSegments: 1,
       generation: 1,
       owner: null,
@@ -656,7 +660,15 @@ describe('getStatus', () => {
     expect(status.itemsPerSecond).toBeGreaterThan(0);
     expect(status.etaSeconds).toBe(Math.round(160 / status.itemsPerSecond));
     // Segment 0's checkpoint is old; segment 1 never checkpointed and the scan is that old.
-    expect(status.segments).toEqual({ total: 2, done: 0, running: 2, stalled: 2, stopped: 0, failed: 0 });
+    expect(status.segments).toEqual({
+      total: 2,
+      done: 0,
+      running: 2,
+      pending: 0,
+      stalled: 2,
+      stopped: 0,
+      failed: 0,
+    });
   });
 
   it('reports the kept summary once the scan completed', async () => {

@@ -14,6 +14,7 @@ import {
 const checkpoint: SegmentCheckpoint = {
   scanId: 'scan-1',
   segment: 2,
+  currentSegment: 2,
   totalSegments: 4,
   generation: 7,
   owner: 'abc',
@@ -36,6 +37,7 @@ const scan: ScanRecord = {
   tableItemCount: 1000,
   options: { ...DEFAULT_SCAN_OPTIONS, maxItemsPerSecond: 2000, maxReadUnitsPerSecond: 150 },
   totalSegments: 4,
+  chains: 4,
   streamShards: 8,
   startedAt: 1_700_000_000_000,
   finishedAt: null,
