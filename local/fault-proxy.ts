@@ -54,7 +54,10 @@ export class FaultProxy {
     }
     if (action?.kind === 'fail-entries' && operation === 'PutRecords')
       return this.putSome(request, response, input, action.errorFor);
-    const upstream = await this.forward(request, body);
+    const forwarded =
+      this.service === 'dynamodb' && operation === 'Scan' ? scanWithinDynalite(input, body) : body;
+    if (forwarded === null) return sendJson(response, 200, emptyScan(input), DYNAMODB_JSON);
+    const upstream = await this.forward(request, forwarded);
     if (action?.kind === 'kill') {
       this.faults.kill(fault?.container);
       return void response.destroy();
@@ -126,6 +129,34 @@ export class FaultProxy {
       outbound.end(body);
     });
   }
+}
+
+const DYNAMODB_JSON = { 'content-type': 'application/x-amz-json-1.0' };
+/** dynalite hashes keys into 4,096 buckets; past 4,096 its parallel-scan segments overlap. */
+const DYNALITE_BUCKETS = 4096;
+
+/**
+ * A Scan as dynalite can serve it. DynamoDB splits a table into up to 1,000,000 segments, each
+ * item in exactly one; dynalite's segments overlap beyond 4,096 (with 10,000 segments it returns
+ * every item three times). Beyond 4,096, segment s of T is given the one bucket b it covers
+ * (floor(b · T / 4096) = s), as segment b of 4,096, and a segment that covers no bucket is empty
+ * (null). Below, the request goes through unchanged.
+ */
+function scanWithinDynalite(input: Record<string, unknown>, body: Buffer): Buffer | null {
+  const { Segment: segment, TotalSegments: total } = input;
+  if (typeof segment !== 'number' || typeof total !== 'number' || total <= DYNALITE_BUCKETS) return body;
+  const bucket = Math.ceil((segment * DYNALITE_BUCKETS) / total);
+  if (bucket >= DYNALITE_BUCKETS || Math.floor((bucket * total) / DYNALITE_BUCKETS) !== segment) return null;
+  return Buffer.from(JSON.stringify({ ...input, Segment: bucket, TotalSegments: DYNALITE_BUCKETS }));
+}
+
+/** A Scan page of a segment that holds no item. */
+function emptyScan(input: Record<string, unknown>): Record<string, unknown> {
+  const capacity =
+    input.ReturnConsumedCapacity === 'TOTAL' || input.ReturnConsumedCapacity === 'INDEXES'
+      ? { ConsumedCapacity: { TableName: input.TableName, CapacityUnits: 0.5 } }
+      : {};
+  return { Count: 0, ScannedCount: 0, Items: [], ...capacity };
 }
 
 function parse(body: Buffer): Record<string, unknown> {

@@ -9,6 +9,7 @@ import { createDemoTable, generateItems, mulberry32, writeItems } from './demo-d
 import type { FaultAction, FaultRule, ServiceCall } from './faults';
 import { createStream } from './local-resources';
 import { deployLocalScanner } from './local-scanner';
+import { AWS_SSM_QUOTAS } from './local-ssm';
 import { type LocalStack, startLocalStack } from './local-stack';
 import { readWholeStream } from './stream-reader';
 
@@ -26,6 +27,17 @@ const SCAN = {
   /** A scenario that has not finished by then fails. */
   deadlineMs: 150_000,
 } as const;
+
+export interface ScenarioOptions {
+  /**
+   * Run with AWS's SSM quotas enforced (3 writes and 40 reads a second), the scanner's write
+   * budget of 2 a second, and 6 segments on 3 chains. @default false
+   */
+  readonly quotas?: boolean;
+}
+
+/** Invocations with quotas on: 6 s, handing off at 2 s left. */
+const QUOTA_TIMING = { timeoutMs: 6_000, handoffMs: 2_000 } as const;
 
 /**
  * Start, status and watchdog are idempotent, so the harness retries them like an operator (or
@@ -300,12 +312,18 @@ export async function runScenario(
   scenario: Scenario,
   seed: number,
   items?: readonly AttributeMap[],
+  options: ScenarioOptions = {},
 ): Promise<ScenarioResult> {
   const started = Date.now();
   const random = mulberry32(seed);
+  const quotas = options.quotas === true;
   const stack = await startLocalStack({
     lambda: { asyncRetryDelaysMs: [100, 200], duplicateDelivery: scenario.duplicateDelivery ?? false },
+    ...(quotas ? { ssmQuotas: AWS_SSM_QUOTAS } : {}),
   });
+  // With AWS's SSM quotas, invocations long enough for each chain to take its turns of the write
+  // budget, and twice the segments of the chains.
+  const timing = scenario.timing ?? (quotas ? QUOTA_TIMING : SCAN);
   const problems: string[] = [];
   let status: StatusResponse | undefined;
   let delivery: DeliveryReport | undefined;
@@ -321,8 +339,9 @@ export async function runScenario(
     const { functionName } = await deployLocalScanner(stack, {
       tableName: 'Orders',
       streamName: 'faults',
-      timeoutMs: scenario.timing?.timeoutMs ?? SCAN.timeoutMs,
-      handoffMs: scenario.timing?.handoffMs ?? SCAN.handoffMs,
+      timeoutMs: timing.timeoutMs,
+      handoffMs: timing.handoffMs,
+      ...(quotas ? { checkpointWritesPerSecond: 2, concurrency: SCAN.segments } : {}),
       checkpointIntervalMs: SCAN.checkpointIntervalMs,
       pageSize: SCAN.pageSize,
       logLevel: 'SILENT',
@@ -342,7 +361,10 @@ export async function runScenario(
 
     const starts = (await Promise.all(
       Array.from({ length: scenario.concurrentStarts ?? 1 }, () =>
-        control(stack, functionName, { action: 'start', segments: SCAN.segments }),
+        control(stack, functionName, {
+          action: 'start',
+          segments: quotas ? 2 * SCAN.segments : SCAN.segments,
+        }),
       ),
     )) as StartResponse[];
     const scanIds = new Set(starts.map((s) => s.scanId));

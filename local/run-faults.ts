@@ -18,9 +18,10 @@ const options = new Command()
     '--scenario <name>',
     `one named scenario instead of random mixes: ${SCENARIOS.map((s) => s.name).join(', ')}`,
   )
+  .option('--quotas', "enforce AWS's SSM quotas (3 writes, 40 reads a second) on 6 segments and 3 chains")
   .option('--out <file>', 'also write the results as JSON')
   .parse()
-  .opts<{ runs: number; seed: number; scenario?: string; out?: string }>();
+  .opts<{ runs: number; seed: number; scenario?: string; quotas?: boolean; out?: string }>();
 
 function integer(text: string): number {
   const value = Number(text);
@@ -42,7 +43,7 @@ async function main(): Promise<number> {
   for (let i = 0; i < options.runs; i++) {
     const seed = options.seed + i;
     const scenario = named ?? randomScenario(mulberry32(seed * 7919 + 1));
-    const result = await runScenario(scenario, seed);
+    const result = await runScenario(scenario, seed, undefined, { quotas: options.quotas === true });
     results.push(result);
     const d = result.delivery;
     console.log(

@@ -53,6 +53,8 @@ interface RunResult {
   readonly invocations: number;
   readonly failedInvocations: number;
   readonly failedOnThrottledControlCall: number;
+  /** The first few errors of failed invocations. */
+  readonly errorSamples: readonly string[];
   readonly asyncEventsDropped: number;
   readonly duplicateDeliveries: number;
   readonly ssmCalls: Record<string, number>;
@@ -157,9 +159,22 @@ async function runOne(
   let runningSegments = 0;
   let peakChains = 0;
   let peakSegmentInvocations = 0;
-  const instrument =
+  // Every failed invocation's error, as the handler threw it.
+  const errors: string[] = [];
+  const observed =
     (handler: LocalHandler): LocalHandler =>
     async (event, context) => {
+      try {
+        return await handler(event, context);
+      } catch (error) {
+        errors.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+        throw error;
+      }
+    };
+  const instrument =
+    (inner: LocalHandler): LocalHandler =>
+    async (event, context) => {
+      const handler = observed(inner);
       const chain = segmentOf(event);
       if (chain === undefined) return handler(event, context);
       running.set(chain, (running.get(chain) ?? 0) + 1);
@@ -215,7 +230,6 @@ async function runOne(
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   stack.ssm.resetStats();
   const lambdaBefore = { ...stack.lambda.stats };
-  const errorsBefore = stack.lambda.recentErrors.length;
   const startedAt = Date.now();
   await invoke(stack.clients.lambda, scanner.functionName, {
     action: 'start',
@@ -249,7 +263,6 @@ async function runOne(
   const seconds = status?.finishedAt ? (Date.parse(status.finishedAt) - startedAt) / 1000 : Number.NaN;
   await stack.lambda.idle();
   const writes = stack.ssm.writeRate();
-  const errors = stack.lambda.recentErrors.slice(errorsBefore);
   const stats = stack.lambda.stats;
   const keys = new Map<string, number>();
   let records = 0;
@@ -277,6 +290,7 @@ async function runOne(
     invocations: stats.invocations - lambdaBefore.invocations,
     failedInvocations: stats.errors - lambdaBefore.errors + (stats.timeouts - lambdaBefore.timeouts),
     failedOnThrottledControlCall: errors.filter((e) => /Throttling|Rate exceeded/i.test(e)).length,
+    errorSamples: errors.slice(0, 3),
     asyncEventsDropped: stats.dropped - lambdaBefore.dropped,
     duplicateDeliveries: stats.duplicates - lambdaBefore.duplicates,
     ssmCalls: { ...stack.ssm.calls },
@@ -311,6 +325,7 @@ function formatRun(r: RunResult): string {
     `  ${r.state} in ${r.secondsToCompleted} s; ${r.distinctItems}/${r.items} items arrived, ${r.duplicates} duplicates`,
     `  chains at once: peak ${r.peakChains} (concurrency ${r.concurrency}); invocations at once: peak ${r.peakInvocations} (limit ${r.lambdaLimit})`,
     `  invocations ${r.invocations}, failed ${r.failedInvocations} (${r.failedOnThrottledControlCall} on a throttled control call), dropped ${r.asyncEventsDropped}`,
+    ...r.errorSamples.map((e) => `  failed: ${e.slice(0, 200)}`),
     `  SSM calls ${sum(r.ssmCalls)} (${sum(r.ssmThrottled)} throttled): ${JSON.stringify(r.ssmCalls)}`,
     `  SSM writes a second: peak ${r.ssmWritesPerSecond.peak}, mean ${r.ssmWritesPerSecond.mean}`,
     `  status: ${r.statusPolls} polls, ${r.statusPollsFailed} failed, SSM calls per status max ${r.ssmCallsPerStatus.max}, mean ${r.ssmCallsPerStatus.mean}`,

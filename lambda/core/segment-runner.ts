@@ -7,6 +7,7 @@ import { AdaptiveRate, RateLimiter, shardSeconds } from './rate-limit';
 import { buildRecord, type RecordContext } from './record-format';
 import { completeScanIfDone, failScan, settleStoppingScan } from './scan-control';
 import { firstCheckpoint, nextSegmentOf, type ScanRecord, type SegmentCheckpoint } from './scan-state';
+import { WriteTurns } from './write-turns';
 
 /**
  * Consecutive invocations that complete no page, with the last one's write refused throughout,
@@ -138,10 +139,10 @@ class SegmentRun {
   private readsExhausted = false;
   private checkpointIntervalMs: number;
   private lastCheckpointAt: number;
-  /** Least time between two writes of this chain: its share of the scan's write budget. */
-  private writeSpacingMs = 0;
-  /** When this chain last wrote (or, before its first write, when it may first write less the spacing). */
-  private lastWriteAt: number;
+  /** This chain's turns in the scan's SSM write budget; set once it may run. */
+  private turns = new WriteTurns({ startedAt: 0, chain: 0, chains: 1, writesPerSecond: undefined });
+  /** When this chain last wrote (its checkpoint's heartbeat); null before its first write. */
+  private lastWriteAt: number | null = null;
   /** A cadence checkpoint being written while the next page is. */
   private pendingCheckpoint: Promise<void> | undefined;
 
@@ -154,7 +155,6 @@ class SegmentRun {
     this.startedAt = ports.clock.now();
     this.checkpointIntervalMs = config.checkpointIntervalMs;
     this.lastCheckpointAt = ports.clock.now();
-    this.lastWriteAt = ports.clock.now();
   }
 
   async run(): Promise<SegmentOutcome> {
@@ -236,16 +236,15 @@ class SegmentRun {
       error: null,
     };
     this.progress = pickProgress(this.saved);
-    this.writeSpacingMs =
-      (1000 * scan.chains) / (this.config.checkpointWritesPerSecond ?? Number.POSITIVE_INFINITY);
-    // The chain's writes keep its spacing across invocations; a chain that has not written yet
-    // waits for its turn after the start (chain c at (c + 1) / budget seconds), so a thousand
+    // The chain writes only in its turns, carried across invocations by its heartbeat, so the
     // chains launched together do not all write at once.
-    this.lastWriteAt =
-      existing?.updatedAt ??
-      scan.startedAt +
-        ((event.segment + 1) * 1000) / (this.config.checkpointWritesPerSecond ?? Number.POSITIVE_INFINITY) -
-        this.writeSpacingMs;
+    this.turns = new WriteTurns({
+      startedAt: scan.startedAt,
+      chain: event.segment,
+      chains: scan.chains,
+      writesPerSecond: this.config.checkpointWritesPerSecond,
+    });
+    this.lastWriteAt = existing?.updatedAt ?? null;
     return undefined;
   }
 
@@ -262,7 +261,7 @@ class SegmentRun {
       format: scan.options.recordFormat,
     };
     // SSM takes about 3 PutParameter calls a second per account: the chains share a budget.
-    this.checkpointIntervalMs = Math.max(this.checkpointIntervalMs, this.writeSpacingMs);
+    this.checkpointIntervalMs = Math.max(this.checkpointIntervalMs, this.turns.cycleMs);
     const share = (total: number | null) => (total === null ? Number.POSITIVE_INFINITY : total / scan.chains);
     // Every chain starts writing at its share of the stream's shards and adapts to throttling.
     // maxItemsPerSecond applies per request, so the records of a page go out evenly.
@@ -406,9 +405,9 @@ class SegmentRun {
     // invocation is found out early; then on the cadence.
     const due =
       (!this.claimTried || now - this.lastCheckpointAt >= this.checkpointIntervalMs) &&
-      now - this.lastWriteAt >= this.writeSpacingMs &&
-      // The hand-off write must keep the spacing too: no cadence write just before it.
-      now + this.writeSpacingMs <= this.config.deadline - this.config.handoffMs;
+      this.turns.isOpen(now, this.lastWriteAt) &&
+      // The hand-off needs a turn too: no cadence write in the cycle before it.
+      now + this.turns.cycleMs <= this.config.deadline - this.config.handoffMs;
     const chainDone = page.lastEvaluatedKey === null && nextSegment === null;
     if (!chainDone && due) {
       // Runs while the next page is written; awaited before any further page is sent.
@@ -551,6 +550,7 @@ class SegmentRun {
   private async save(next: SegmentCheckpoint): Promise<void> {
     const { store } = this.ports;
     const { event } = this;
+    await this.awaitTurn();
     const { scan, checkpoint: current } = await store.loadScanAndSegment(event.segment);
     const active = scan?.state === ScanState.running || scan?.state === ScanState.stopping;
     if (scan?.scanId !== event.scanId || !active) {
@@ -571,6 +571,20 @@ class SegmentRun {
     if (written.state === SegmentState.stopped) {
       throw new StopRequestedError(`the scan is stopping; segment ${event.segment} saved its checkpoint`);
     }
+  }
+
+  /**
+   * Waits for this chain's turn to write (its share of the scan's SSM write budget), but never
+   * past the last moment at which a write and a re-invoke still fit in the invocation. Cadence
+   * checkpoints are only written once it is their turn; a hand-off, the DONE and FAILED marks
+   * wait here.
+   */
+  private async awaitTurn(): Promise<void> {
+    const { clock } = this.ports;
+    const latest = this.config.deadline - this.config.handoffMs / 2;
+    const now = clock.now();
+    const wait = Math.min(this.turns.nextOpening(now, this.lastWriteAt), latest) - now;
+    if (wait > 0) await clock.sleep(wait);
   }
 
   /**

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import {
   DeleteParameterCommand,
@@ -10,10 +11,11 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { mulberry32 } from '../../local/demo-data';
+import { createDemoTable, mulberry32, writeItems } from '../../local/demo-data';
 import { FaultInjector } from '../../local/faults';
 import { LocalLambda } from '../../local/local-lambda';
 import { AWS_SSM_QUOTAS, LocalSsm } from '../../local/local-ssm';
+import { type LocalStack, startLocalStack } from '../../local/local-stack';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -594,5 +596,49 @@ describe('the local Lambda endpoint with isolated containers', () => {
       errorMessage: 'The invocation was killed.',
     });
     expect(lambda.stats.kills).toBe(1);
+  });
+});
+
+describe('the local DynamoDB endpoint', () => {
+  let stack: LocalStack;
+  beforeAll(async () => {
+    stack = await startLocalStack();
+    await createDemoTable(stack.clients.dynamodb, 'Segments');
+    const items = Array.from({ length: 300 }, (_, i) => ({
+      pk: { S: `customer#${i}` },
+      sk: { N: String(i) },
+    }));
+    await writeItems(stack.clients.dynamodb, 'Segments', items);
+  });
+  afterAll(() => stack.stop());
+
+  it('serves each item in exactly one of up to 1,000,000 parallel-scan segments, as DynamoDB does', async () => {
+    // dynalite alone returns items in several segments once there are more than 4,096.
+    for (const total of [7, 5000, 1_000_000]) {
+      const seen = new Map<string, number>();
+      // Segments near the edges and a sample in between: past 4,096 most segments are empty.
+      const segments =
+        total <= 5000
+          ? Array.from({ length: total }, (_, s) => s)
+          : Array.from({ length: 4096 }, (_, b) => Math.floor((b * total) / 4096));
+      for (const segment of segments) {
+        let key: Record<string, AttributeValue> | undefined;
+        do {
+          const page = await stack.clients.dynamodb.send(
+            new ScanCommand({
+              TableName: 'Segments',
+              Segment: segment,
+              TotalSegments: total,
+              ExclusiveStartKey: key,
+            }),
+          );
+          for (const item of page.Items ?? [])
+            seen.set(String(item.sk?.N), (seen.get(String(item.sk?.N)) ?? 0) + 1);
+          key = page.LastEvaluatedKey;
+        } while (key);
+      }
+      expect(seen.size).toBe(300);
+      expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    }
   });
 });

@@ -3,6 +3,7 @@ import type { SegmentEvent } from '../../lambda/contract';
 import { getStatus, startScan } from '../../lambda/core/scan-control';
 import { type SegmentCheckpoint, segmentsDone, segmentsOfChain } from '../../lambda/core/scan-state';
 import { runSegment, type SegmentOutcome, type SegmentRunConfig } from '../../lambda/core/segment-runner';
+import { WriteTurns } from '../../lambda/core/write-turns';
 import { controlConfig, type FakeWorld, fakeWorld, numberedItems, startOptions } from '../fakes';
 
 function config(world: FakeWorld, overrides: Partial<SegmentRunConfig> = {}): SegmentRunConfig {
@@ -84,7 +85,7 @@ describe('chains', () => {
     expect(world.store.scan).toMatchObject({ state: 'COMPLETED', summary: { itemsScanned: 600 } });
   });
 
-  it('share the SSM write budget: each chain writes at most once per chains / budget seconds, starting in turn', async () => {
+  it('share the SSM write budget: each chain writes (DONE included) only in its own turns, once per cycle', async () => {
     const world = fakeWorld(numberedItems(4000), { pageSize: 10, msPerPage: 100 });
     await startScan(startOptions({ segments: 8, concurrency: 4 }), controlConfig, world.ports);
     const writes: { chain: number; at: number; state: string }[] = [];
@@ -96,13 +97,17 @@ describe('chains', () => {
     // 2 writes a second for 4 chains: one write per chain every 2 s.
     await runAll(world, () => ({ checkpointWritesPerSecond: 2, checkpointIntervalMs: 0 }));
 
+    // Slots of 0.5 s, chain c owning every fourth from c: each write falls in one of its own
+    // windows (two slots wide), one write per cycle of 2 s at most.
     for (const chain of [0, 1, 2, 3]) {
-      const mine = writes.filter((w) => w.chain === chain && w.state === 'RUNNING').map((w) => w.at);
+      const origin = startedAt + chain * 500;
+      const mine = writes.filter((w) => w.chain === chain).map((w) => w.at);
       expect(mine.length).toBeGreaterThan(3);
-      // Chain c writes first at (c + 1) / 2 s after the start, then every 2 s at most.
-      expect(mine[0]).toBeGreaterThanOrEqual(startedAt + ((chain + 1) * 1000) / 2);
-      for (let i = 1; i < mine.length; i++)
-        expect((mine[i] ?? 0) - (mine[i - 1] ?? 0)).toBeGreaterThanOrEqual(2000);
+      const cycles = mine.map((at) => Math.floor((at - origin) / 2000));
+      for (const [i, at] of mine.entries()) {
+        expect(at - origin - (cycles[i] ?? 0) * 2000).toBeLessThan(1000);
+        if (i > 0) expect(cycles[i]).toBeGreaterThan(cycles[i - 1] ?? 0);
+      }
     }
   });
 
@@ -175,5 +180,33 @@ describe('completion', () => {
     // read all 40 chains, 10 at a time.
     expect(batches.length).toBe(39 + 4);
     expect(world.store.scan?.state).toBe('COMPLETED');
+  });
+});
+
+describe('write turns', () => {
+  const turns = new WriteTurns({ startedAt: 0, chain: 3, chains: 100, writesPerSecond: 2 });
+
+  it('give chain c the slot of 1 / budget seconds at c / budget, every chains / budget seconds', () => {
+    expect(turns.cycleMs).toBe(50_000);
+    expect(turns.turnAfter(null)).toBe(1500);
+    expect(turns.turnAfter(1600)).toBe(51_500);
+    expect(turns.turnAfter(40_000)).toBe(51_500);
+  });
+
+  it('open for two slots from each turn, and not before the turn after the last write', () => {
+    expect(turns.isOpen(1400, null)).toBe(false);
+    expect(turns.isOpen(1500, null)).toBe(true);
+    expect(turns.isOpen(2499, null)).toBe(true);
+    expect(turns.isOpen(2500, null)).toBe(false);
+    expect(turns.isOpen(1700, 1600)).toBe(false);
+    expect(turns.nextOpening(1700, 1600)).toBe(51_500);
+    expect(turns.nextOpening(30_000, null)).toBe(51_500);
+  });
+
+  it('are always open without a budget', () => {
+    const free = new WriteTurns({ startedAt: 0, chain: 3, chains: 100, writesPerSecond: undefined });
+    expect(free.cycleMs).toBe(0);
+    expect(free.isOpen(5, 4)).toBe(true);
+    expect(free.nextOpening(5, 4)).toBe(5);
   });
 });
