@@ -91,6 +91,7 @@ program
   .option('--on-demand', 'an on-demand stream (4 shards unless --shards says more)')
   .option('--shards <n>', 'open shards of the stream (provisioned unless --on-demand)')
   .option('--segments <n>', 'parallel scan segments: 1 to 1000000, or "auto"', 'auto')
+  .option('--concurrency <n>', 'chains at once, 1 to 1000 (default 100)')
   .option('--consistent-read', 'strongly consistent reads (twice the read units)')
   .option(
     '--record-bytes <n>',

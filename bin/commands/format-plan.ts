@@ -25,7 +25,10 @@ export function formatPlan(
       'stream',
       `${names.streamName ?? '(from flags)'}: ${stream.mode === 'ON_DEMAND' ? 'on-demand' : 'provisioned'}, ${stream.openShards} shards; writes ${count(stream.bytesPerSecond / 1024 ** 2)} MiB/s, ${count(stream.recordsPerSecond)} records/s`,
     ],
-    ['segments', `${plan.segments.used} (recommended ${plan.segments.recommended}: ${plan.segments.reason})`],
+    [
+      'segments',
+      `${plan.segments.used} (recommended ${plan.segments.recommended}: ${plan.segments.reason}), scanned by ${plan.segments.chains} chain${plan.segments.chains === 1 ? '' : 's'} at once`,
+    ],
     ['record', `${count(plan.record.bytes)} B${plan.record.estimated ? ' (estimated)' : ''}`],
     [
       'rate',
@@ -44,7 +47,10 @@ export function formatPlan(
       'Kinesis',
       `${count(kinesis.records)} records, ${size(kinesis.bytes)}; ${stream.mode === 'ON_DEMAND' ? `${quantity(kinesis.dataInGib)} GiB in (records rounded up to 1 KB)` : `${count(kinesis.putPayloadUnits)} PUT payload units`}`,
     ],
-    ['SSM', `${count(ssm.checkpointWrites)} checkpoint writes (${quantity(ssm.writesPerSecond)}/s)`],
+    [
+      'SSM',
+      `${count(ssm.checkpointWrites)} writes (${quantity(ssm.writesPerSecond)}/s), ${count(ssm.reads)} reads, ${ssm.callsPerStatus} calls per status`,
+    ],
   ];
   const lines = rows.map(([label, value]) => `  ${label.padEnd(10)}${value}`);
   lines.push('', `  ${'cost (USD)'.padEnd(30)}${'quantity'.padEnd(26)}${'unit price'.padEnd(30)}cost`);

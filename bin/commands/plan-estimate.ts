@@ -1,4 +1,4 @@
-import { MAX_SEGMENTS, ScannerDefaults } from '../../lambda/contract';
+import { MAX_CONCURRENCY, MAX_SEGMENTS, ScannerDefaults } from '../../lambda/contract';
 import type { StreamDescription } from '../../lambda/core/ports';
 import { autoSegments } from '../../lambda/core/scan-control';
 import { count } from './format-status';
@@ -111,6 +111,11 @@ const CONTROL_CALL_SECONDS = 1;
 const ACCOUNT_CONCURRENCY = 1000;
 /** SSM PutParameter: about 3 calls per second per account at the default throughput. */
 const SSM_PUTS_PER_SECOND = 3;
+/** Start writes its claim and the scan; completion its claim, its published mark and the summary. */
+const START_WRITES = 2;
+const COMPLETION_WRITES = 3;
+/** Start reads the scan, lists the claims and the leftovers of the scan before. */
+const START_READS = 3;
 
 /** What the plan is computed from. */
 export interface PlanInput {
@@ -122,6 +127,8 @@ export interface PlanInput {
   /** The stream: on-demand streams count as at least 4 shards, their starting capacity. */
   readonly stream: StreamDescription;
   readonly segments: number | 'auto';
+  /** Chains at once: the scan runs min(segments, concurrency) chains. */
+  readonly concurrency: number;
   readonly consistentRead: boolean;
   /** Bytes of a record with its partition key; null estimates it from the average item size. */
   readonly recordBytes: number | null;
@@ -135,6 +142,7 @@ export interface PlanInput {
 /** The scanner's defaults: a 900 s timeout, hand-off with 15 s left, 1024 MB, checkpoints every 10 s. */
 export const PLAN_DEFAULTS = {
   segments: 'auto',
+  concurrency: ScannerDefaults.concurrency,
   consistentRead: false,
   timeoutSeconds: 900,
   handoffSeconds: ScannerDefaults.handoffMs / 1000,
@@ -170,7 +178,13 @@ export interface Plan {
     readonly bytesPerSecond: number;
     readonly recordsPerSecond: number;
   };
-  readonly segments: { readonly used: number; readonly recommended: number; readonly reason: string };
+  readonly segments: {
+    readonly used: number;
+    readonly recommended: number;
+    readonly reason: string;
+    /** Chains that scan them, at most `concurrency` at once. */
+    readonly chains: number;
+  };
   readonly throughput: {
     readonly itemsPerSecond: number;
     readonly boundBy: ThroughputBound;
@@ -186,7 +200,7 @@ export interface Plan {
     readonly handoffs: number;
     readonly gbSeconds: number;
     readonly memoryMb: number;
-    /** Two invocations of a segment overlap briefly at each hand-off. */
+    /** Two invocations of a chain overlap briefly at each hand-off. */
     readonly peakConcurrency: number;
   };
   readonly dynamodb: { readonly pages: number; readonly readUnits: number; readonly consistentRead: boolean };
@@ -198,9 +212,14 @@ export interface Plan {
     readonly streamHours: number;
   };
   readonly ssm: {
+    /** Every PutParameter and DeleteParameters call of the scan: the chains' and start's and completion's. */
     readonly checkpointWrites: number;
     readonly writesPerSecond: number;
-    /** How often each segment checkpoints: the interval, stretched when many segments share the budget. */
+    /** GetParameter(s) and GetParametersByPath calls of the chains, start and completion (status aside). */
+    readonly reads: number;
+    /** Calls of one `status`: the root and the chains, 10 a call. */
+    readonly callsPerStatus: number;
+    /** How often each chain checkpoints: the interval, stretched when many chains share the budget. */
     readonly intervalSeconds: number;
     /** Whether the shared budget stretched it beyond the configured interval. */
     readonly stretched: boolean;
@@ -240,13 +259,14 @@ export function estimatePlan(input: PlanInput): Plan {
 
   const recommended = autoSegments({ sizeBytes: input.tableBytes }, input.stream);
   const segments = input.segments === 'auto' ? recommended : input.segments;
+  const chains = Math.min(segments, input.concurrency);
 
   // Eventually consistent reads cost half a unit per 4 KB; strongly consistent ones a whole unit.
   const unitsPer4Kb = input.consistentRead ? 1 : 0.5;
   const limits: Record<ThroughputBound, number | null> = {
     'stream-bytes': streamBytesPerSecond / recordBytes,
     'stream-records': streamRecordsPerSecond,
-    chains: segments * CHAIN_ITEMS_PER_SECOND,
+    chains: chains * CHAIN_ITEMS_PER_SECOND,
     'table-read-capacity':
       input.tableBilling === 'PROVISIONED' && input.tableReadCapacity !== null && averageItemBytes > 0
         ? (input.tableReadCapacity * READ_UNIT_BYTES) / (unitsPer4Kb * averageItemBytes)
@@ -260,14 +280,14 @@ export function estimatePlan(input: PlanInput): Plan {
   // works until the hand-off margin is left, then a new one continues.
   const workPerInvocation = input.timeoutSeconds - input.handoffSeconds;
   const invocationsPerChain = Math.max(1, Math.ceil(durationSeconds / workPerInvocation));
-  const chainInvocations = segments * invocationsPerChain;
-  const handoffs = segments * (invocationsPerChain - 1);
+  const chainInvocations = chains * invocationsPerChain;
+  const handoffs = chains * (invocationsPerChain - 1);
   const watchdogRuns = Math.ceil(durationSeconds / WATCHDOG_INTERVAL_SECONDS);
   const startInvocations = 1;
   const invocations = chainInvocations + startInvocations + watchdogRuns;
   const memoryGb = input.memoryMb / 1024;
   const gbSeconds =
-    memoryGb * (segments * durationSeconds + (startInvocations + watchdogRuns) * CONTROL_CALL_SECONDS);
+    memoryGb * (chains * durationSeconds + (startInvocations + watchdogRuns) * CONTROL_CALL_SECONDS);
 
   // Scan counts read units per page, on the page's total item size rounded up to 4 KB (not per
   // item). Full 1 MiB pages are exactly 256 units; each segment's last page (possibly empty)
@@ -287,16 +307,24 @@ export function estimatePlan(input: PlanInput): Plan {
     (items * Math.ceil(recordBytes / ON_DEMAND_RECORD_ROUNDING_BYTES) * ON_DEMAND_RECORD_ROUNDING_BYTES) /
     GIB;
 
-  // One checkpoint per interval per segment (the segments share the scanner's checkpoint budget,
-  // so with many the interval stretches); each chain invocation also writes its claim and a
-  // checkpoint after its first page, each hand-off one more, and each segment its final DONE.
+  // One checkpoint per interval per chain (the chains share the scanner's write budget, so with
+  // many the interval stretches; a chain invocation's first checkpoint is its claim), one per
+  // hand-off and one per chain when it is done; start writes its claim and the scan, completion
+  // its claim, its published mark and the summary, and deletes the chains' parameters, 10 a call.
   const intervalSeconds = Math.max(
     input.checkpointIntervalSeconds,
-    segments / ScannerDefaults.checkpointWritesPerSecond,
+    chains / ScannerDefaults.checkpointWritesPerSecond,
   );
-  const checkpointWrites =
-    segments * Math.ceil(durationSeconds / intervalSeconds) + 2 * chainInvocations + handoffs + segments;
-  const writesPerSecond = segments / intervalSeconds;
+  const cadenceWrites = chains * Math.ceil(durationSeconds / intervalSeconds);
+  const chainWrites = cadenceWrites + handoffs + chains;
+  const controlWrites = START_WRITES + COMPLETION_WRITES + Math.ceil(chains / 10);
+  const checkpointWrites = chainWrites + controlWrites;
+  const writesPerSecond = chains / intervalSeconds;
+  // A chain invocation reads the scan and its checkpoint when it starts and before each write
+  // (one GetParameters call each); a chain that finishes checks the chains after it (about one
+  // call), the last one all of them; start reads the scan and the claims.
+  const callsPerStatus = 1 + Math.ceil(chains / 10);
+  const reads = chainInvocations + chainWrites + chains + Math.ceil(chains / 10) + START_READS;
 
   const lines: CostLine[] = [
     line('Lambda requests', invocations, 'requests', prices.lambdaRequest),
@@ -337,7 +365,7 @@ export function estimatePlan(input: PlanInput): Plan {
       bytesPerSecond: streamBytesPerSecond,
       recordsPerSecond: streamRecordsPerSecond,
     },
-    segments: { used: segments, recommended, reason: recommendationReason(input, recommended) },
+    segments: { used: segments, recommended, reason: recommendationReason(input, recommended), chains },
     throughput: { itemsPerSecond, boundBy, limits },
     durationSeconds,
     lambda: {
@@ -348,7 +376,7 @@ export function estimatePlan(input: PlanInput): Plan {
       handoffs,
       gbSeconds,
       memoryMb: input.memoryMb,
-      peakConcurrency: 2 * segments,
+      peakConcurrency: 2 * chains,
     },
     dynamodb: { pages, readUnits, consistentRead: input.consistentRead },
     kinesis: {
@@ -361,6 +389,8 @@ export function estimatePlan(input: PlanInput): Plan {
     ssm: {
       checkpointWrites,
       writesPerSecond,
+      reads,
+      callsPerStatus,
       intervalSeconds,
       stretched: intervalSeconds > input.checkpointIntervalSeconds,
     },
@@ -380,7 +410,7 @@ export function planAssumptions(plan: Plan, prices: PriceTable): string[] {
       : `Record size: ${count(plan.record.bytes)} bytes, as given.`,
     `Read units: Scan counts each page's total item size in 4 KB units (0.5 per 4 KB eventually consistent, 1 strongly consistent), pages of 1 MB; a filter or projection does not reduce them.`,
     `Lambda: each invocation works until the hand-off margin is left, so a chain takes ceil(duration / (timeout − hand-off)) invocations; plus the start call and a watchdog run every ${WATCHDOG_INTERVAL_SECONDS / 60} minutes during the scan, each billed ${CONTROL_CALL_SECONDS} s. Memory ${plan.lambda.memoryMb} MB, arm64.`,
-    `SSM: one checkpoint write per segment per checkpoint interval (stretched so that all segments together write at most ${ScannerDefaults.checkpointWritesPerSecond} a second), plus two per chain invocation (its claim and its first page), one per hand-off and one per segment when it is done; free at the standard throughput (about ${SSM_PUTS_PER_SECOND} writes/s per account). With higher throughput enabled every API call costs ${usd(prices.ssmHigherThroughputCall * 10_000)} per 10,000 (not in the total).`,
+    `SSM: one checkpoint write per chain per checkpoint interval (stretched so that all chains together write at most ${ScannerDefaults.checkpointWritesPerSecond} a second; an invocation's first checkpoint is its claim), one per hand-off, one per chain when it is done, and ${START_WRITES + COMPLETION_WRITES} plus one per 10 chains for start and completion; reads: one GetParameters per chain invocation and per write, about one per chain to detect completion, and ${plan.ssm.callsPerStatus} per status; free at the standard throughput (about ${SSM_PUTS_PER_SECOND} writes/s per account). With higher throughput enabled every API call costs ${usd(prices.ssmHigherThroughputCall * 10_000)} per 10,000 (not in the total).`,
     `Prices: ${prices.region} list prices checked ${prices.checked}: Lambda arm64 ${usd(prices.lambdaArmGbSecond)} per GB-s and ${usd(prices.lambdaRequest * 1e6)} per million requests; DynamoDB ${usd(prices.dynamodbReadRequestUnit * 1e6)} per million read request units (on-demand) or ${usd(prices.dynamodbReadCapacityUnitHour)} per RCU-hour (provisioned, the capacity the scan uses); Kinesis provisioned ${usd(prices.kinesisShardHour)} per shard-hour and ${usd(prices.kinesisPutPayloadUnit * 1e6)} per million 25 KB PUT payload units; Kinesis on-demand ${usd(prices.kinesisOnDemandStreamHour)} per stream-hour and ${usd(prices.kinesisOnDemandGibIn)} per GiB in (records rounded up to 1 KB). Not confirmed from a stored page: the on-demand stream-hour and the provisioned RCU-hour. Sources: ${prices.sources.join(', ')}.`,
     `Not counted: free tiers, the stream's hours outside the scan, consumers and data out, retention, CloudWatch logs and metrics, the completion event, the failed-invocations queue, data transfer (free within a region).`,
   ];
@@ -418,19 +448,19 @@ function planWarnings(plan: Omit<Plan, 'warnings'>): string[] {
       `${plan.segments.used} segments can write ${count(limits.chains ?? 0)} items/s, more than the stream takes (${count(streamLimit)} items/s): the extra chains add throttling, not speed.`,
     );
   }
-  if (boundBy === 'chains' && plan.segments.used < MAX_SEGMENTS) {
+  if (boundBy === 'chains' && plan.segments.chains < MAX_CONCURRENCY) {
     warnings.push(
-      `The chains are the limit: more segments would be faster, up to the stream's ${count(streamLimit)} items/s.`,
+      `The chains are the limit: more chains (segments and concurrency) would be faster, up to the stream's ${count(streamLimit)} items/s.`,
     );
   }
   if (plan.lambda.peakConcurrency > ACCOUNT_CONCURRENCY) {
     warnings.push(
-      `${plan.segments.used} segments need up to ${count(plan.lambda.peakConcurrency)} concurrent executions (two per segment while it hands off), above Lambda's default ${count(ACCOUNT_CONCURRENCY)} per account and region: chains would be throttled. Use fewer segments or ask for a higher quota.`,
+      `${plan.segments.chains} chains need up to ${count(plan.lambda.peakConcurrency)} concurrent executions (two per chain while it hands off), above Lambda's default ${count(ACCOUNT_CONCURRENCY)} per account and region: chains would be throttled. Use a lower --concurrency or ask for a higher quota.`,
     );
   }
   if (plan.ssm.stretched) {
     warnings.push(
-      `${plan.segments.used} segments share the scanner's ${ScannerDefaults.checkpointWritesPerSecond} checkpoint writes/s (SSM takes about ${SSM_PUTS_PER_SECOND} PutParameter/s per account), so each checkpoints every ${count(plan.ssm.intervalSeconds)} s: a crash repeats up to that much of a segment's work. With SSM's higher throughput turned on, raise the construct's checkpointWritesPerSecond.`,
+      `${plan.segments.chains} chains share the scanner's ${ScannerDefaults.checkpointWritesPerSecond} SSM writes/s (SSM takes about ${SSM_PUTS_PER_SECOND} PutParameter/s per account), so each checkpoints every ${count(plan.ssm.intervalSeconds)} s: a crash repeats up to that much of a chain's work. With SSM's higher throughput turned on, raise the construct's checkpointWritesPerSecond.`,
     );
   }
   return warnings;

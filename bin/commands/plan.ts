@@ -1,4 +1,4 @@
-import { MAX_SEGMENTS } from '../../lambda/contract';
+import { MAX_CONCURRENCY, MAX_SEGMENTS } from '../../lambda/contract';
 import type { StreamDescription } from '../../lambda/core/ports';
 import type { CapacitySource, TableFacts } from './capacity-source';
 import { CliError, ExitCode } from './cli-error';
@@ -24,6 +24,7 @@ export interface PlanCommandOptions {
   readonly onDemand?: boolean;
   readonly shards?: string;
   readonly segments?: string;
+  readonly concurrency?: string;
   readonly consistentRead?: boolean;
   readonly recordBytes?: string;
   readonly tableBilling?: string;
@@ -44,6 +45,7 @@ export interface PlanFlags {
   readonly onDemand: boolean;
   readonly shards: number | undefined;
   readonly segments: number | 'auto';
+  readonly concurrency: number;
   readonly consistentRead: boolean;
   readonly recordBytes: number | null;
   readonly tableBilling: TableBilling | undefined;
@@ -128,6 +130,10 @@ export function parsePlanFlags(options: PlanCommandOptions): PlanFlags {
     onDemand,
     shards,
     segments,
+    concurrency:
+      options.concurrency === undefined
+        ? PLAN_DEFAULTS.concurrency
+        : whole(options.concurrency, '--concurrency', 1, MAX_CONCURRENCY),
     consistentRead: options.consistentRead === true,
     recordBytes:
       options.recordBytes === undefined ? null : whole(options.recordBytes, '--record-bytes', 1, 1024 * 1024),
@@ -163,6 +169,7 @@ export async function planInput(
     tableReadCapacity: table.billing === 'PROVISIONED' ? table.readCapacity : null,
     stream: streamOf(flags, describedStream),
     segments: flags.segments,
+    concurrency: flags.concurrency,
     consistentRead: flags.consistentRead,
     recordBytes: flags.recordBytes,
     timeoutSeconds: flags.timeoutSeconds,

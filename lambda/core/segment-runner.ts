@@ -270,7 +270,7 @@ class SegmentRun {
       maxRecordsPerSecond: share(scan.options.maxItemsPerSecond),
     });
     const readLimit = new RateLimiter(clock, share(scan.options.maxReadUnitsPerSecond));
-    const handOffAt = config.deadline - config.handoffMs;
+    const handOffAt = this.handOffAt();
     // Until a page says otherwise, an item costs a read unit (a strongly consistent read of 4 KB).
     let readUnitsPerItem = 1;
     // A page holds at most PAGE_SECONDS of what the chain may write or read, so a slow chain (a
@@ -406,8 +406,8 @@ class SegmentRun {
     const due =
       (!this.claimTried || now - this.lastCheckpointAt >= this.checkpointIntervalMs) &&
       this.turns.isOpen(now, this.lastWriteAt) &&
-      // The hand-off needs a turn too: no cadence write in the cycle before it.
-      now + this.turns.cycleMs <= this.config.deadline - this.config.handoffMs;
+      // The hand-off (or DONE) needs a turn too: no cadence write takes the last one.
+      this.turns.lastTurnBy(this.latestWrite(), now) !== null;
     const chainDone = page.lastEvaluatedKey === null && nextSegment === null;
     if (!chainDone && due) {
       // Runs while the next page is written; awaited before any further page is sent.
@@ -573,6 +573,24 @@ class SegmentRun {
     }
   }
 
+  /** The last moment at which a write and a re-invoke still fit in the invocation. */
+  private latestWrite(): number {
+    return this.config.deadline - this.config.handoffMs / 2;
+  }
+
+  /**
+   * When to stop sending pages and hand off: the hand-off margin before the deadline, or earlier,
+   * half the margin before the chain's last turn of the write budget in this invocation, so that
+   * the hand-off (or the DONE of a chain that finishes first) is written in that turn. Without a
+   * turn left (a cycle longer than the invocation), the margin alone, and the hand-off is written
+   * outside the budget.
+   */
+  private handOffAt(): number {
+    const byMargin = this.config.deadline - this.config.handoffMs;
+    const turn = this.turns.lastTurnBy(this.latestWrite(), this.lastWriteAt);
+    return turn === null ? byMargin : Math.min(byMargin, turn - this.config.handoffMs / 2);
+  }
+
   /**
    * Waits for this chain's turn to write (its share of the scan's SSM write budget), but never
    * past the last moment at which a write and a re-invoke still fit in the invocation. Cadence
@@ -581,9 +599,8 @@ class SegmentRun {
    */
   private async awaitTurn(): Promise<void> {
     const { clock } = this.ports;
-    const latest = this.config.deadline - this.config.handoffMs / 2;
     const now = clock.now();
-    const wait = Math.min(this.turns.nextOpening(now, this.lastWriteAt), latest) - now;
+    const wait = Math.min(this.turns.nextOpening(now, this.lastWriteAt), this.latestWrite()) - now;
     if (wait > 0) await clock.sleep(wait);
   }
 

@@ -51,6 +51,17 @@ export class WriteTurns {
     return now - slotStart < 2 * this.slotMs;
   }
 
+  /**
+   * The start of this chain's last slot that begins at or before `t` and after its last write's
+   * slot: the turn a hand-off planned for `t` can use. Null when there is none (a cycle longer than
+   * what is left of the invocation). Without a budget, `t` itself.
+   */
+  lastTurnBy(t: number, lastWriteAt: number | null): number | null {
+    if (this.cycleMs === 0) return t;
+    const last = this.origin + Math.floor((t - this.origin) / this.cycleMs) * this.cycleMs;
+    return last >= this.turnAfter(lastWriteAt) ? last : null;
+  }
+
   /** When this chain may next write, at or after `now`: now when a turn is open, else the next slot's start. */
   nextOpening(now: number, lastWriteAt: number | null): number {
     if (this.isOpen(now, lastWriteAt)) return now;

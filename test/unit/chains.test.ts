@@ -85,8 +85,8 @@ describe('chains', () => {
     expect(world.store.scan).toMatchObject({ state: 'COMPLETED', summary: { itemsScanned: 600 } });
   });
 
-  it('share the SSM write budget: each chain writes (DONE included) only in its own turns, once per cycle', async () => {
-    const world = fakeWorld(numberedItems(4000), { pageSize: 10, msPerPage: 100 });
+  it('share the SSM write budget: each chain writes (hand-offs and DONE included) only in its own turns, once per cycle', async () => {
+    const world = fakeWorld(numberedItems(4000), { pageSize: 10, msPerPage: 500 });
     await startScan(startOptions({ segments: 8, concurrency: 4 }), controlConfig, world.ports);
     const writes: { chain: number; at: number; state: string }[] = [];
     world.store.afterSegmentWrite = (checkpoint) => {
@@ -94,8 +94,14 @@ describe('chains', () => {
     };
     const startedAt = world.store.scan?.startedAt ?? 0;
 
-    // 2 writes a second for 4 chains: one write per chain every 2 s.
-    await runAll(world, () => ({ checkpointWritesPerSecond: 2, checkpointIntervalMs: 0 }));
+    // 2 writes a second for 4 chains: one write per chain every 2 s; invocations of 30 s.
+    const outcomes = await runAll(world, (w) => ({
+      checkpointWritesPerSecond: 2,
+      checkpointIntervalMs: 0,
+      deadline: w.clock.now() + 30_000,
+    }));
+    expect(outcomes.filter((o) => o.kind === 'handed-off').length).toBeGreaterThanOrEqual(4);
+    expect(world.store.scan?.state).toBe('COMPLETED');
 
     // Slots of 0.5 s, chain c owning every fourth from c: each write falls in one of its own
     // windows (two slots wide), one write per cycle of 2 s at most.

@@ -83,7 +83,10 @@ describe('estimatePlan', () => {
     expect(plan.lambda.gbSeconds).toBeCloseTo(20_650.51, 2);
     expect(plan.dynamodb.readUnits).toBe(1_220_706);
     expect(plan.kinesis.putPayloadUnits).toBe(20_000_000);
-    expect(plan.ssm.checkpointWrites).toBe(2136);
+    // SSM: 6 chains × ceil(3,439.59 / 10) = 2,064 cadence writes, 18 hand-offs, 6 DONE, and start
+    // and completion 2 + 3 + 1 deletes = 2,094.
+    expect(plan.ssm.checkpointWrites).toBe(2094);
+    expect(plan.ssm.callsPerStatus).toBe(2);
     expect(cost(plan, 'Lambda requests')).toBeCloseTo(0.0000074, 9);
     expect(cost(plan, 'Lambda duration (arm64)')).toBeCloseTo(0.275342, 6);
     expect(cost(plan, 'DynamoDB read request units')).toBeCloseTo(0.152588, 6);
@@ -192,7 +195,9 @@ describe('estimatePlan', () => {
     );
     expect(slow.throughput).toMatchObject({ boundBy: 'chains', itemsPerSecond: CHAIN_ITEMS_PER_SECOND });
     expect(slow.warnings).toContainEqual(
-      expect.stringMatching(/^The chains are the limit: more segments would be faster/),
+      expect.stringMatching(
+        /^The chains are the limit: more chains \(segments and concurrency\) would be faster/,
+      ),
     );
 
     const wide = estimatePlan(
@@ -207,15 +212,30 @@ describe('estimatePlan', () => {
     expect(wide.ssm.writesPerSecond).toBe(2);
     expect(wide.ssm.intervalSeconds).toBe(20);
     expect(wide.warnings).toContainEqual(
-      expect.stringMatching(/^40 segments share the scanner's 2 checkpoint writes\/s .* every 20 s/),
+      expect.stringMatching(/^40 chains share the scanner's 2 SSM writes\/s .* every 20 s/),
     );
   });
 
-  it('warns when the segments need more concurrency than Lambda gives an account by default', () => {
+  it('runs many segments on the default 100 chains', () => {
     const plan = estimatePlan(
       input({
         tableBytes: 1e12,
         itemCount: 2e9,
+        segments: 10_000,
+        stream: { mode: 'PROVISIONED', openShards: 600 },
+      }),
+    );
+    expect(plan.segments).toMatchObject({ used: 10_000, chains: 100 });
+    expect(plan.lambda.peakConcurrency).toBe(200);
+    expect(plan.ssm.callsPerStatus).toBe(11);
+  });
+
+  it('warns when the chains need more concurrency than Lambda gives an account by default', () => {
+    const plan = estimatePlan(
+      input({
+        tableBytes: 1e12,
+        itemCount: 2e9,
+        concurrency: 600,
         segments: 600,
         stream: { mode: 'PROVISIONED', openShards: 600 },
       }),
@@ -224,7 +244,7 @@ describe('estimatePlan', () => {
     expect(plan.lambda.peakConcurrency).toBe(1200);
     expect(plan.warnings).toContainEqual(
       expect.stringMatching(
-        /^600 segments need up to 1,200 concurrent executions .* above Lambda's default 1,000/,
+        /^600 chains need up to 1,200 concurrent executions .* above Lambda's default 1,000/,
       ),
     );
   });
@@ -354,6 +374,7 @@ describe('ddbscan plan flags', () => {
       onDemand: false,
       shards: 6,
       segments: 'auto',
+      concurrency: 100,
       consistentRead: false,
       recordBytes: null,
       tableBilling: 'PROVISIONED',
