@@ -25,7 +25,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
  * (2 × concurrency + 10) and delivers some async events twice, and the real scanner handler
  * scans a table of small items with many segments and bounded chains.
  *
- * Usage: npm run scale [-- --items 200000 --runs 100x100,1000x100,10000x50 --timeout 60]
+ * Usage: npm run scale [-- --items 200000 --runs 100x100,1000x100,10000x50 --timeout 120]
  */
 
 /** The scanner's default share of SSM's 3 writes a second. */
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     options: {
       items: { type: 'string', default: '200000' },
       runs: { type: 'string', default: '100x100,1000x100,10000x50' },
-      timeout: { type: 'string', default: '60' },
+      timeout: { type: 'string', default: '120' },
       'max-minutes': { type: 'string', default: '20' },
       out: { type: 'string', default: join('bench-results', 'scale.json') },
     },

@@ -308,15 +308,15 @@ export function estimatePlan(input: PlanInput): Plan {
     GIB;
 
   // One checkpoint per interval per chain (the chains share the scanner's write budget, so with
-  // many the interval stretches; a chain invocation's first checkpoint is its claim), one per
-  // hand-off and one per chain when it is done; start writes its claim and the scan, completion
-  // its claim, its published mark and the summary, and deletes the chains' parameters, 10 a call.
+  // many the interval stretches); start writes its claim and the scan, completion its claim, its
+  // published mark and the summary, and deletes the chains' parameters, 10 a call.
   const intervalSeconds = Math.max(
     input.checkpointIntervalSeconds,
     chains / ScannerDefaults.checkpointWritesPerSecond,
   );
-  const cadenceWrites = chains * Math.ceil(durationSeconds / intervalSeconds);
-  const chainWrites = cadenceWrites + handoffs + chains;
+  // A chain writes once per turn that passes while it works (its first is its claim); every
+  // invocation ends with one (its hand-off, or the chain's DONE).
+  const chainWrites = chains * Math.max(invocationsPerChain, Math.floor(durationSeconds / intervalSeconds));
   const controlWrites = START_WRITES + COMPLETION_WRITES + Math.ceil(chains / 10);
   const checkpointWrites = chainWrites + controlWrites;
   const writesPerSecond = chains / intervalSeconds;
@@ -410,7 +410,7 @@ export function planAssumptions(plan: Plan, prices: PriceTable): string[] {
       : `Record size: ${count(plan.record.bytes)} bytes, as given.`,
     `Read units: Scan counts each page's total item size in 4 KB units (0.5 per 4 KB eventually consistent, 1 strongly consistent), pages of 1 MB; a filter or projection does not reduce them.`,
     `Lambda: each invocation works until the hand-off margin is left, so a chain takes ceil(duration / (timeout − hand-off)) invocations; plus the start call and a watchdog run every ${WATCHDOG_INTERVAL_SECONDS / 60} minutes during the scan, each billed ${CONTROL_CALL_SECONDS} s. Memory ${plan.lambda.memoryMb} MB, arm64.`,
-    `SSM: one checkpoint write per chain per checkpoint interval (stretched so that all chains together write at most ${ScannerDefaults.checkpointWritesPerSecond} a second; an invocation's first checkpoint is its claim), one per hand-off, one per chain when it is done, and ${START_WRITES + COMPLETION_WRITES} plus one per 10 chains for start and completion; reads: one GetParameters per chain invocation and per write, about one per chain to detect completion, and ${plan.ssm.callsPerStatus} per status; free at the standard throughput (about ${SSM_PUTS_PER_SECOND} writes/s per account). With higher throughput enabled every API call costs ${usd(prices.ssmHigherThroughputCall * 10_000)} per 10,000 (not in the total).`,
+    `SSM: one write per chain per checkpoint interval (stretched so that all chains together write at most ${ScannerDefaults.checkpointWritesPerSecond} a second; an invocation's first write is its claim, its last the hand-off or the chain's DONE), at least one per invocation, and ${START_WRITES + COMPLETION_WRITES} plus one per 10 chains for start and completion; reads: one GetParameters per chain invocation and per write, about one per chain to detect completion, and ${plan.ssm.callsPerStatus} per status; free at the standard throughput (about ${SSM_PUTS_PER_SECOND} writes/s per account). With higher throughput enabled every API call costs ${usd(prices.ssmHigherThroughputCall * 10_000)} per 10,000 (not in the total).`,
     `Prices: ${prices.region} list prices checked ${prices.checked}: Lambda arm64 ${usd(prices.lambdaArmGbSecond)} per GB-s and ${usd(prices.lambdaRequest * 1e6)} per million requests; DynamoDB ${usd(prices.dynamodbReadRequestUnit * 1e6)} per million read request units (on-demand) or ${usd(prices.dynamodbReadCapacityUnitHour)} per RCU-hour (provisioned, the capacity the scan uses); Kinesis provisioned ${usd(prices.kinesisShardHour)} per shard-hour and ${usd(prices.kinesisPutPayloadUnit * 1e6)} per million 25 KB PUT payload units; Kinesis on-demand ${usd(prices.kinesisOnDemandStreamHour)} per stream-hour and ${usd(prices.kinesisOnDemandGibIn)} per GiB in (records rounded up to 1 KB). Not confirmed from a stored page: the on-demand stream-hour and the provisioned RCU-hour. Sources: ${prices.sources.join(', ')}.`,
     `Not counted: free tiers, the stream's hours outside the scan, consumers and data out, retention, CloudWatch logs and metrics, the completion event, the failed-invocations queue, data transfer (free within a region).`,
   ];

@@ -23,6 +23,8 @@ import { errorName, translateAwsError } from './aws-errors';
 /** SSM: DeleteParameters and GetParameters take at most 10 names. */
 const DELETE_BATCH = 10;
 const GET_BATCH = 10;
+/** One DeleteParameters call per half second: at most 2 of the account's ~3 writes a second. */
+const DELETE_PAUSE_MS = 500;
 /** Backoff between attempts of a throttled call: full jitter, from 0.2 s up to 5 s. */
 const THROTTLE_BASE_MS = 200;
 const THROTTLE_CAP_MS = 5_000;
@@ -153,8 +155,14 @@ export class SsmCheckpointStore implements CheckpointStore {
     await this.deleteNames(segments.map((s) => this.segmentName(s)));
   }
 
+  /**
+   * Deletes in batches of 10, one batch per `DELETE_PAUSE_MS`: DeleteParameters draws on the
+   * account's write throughput like PutParameter, so a completion that deletes a thousand chains'
+   * parameters must not take the whole account's writes for seconds.
+   */
   private async deleteNames(names: readonly string[]): Promise<void> {
     for (let i = 0; i < names.length; i += DELETE_BATCH) {
+      if (i > 0) await this.clock.sleep(DELETE_PAUSE_MS);
       const batch = names.slice(i, i + DELETE_BATCH);
       try {
         await this.send(() => this.client.send(new DeleteParametersCommand({ Names: batch })));

@@ -316,7 +316,9 @@ class SegmentRun {
         }
         const page = await next;
         const scannedAt = clock.now();
-        const records = page.items.map((item) => buildRecord(item, context, scannedAt));
+        // Records carry the segment they were read from, not the chain's first.
+        const pageContext = segment === context.segment ? context : { ...context, segment };
+        const records = page.items.map((item) => buildRecord(item, pageContext, scannedAt));
         // A page that would not be written before the write deadline at the chain's pace is
         // left to the next invocation instead of being sent and thrown away.
         const units = records.reduce((sum, r) => sum + shardSeconds(recordBytes(r)), 0);

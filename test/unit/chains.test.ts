@@ -54,6 +54,14 @@ describe('chains', () => {
     expect([...read].sort()).toEqual(Array.from({ length: 10 }, (_, s) => `${s}/10`).sort());
     expect(world.sink.itemIds().sort((a, b) => a - b)).toEqual(Array.from({ length: 500 }, (_, i) => i));
     expect(world.store.scan).toMatchObject({ state: 'COMPLETED', summary: { itemsScanned: 500 } });
+    // Each record names the segment it was read from: the fake table puts item i in segment i % 10.
+    for (const record of world.sink.records) {
+      const { dynamodb, scan } = JSON.parse(Buffer.from(record.data).toString('utf8')) as {
+        dynamodb: { Keys: { pk: { N: string } } };
+        scan: { segment: number };
+      };
+      expect(scan.segment).toBe(Number(dynamodb.Keys.pk.N) % 10);
+    }
   });
 
   it('keep one parameter per chain, whatever the number of segments', async () => {
