@@ -695,7 +695,14 @@ export class DynamoDbKinesisScanner extends Construct {
     const checkpoints = `${this.parameter.parameterArn}/*`;
     fn.addToRolePolicy(
       new iam.PolicyStatement({
-        actions: ['ssm:GetParameter', 'ssm:PutParameter', 'ssm:GetParametersByPath', 'ssm:DeleteParameters'],
+        // GetParameters: the scan, its stop request and a chain's checkpoint in one read.
+        actions: [
+          'ssm:GetParameter',
+          'ssm:GetParameters',
+          'ssm:PutParameter',
+          'ssm:GetParametersByPath',
+          'ssm:DeleteParameters',
+        ],
         resources: [this.parameter.parameterArn, checkpoints],
       }),
     );

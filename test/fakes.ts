@@ -31,6 +31,7 @@ import {
   encodeSegment,
   type ScanRecord,
   type SegmentCheckpoint,
+  withStopRequest,
 } from '../lambda/core/scan-state';
 
 /** A clock that moves only when told to (or when something sleeps). */
@@ -150,12 +151,21 @@ export class MemorySink implements RecordSink {
 export class MemoryStore implements CheckpointStore {
   scan: ScanRecord | null = null;
   readonly segments = new Map<number, string>();
-  readonly writes: { kind: 'scan' | 'segment' | 'delete'; value: unknown }[] = [];
+  readonly writes: { kind: 'scan' | 'segment' | 'delete' | 'stop'; value: unknown }[] = [];
   /** Runs after each segment write; tests use it to simulate a concurrent invocation. */
   afterSegmentWrite: ((checkpoint: SegmentCheckpoint) => void) | undefined;
 
+  /** The scan id a stop was requested for. */
+  stopRequestedFor: string | null = null;
   async loadScan() {
-    return this.scan;
+    return withStopRequest(this.scan, this.stopRequestedFor);
+  }
+  async requestStop(scanId: string) {
+    this.writes.push({ kind: 'stop', value: scanId });
+    this.stopRequestedFor = scanId;
+  }
+  async clearStop() {
+    this.stopRequestedFor = null;
   }
   async saveScan(scan: ScanRecord) {
     this.writes.push({ kind: 'scan', value: scan });
@@ -166,7 +176,7 @@ export class MemoryStore implements CheckpointStore {
     return text === undefined ? null : decodeSegment(text);
   }
   async loadScanAndSegment(segment: number) {
-    return { scan: this.scan, checkpoint: await this.loadSegment(segment) };
+    return { scan: await this.loadScan(), checkpoint: await this.loadSegment(segment) };
   }
   async saveSegment(checkpoint: SegmentCheckpoint) {
     const text = encodeSegment(checkpoint);

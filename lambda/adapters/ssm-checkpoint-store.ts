@@ -17,6 +17,7 @@ import {
   encodeSegment,
   type ScanRecord,
   type SegmentCheckpoint,
+  withStopRequest,
 } from '../core/scan-state';
 import { errorName, translateAwsError } from './aws-errors';
 
@@ -76,9 +77,21 @@ export class SsmCheckpointStore implements CheckpointStore {
     return `${this.rootName}/segment/${segment}`;
   }
 
+  /** `<root>/stop`: the id of the scan a stop was requested for. */
+  stopName(): string {
+    return `${this.rootName}/stop`;
+  }
+
   async loadScan(): Promise<ScanRecord | null> {
-    const text = await this.get(this.rootName);
-    return text === null ? null : decodeScan(text);
+    return (await this.getMany([this.rootName, this.stopName()])).scan;
+  }
+
+  async requestStop(scanId: string): Promise<void> {
+    await this.put(this.stopName(), JSON.stringify({ scanId }));
+  }
+
+  async clearStop(): Promise<void> {
+    await this.deleteNames([this.stopName()]);
   }
 
   async saveScan(scan: ScanRecord): Promise<void> {
@@ -94,22 +107,31 @@ export class SsmCheckpointStore implements CheckpointStore {
   async loadScanAndSegment(
     segment: number,
   ): Promise<{ scan: ScanRecord | null; checkpoint: SegmentCheckpoint | null }> {
-    const chain = this.segmentName(segment);
-    const names = [this.rootName, chain];
+    const { scan, values } = await this.getMany([this.rootName, this.stopName(), this.segmentName(segment)]);
+    const checkpoint = values.get(this.segmentName(segment));
+    return { scan, checkpoint: checkpoint === undefined ? null : decodeSegment(checkpoint) };
+  }
+
+  /** The scan (with its stop request) and other parameters in one GetParameters call. */
+  private async getMany(
+    names: readonly string[],
+  ): Promise<{ scan: ScanRecord | null; values: Map<string, string> }> {
+    let values: Map<string, string>;
     try {
       const { Parameters } = await this.send(() =>
-        this.client.send(new GetParametersCommand({ Names: names })),
+        this.client.send(new GetParametersCommand({ Names: [...names] })),
       );
-      const value = (name: string) => Parameters?.find((p) => p.Name === name)?.Value;
-      const root = value(this.rootName);
-      const checkpoint = value(chain);
-      return {
-        scan: root === undefined ? null : decodeScan(root),
-        checkpoint: checkpoint === undefined ? null : decodeSegment(checkpoint),
-      };
+      values = new Map(
+        (Parameters ?? []).flatMap((p) =>
+          p.Name !== undefined && p.Value !== undefined ? [[p.Name, p.Value]] : [],
+        ),
+      );
     } catch (error) {
       throw translateAwsError(error, `GetParameters ${names.join(', ')}`);
     }
+    const root = values.get(this.rootName);
+    const scan = root === undefined ? null : decodeScan(root);
+    return { scan: withStopRequest(scan, stopRequestedFor(values.get(this.stopName()))), values };
   }
 
   async loadSegments(segments: readonly number[]): Promise<(SegmentCheckpoint | null)[]> {
@@ -291,6 +313,18 @@ export class SsmCheckpointStore implements CheckpointStore {
     } catch (error) {
       throw translateAwsError(error, `PutParameter ${name}`);
     }
+  }
+}
+
+/** The scan id in a stop request; null for none, or one that is not ours to read. */
+function stopRequestedFor(text: string | undefined): string | null {
+  if (text === undefined) return null;
+  try {
+    const value: unknown = JSON.parse(text);
+    const scanId = (value as { scanId?: unknown } | null)?.scanId;
+    return typeof scanId === 'string' ? scanId : null;
+  } catch {
+    return null;
   }
 }
 

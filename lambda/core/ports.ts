@@ -63,8 +63,16 @@ export interface PutSummary {
 
 /** Keeps the scan and the segment checkpoints. */
 export interface CheckpointStore {
+  /** The scan, STOPPING when it is RUNNING and a stop was requested for it. */
   loadScan(): Promise<ScanRecord | null>;
   saveScan(scan: ScanRecord): Promise<void>;
+  /**
+   * Asks the scan to stop, in a parameter of its own: a stop never overwrites the scan, so it
+   * cannot undo a completion (or a failure) that lands between its read and its write.
+   */
+  requestStop(scanId: string): Promise<void>;
+  /** Withdraws a stop request (resume). */
+  clearStop(): Promise<void>;
   /** A chain's checkpoint, by the chain's first segment. */
   loadSegment(segment: number): Promise<SegmentCheckpoint | null>;
   /** The scan and a chain's checkpoint in one read (SSM reads are throttled per call). */

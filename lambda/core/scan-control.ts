@@ -222,8 +222,9 @@ export async function stopScan(ports: ScannerPorts, scanId: string | null = null
       `No scan to stop: every segment of scan ${current.scanId} is done and it is completing.`,
     );
   }
+  // A request beside the scan, not an overwrite of it: a completion or failure that lands now is kept.
+  await store.requestStop(current.scanId);
   const stopping: ScanRecord = { ...current, state: ScanState.stopping };
-  await store.saveScan(stopping);
   log.info('scan stopping', { scanId: current.scanId });
   return response(stopping, false);
 }
@@ -265,6 +266,7 @@ export async function resumeScan(
   }
   const checkpoints = new Map(segments.map((s) => [s.segment, s]));
   const running: ScanRecord = { ...current, state: ScanState.running, error: null, finishedAt: null };
+  await store.clearStop();
   await store.saveScan(running);
   const unfinished = Array.from({ length: current.chains }, (_, segment) => segment)
     .filter((segment) => checkpoints.get(segment)?.state !== SegmentState.done)

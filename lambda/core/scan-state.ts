@@ -157,6 +157,12 @@ export function segmentsDone(
   return (checkpoint.currentSegment - checkpoint.segment) / scan.chains;
 }
 
+/** The scan as a stop request makes it: a RUNNING scan whose stop was requested is STOPPING. */
+export function withStopRequest(scan: ScanRecord | null, stopRequestedFor: string | null): ScanRecord | null {
+  if (scan === null || scan.state !== ScanState.running || stopRequestedFor !== scan.scanId) return scan;
+  return { ...scan, state: ScanState.stopping };
+}
+
 export function encodeScan(scan: ScanRecord | null): string {
   if (scan === null) return JSON.stringify({ v: VERSION, scan });
   const { options } = scan;

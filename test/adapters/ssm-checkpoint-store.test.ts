@@ -20,6 +20,7 @@ import { FatalScanError, TransientError } from '../../lambda/core/errors';
 import type { Claim } from '../../lambda/core/ports';
 import {
   DEFAULT_SCAN_OPTIONS,
+  encodeScan,
   encodeSegment,
   type ScanRecord,
   type SegmentCheckpoint,
@@ -97,10 +98,10 @@ describe('SsmCheckpointStore', () => {
 
   describe('loading', () => {
     it('returns null for the scan when the root parameter does not exist', async () => {
-      ssm.on(GetParameterCommand, { Name: ROOT }).rejects(notFound());
+      ssm.on(GetParametersCommand).resolves({ Parameters: [], InvalidParameters: [ROOT, `${ROOT}/stop`] });
 
       await expect(newStore().loadScan()).resolves.toBeNull();
-      expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: ROOT });
+      expect(ssm).toHaveReceivedCommandWith(GetParametersCommand, { Names: [ROOT, `${ROOT}/stop`] });
     });
 
     it('returns null for a segment whose parameter does not exist', async () => {
@@ -112,8 +113,8 @@ describe('SsmCheckpointStore', () => {
 
     it('returns null for the scan while the root parameter holds its initial value', async () => {
       ssm
-        .on(GetParameterCommand)
-        .resolves({ Parameter: { Name: ROOT, Value: INITIAL_ROOT_PARAMETER_VALUE } });
+        .on(GetParametersCommand)
+        .resolves({ Parameters: [{ Name: ROOT, Value: INITIAL_ROOT_PARAMETER_VALUE }] });
 
       await expect(newStore().loadScan()).resolves.toBeNull();
     });
@@ -124,9 +125,28 @@ describe('SsmCheckpointStore', () => {
       await store.saveScan(scan);
       const [written] = putInputs();
       expect(written).toMatchObject({ Name: ROOT, Overwrite: true, Tier: 'Intelligent-Tiering' });
-      ssm.on(GetParameterCommand).resolves({ Parameter: { Name: ROOT, Value: written?.Value } });
+      ssm.on(GetParametersCommand).resolves({ Parameters: [{ Name: ROOT, Value: written?.Value }] });
 
       await expect(store.loadScan()).resolves.toEqual(scan);
+    });
+
+    it('reads a running scan as STOPPING once a stop was requested for it, and only for it', async () => {
+      ssm.on(PutParameterCommand).resolves({ Version: 1 });
+      const store = newStore();
+      await store.requestStop(scan.scanId);
+      const [request] = putInputs();
+      expect(request).toMatchObject({ Name: `${ROOT}/stop`, Overwrite: true });
+      const root = { Name: ROOT, Value: encodeScan(scan) };
+
+      ssm
+        .on(GetParametersCommand)
+        .resolves({ Parameters: [root, { Name: `${ROOT}/stop`, Value: request?.Value }] });
+      await expect(store.loadScan()).resolves.toMatchObject({ scanId: scan.scanId, state: 'STOPPING' });
+
+      ssm.on(GetParametersCommand).resolves({
+        Parameters: [root, { Name: `${ROOT}/stop`, Value: '{"scanId":"an-older-scan"}' }],
+      });
+      await expect(store.loadScan()).resolves.toMatchObject({ state: 'RUNNING' });
     });
   });
 
@@ -154,9 +174,7 @@ describe('SsmCheckpointStore', () => {
 
       await store.saveScan(withOptions);
       const [written] = putInputs();
-      ssm
-        .on(GetParameterCommand, { Name: ROOT })
-        .resolves({ Parameter: { Name: ROOT, Value: written?.Value } });
+      ssm.on(GetParametersCommand).resolves({ Parameters: [{ Name: ROOT, Value: written?.Value }] });
       const loaded = await store.loadScan();
 
       expect(loaded).toEqual(withOptions);
@@ -377,15 +395,15 @@ describe('SsmCheckpointStore', () => {
     it('waits throttling out in place, with backoff, and succeeds', async () => {
       const clock = new FakeClock();
       ssm
-        .on(GetParameterCommand)
+        .on(GetParametersCommand)
         .rejectsOnce(throttling())
         .rejectsOnce(throttling())
-        .resolves({ Parameter: { Name: ROOT, Value: INITIAL_ROOT_PARAMETER_VALUE } });
+        .resolves({ Parameters: [{ Name: ROOT, Value: INITIAL_ROOT_PARAMETER_VALUE }] });
       const started = clock.now();
 
       await expect(newStore(30_000, clock).loadScan()).resolves.toBeNull();
 
-      expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 3);
+      expect(ssm).toHaveReceivedCommandTimes(GetParametersCommand, 3);
       // Two backoffs of at least 0.1 s each, far below the 30 s allowed.
       expect(clock.now() - started).toBeGreaterThanOrEqual(200);
       expect(clock.now() - started).toBeLessThan(5_000);
@@ -406,11 +424,11 @@ describe('SsmCheckpointStore', () => {
     });
 
     it('does not retry other errors', async () => {
-      ssm.on(GetParameterCommand).rejects(accessDenied());
+      ssm.on(GetParametersCommand).rejects(accessDenied());
 
       await expect(newStore(30_000).loadScan()).rejects.toBeInstanceOf(FatalScanError);
 
-      expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 1);
+      expect(ssm).toHaveReceivedCommandTimes(GetParametersCommand, 1);
     });
   });
 
@@ -428,7 +446,9 @@ describe('SsmCheckpointStore', () => {
       expect(found).toBeNull();
       expect(chain).toEqual(checkpoint(1));
       expect(ssm).toHaveReceivedCommandTimes(GetParametersCommand, 1);
-      expect(ssm).toHaveReceivedCommandWith(GetParametersCommand, { Names: [ROOT, `${ROOT}/segment/1`] });
+      expect(ssm).toHaveReceivedCommandWith(GetParametersCommand, {
+        Names: [ROOT, `${ROOT}/stop`, `${ROOT}/segment/1`],
+      });
     });
 
     it('reads chains 10 a call, in the order asked, with null where there is none', async () => {

@@ -37,6 +37,7 @@ import {
 
 const SSM_ACTIONS = [
   'ssm:GetParameter',
+  'ssm:GetParameters',
   'ssm:PutParameter',
   'ssm:GetParametersByPath',
   'ssm:DeleteParameters',
