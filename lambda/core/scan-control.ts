@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   type CompletionDetail,
   MAX_CONCURRENCY,
@@ -7,6 +8,7 @@ import {
   type StartResponse,
   type StatusResponse,
 } from '../contract';
+import { toJsonMap } from './attribute-value';
 import { forEachConcurrently } from './concurrency';
 import { ConflictError, FatalScanError, isThrottling, ValidationError } from './errors';
 import type { ClaimKind, ScannerPorts, StreamDescription, TableDescription } from './ports';
@@ -23,6 +25,11 @@ import {
 const LAUNCH_CONCURRENCY = 16;
 /** A start claim older than this belongs to a start that died; a new start takes it over. */
 const START_CLAIM_STALE_MS = 120_000;
+/**
+ * A restart identical to the one that started the current scan, this soon after, is taken as its
+ * resend: the AWS CLI waits 60 s for a synchronous invoke and tries up to 3 times.
+ */
+const RESTART_RESEND_WINDOW_MS = 300_000;
 /** How long a concurrent start waits for the winner's scan: 30 polls of 0.5 s. */
 const START_WAIT_POLLS = 30;
 const START_WAIT_POLL_MS = 500;
@@ -134,6 +141,17 @@ export async function startScan(
   };
   await probe(options, ports);
 
+  // A restart sent again after its first attempt recorded the new scan (its answer was lost, or
+  // slower than the caller's timeout) reports that scan: one restart request, one new scan.
+  const startRequest = fingerprint(request);
+  if (
+    request.restart &&
+    current?.startRequest === startRequest &&
+    clock.now() - current.startedAt < RESTART_RESEND_WINDOW_MS
+  ) {
+    nameScan(current, ports);
+    return response(current, true);
+  }
   // Concurrent starts (the AWS CLI retries a slow synchronous invoke) must make one scan: the
   // one that creates the start claim for the scan being replaced goes on, the others report it.
   const replaced = current?.scanId ?? 'none';
@@ -155,6 +173,7 @@ export async function startScan(
     finishedAt: null,
     error: null,
     summary: null,
+    startRequest,
   };
   nameScan(scan, ports);
   try {
@@ -627,6 +646,17 @@ async function claim(
   if (!force && clock.now() - latest.claim.at <= staleAfterMs) return false;
   ports.log.warn('taking over an abandoned claim', { kind, key, from: latest.claim.holder });
   return store.createClaim(kind, key, latest.attempt + 1, mine);
+}
+
+/** A short, stable digest of a start request: its options and segmentation, as sent. */
+function fingerprint(request: StartOptions): string {
+  const { expressionValues, startKey, ...plain } = request;
+  const text = JSON.stringify({
+    ...plain,
+    expressionValues: expressionValues === null ? null : toJsonMap(expressionValues),
+    startKey: startKey === null ? null : toJsonMap(startKey),
+  });
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
 /** One-item scan with the scan's options: DynamoDB rejects a bad expression here, before anything is written. */

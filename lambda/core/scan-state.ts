@@ -70,6 +70,12 @@ export interface ScanRecord {
   readonly finishedAt: number | null;
   readonly error: string | null;
   readonly summary: ScanSummary | null;
+  /**
+   * A fingerprint of the start request that created the scan, so that the same restart sent
+   * again (the SDK and the AWS CLI resend a synchronous invoke whose answer was lost) reports
+   * this scan instead of replacing it. Absent in scans recorded by earlier versions.
+   */
+  readonly startRequest?: string;
 }
 
 /**
@@ -224,6 +230,7 @@ export function decodeScan(text: string): ScanRecord | null {
     finishedAt: scan.finishedAt === null ? null : num(scan, 'finishedAt', 'root parameter'),
     error: scan.error === null ? null : str(scan, 'error', 'root parameter'),
     summary: (scan.summary ?? null) as ScanSummary | null,
+    ...(typeof scan.startRequest === 'string' ? { startRequest: scan.startRequest } : {}),
   };
 }
 

@@ -613,17 +613,14 @@ class SegmentRun {
    */
   private stillOwns(current: SegmentCheckpoint | null): boolean {
     const { event } = this;
-    const ours = current === null || current.scanId === event.scanId;
-    if (this.claimed) {
-      return ours && current?.generation === event.generation && current.owner === this.owner;
-    }
-    if (current === null || current.scanId !== event.scanId) return this.found === null;
+    // The caller read the scan as this one: a checkpoint of another scan is a late write of a
+    // scan that was replaced (restarted or completed), never a newer owner, and is overwritten.
+    if (current !== null && current.scanId !== event.scanId) return true;
+    if (this.claimed) return current?.generation === event.generation && current.owner === this.owner;
+    if (current === null) return this.found === null;
     if (current.generation !== event.generation) return current.generation < event.generation;
     return (
-      this.found !== null &&
-      current.generation === this.found.generation &&
-      current.owner === this.found.owner &&
-      current.updatedAt === this.found.updatedAt
+      this.found !== null && current.owner === this.found.owner && current.updatedAt === this.found.updatedAt
     );
   }
 
