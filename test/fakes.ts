@@ -33,6 +33,7 @@ import {
   type SegmentCheckpoint,
   withStopRequest,
 } from '../lambda/core/scan-state';
+import type { SegmentRunConfig } from '../lambda/core/segment-runner';
 
 /** A clock that moves only when told to (or when something sleeps). */
 export class FakeClock implements Clock {
@@ -314,6 +315,18 @@ export function kinesisEventRecord(data: Uint8Array, sequenceNumber = '1'): Kine
     invokeIdentityArn: 'arn:aws:iam::123456789012:role/consumer',
     awsRegion: 'us-east-1',
     eventSourceARN: 'arn:aws:kinesis:us-east-1:123456789012:stream/scan',
+  };
+}
+
+/** A chain invocation's configuration: 900 s left, the scanner's margins, overridable. */
+export function runConfig(world: FakeWorld, overrides: Partial<SegmentRunConfig> = {}): SegmentRunConfig {
+  return {
+    deadline: world.clock.now() + 900_000,
+    handoffMs: 15_000,
+    checkpointIntervalMs: 10_000,
+    region: 'us-east-1',
+    stalledAfterMs: 960_000,
+    ...overrides,
   };
 }
 

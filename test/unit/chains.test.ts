@@ -4,18 +4,9 @@ import { getStatus, startScan } from '../../lambda/core/scan-control';
 import { type SegmentCheckpoint, segmentsDone, segmentsOfChain } from '../../lambda/core/scan-state';
 import { runSegment, type SegmentOutcome, type SegmentRunConfig } from '../../lambda/core/segment-runner';
 import { WriteTurns } from '../../lambda/core/write-turns';
-import { controlConfig, type FakeWorld, fakeWorld, numberedItems, startOptions } from '../fakes';
+import { controlConfig, type FakeWorld, fakeWorld, numberedItems, runConfig, startOptions } from '../fakes';
 
-function config(world: FakeWorld, overrides: Partial<SegmentRunConfig> = {}): SegmentRunConfig {
-  return {
-    deadline: world.clock.now() + 900_000,
-    handoffMs: 15_000,
-    checkpointIntervalMs: 10_000,
-    region: 'us-east-1',
-    stalledAfterMs: 960_000,
-    ...overrides,
-  };
-}
+const config = runConfig;
 
 /** Runs every queued invocation, one at a time, until no event is left. */
 async function runAll(

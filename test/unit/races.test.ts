@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { SegmentEvent } from '../../lambda/contract';
 import { getStatus, resumeScan, startScan, stopScan } from '../../lambda/core/scan-control';
 import { runSegment, type SegmentRunConfig } from '../../lambda/core/segment-runner';
-import { controlConfig, type FakeWorld, fakeWorld, numberedItems, startOptions } from '../fakes';
+import { controlConfig, type FakeWorld, fakeWorld, numberedItems, runConfig, startOptions } from '../fakes';
 
 /**
  * The races of the control plane, each reproduced by interleaving two callers at the moment that
@@ -11,13 +11,7 @@ import { controlConfig, type FakeWorld, fakeWorld, numberedItems, startOptions }
  */
 
 function budget(world: FakeWorld, ms = 900_000): SegmentRunConfig {
-  return {
-    deadline: world.clock.now() + ms,
-    handoffMs: 15_000,
-    checkpointIntervalMs: 1000,
-    region: 'us-east-1',
-    stalledAfterMs: 960_000,
-  };
+  return runConfig(world, { deadline: world.clock.now() + ms, checkpointIntervalMs: 1000 });
 }
 
 function shift(world: FakeWorld): SegmentEvent {

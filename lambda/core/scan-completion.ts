@@ -1,0 +1,139 @@
+/** Completing a scan once every chain is done: one completer, one event, the summary. */
+import { type CompletionDetail, ScannerMetrics, ScanState, SegmentState } from '../contract';
+import { type ControlConfig, claim, segmentsOf, summarize } from './control-common';
+import { isThrottling } from './errors';
+import type { ScannerPorts } from './ports';
+import type { ScanRecord, ScanSummary, SegmentCheckpoint } from './scan-state';
+
+/**
+ * Completes the scan when every segment is done: exactly one caller (the creator of the
+ * scan's completion claim) publishes the completion event, records that it did, then marks the
+ * scan COMPLETED with a summary and deletes the segment checkpoints. Returns true when this
+ * call completed it. A successor that takes over an abandoned claim publishes only if the
+ * event was not recorded as published.
+ */
+export async function completeScanIfDone(
+  scan: ScanRecord,
+  holder: string,
+  config: Pick<ControlConfig, 'stalledAfterMs'>,
+  ports: ScannerPorts,
+  options: {
+    readonly segments?: readonly SegmentCheckpoint[];
+    readonly force?: boolean;
+    /** The chain that just finished: the check starts with the chains after it. */
+    readonly after?: number;
+  } = {},
+): Promise<boolean> {
+  const { store, clock } = ports;
+  const segments = options.segments ?? (await allChainsDone(scan, options.after ?? -1, ports));
+  if (segments === null) return false;
+  if (segments.length < scan.chains || segments.some((s) => s.state !== SegmentState.done)) return false;
+  const current = await store.loadScan();
+  if (
+    current?.scanId !== scan.scanId ||
+    (current.state !== ScanState.running && current.state !== ScanState.stopping)
+  ) {
+    return false;
+  }
+  if (
+    !(await claim('completion', scan.scanId, holder, config.stalledAfterMs, options.force === true, ports))
+  ) {
+    return false;
+  }
+  const finishedAt = clock.now();
+  const summary = summarize(segments, current, finishedAt);
+  // Published before the scan is marked COMPLETED, so a crash repeats the event rather than
+  // losing it; the published mark is written at once after, with retries, to keep that window
+  // to one SSM write.
+  const published = `${scan.scanId}.published`;
+  if ((await store.listClaims('completion', published)).length === 0) {
+    await ports.events.publishCompletion(completionDetail(current, summary, finishedAt));
+    await persist(() => store.createClaim('completion', published, 0, { holder, at: finishedAt }), ports);
+  }
+  const stillCurrent = await persist(async () => {
+    // Re-read: a restart while publishing made another scan current; neither its record nor its
+    // checkpoints (the same parameter names) may be touched.
+    const latest = await store.loadScan();
+    if (latest?.scanId !== scan.scanId) return false;
+    await store.saveScan({ ...latest, state: ScanState.completed, finishedAt, summary });
+    return true;
+  }, ports);
+  if (!stillCurrent) return false;
+  // Only the caller that recorded COMPLETED: one duration per scan.
+  ports.metrics.add(ScannerMetrics.scanDuration, summary.durationSeconds);
+  await store.deleteSegments(segments.map((s) => s.segment));
+  ports.log.info('scan completed', { scanId: scan.scanId, ...summary });
+  return true;
+}
+
+/**
+ * Every chain's checkpoint when all are DONE, else null. Reads 10 chains a call, starting with
+ * the chains after `after` and stopping at the first one still at work: a finishing chain
+ * usually pays one read, and only the last one to finish reads them all, so completion costs
+ * O(chains) reads over the whole scan, not O(chains) per finishing chain.
+ */
+async function allChainsDone(
+  scan: ScanRecord,
+  after: number,
+  ports: ScannerPorts,
+): Promise<SegmentCheckpoint[] | null> {
+  const order = Array.from({ length: scan.chains }, (_, i) => (after + 1 + i) % scan.chains);
+  const checkpoints: SegmentCheckpoint[] = [];
+  for (let i = 0; i < order.length; i += 10) {
+    const batch = await ports.store.loadSegments(order.slice(i, i + 10));
+    for (const checkpoint of batch) {
+      if (checkpoint?.scanId !== scan.scanId || checkpoint.state !== SegmentState.done) return null;
+      checkpoints.push(checkpoint);
+    }
+  }
+  return checkpoints.sort((a, b) => a.segment - b.segment);
+}
+
+/**
+ * Retries a write that must follow a side effect (the published event) through throttling:
+ * five more attempts with exponential backoff, about 6 s in all, on top of the SDK's own.
+ */
+async function persist<T>(write: () => Promise<T>, ports: ScannerPorts): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isThrottling(error) || attempt >= 5) throw error;
+      await ports.clock.sleep(200 * 2 ** attempt);
+    }
+  }
+}
+
+/**
+ * Ends a stopping scan once every segment has saved its final checkpoint: STOPPED, or
+ * COMPLETED when they all turned out to be done.
+ */
+export async function settleStoppingScan(
+  scanId: string,
+  holder: string,
+  config: Pick<ControlConfig, 'stalledAfterMs'>,
+  ports: ScannerPorts,
+): Promise<void> {
+  const current = await ports.store.loadScan();
+  if (current?.scanId !== scanId || current.state !== ScanState.stopping) return;
+  const segments = await segmentsOf(current, ports);
+  if (segments.length < current.chains) return;
+  if (segments.every((s) => s.state === SegmentState.done)) {
+    await completeScanIfDone(current, holder, config, ports, { segments });
+    return;
+  }
+  if (segments.some((s) => s.state === SegmentState.running)) return;
+  await ports.store.saveScan({ ...current, state: ScanState.stopped });
+  ports.log.info('scan stopped', { scanId });
+}
+
+function completionDetail(scan: ScanRecord, summary: ScanSummary, finishedAt: number): CompletionDetail {
+  return {
+    scanId: scan.scanId,
+    tableName: scan.tableName,
+    segments: scan.totalSegments,
+    startedAt: new Date(scan.startedAt).toISOString(),
+    finishedAt: new Date(finishedAt).toISOString(),
+    ...summary,
+  };
+}

@@ -1,0 +1,273 @@
+/** `start`: validate the request, record the scan, launch its chains. */
+import { createHash } from 'node:crypto';
+import { MAX_CONCURRENCY, ScanState, type StartResponse } from '../contract';
+import { toJsonMap } from './attribute-value';
+import { type ControlConfig, claim, launch, nameScan, repairer, response } from './control-common';
+import { ConflictError, FatalScanError, ValidationError } from './errors';
+import type { ScannerPorts, StreamDescription, TableDescription } from './ports';
+import { completeScanIfDone } from './scan-completion';
+import type { ScanOptions, ScanRecord } from './scan-state';
+
+/** A start claim older than this belongs to a start that died; a new start takes it over. */
+const START_CLAIM_STALE_MS = 120_000;
+
+/**
+ * A restart identical to the one that started the current scan, this soon after, is taken as its
+ * resend: the AWS CLI waits 60 s for a synchronous invoke and tries up to 3 times.
+ */
+const RESTART_RESEND_WINDOW_MS = 300_000;
+
+/** How long a concurrent start waits for the winner's scan: 30 polls of 0.5 s. */
+const START_WAIT_POLLS = 30;
+
+const START_WAIT_POLL_MS = 500;
+
+/** "auto": one segment per 500 MB of table, at most one per MB/s of stream write capacity. */
+const AUTO_BYTES_PER_SEGMENT = 500_000_000;
+
+/** "auto" picks at most as many segments as chains can run at once. */
+const AUTO_MAX_SEGMENTS = MAX_CONCURRENCY;
+
+/** A new on-demand stream starts with 4 MB/s of write capacity. */
+const ON_DEMAND_MIN_MBPS = 4;
+
+/**
+ * A start request whose fields were validated by the handler: the scan's options as given (the
+ * key attributes are added to a projection at start) and how to launch it.
+ */
+export interface StartOptions extends ScanOptions {
+  readonly segments: number | 'auto';
+  /** Chains at once; null for the function's default. */
+  readonly concurrency: number | null;
+  readonly restart: boolean;
+}
+
+/**
+ * The checks of start options that depend on the number of segments: a start key belongs to
+ * one segmentation, and each segment takes an equal share of a limit, which below one a second
+ * could not pace even one request (the chain would hand off at once, over and over). The handler
+ * runs them before anything is read when the number is given; start, once it chose "auto".
+ */
+export function checkAgainstSegments(options: StartOptions, segments: number): void {
+  if (options.startKey !== null && segments > 1) {
+    throw new ValidationError(
+      'startKey',
+      'no start key when segments is more than 1 (a key belongs to one segmentation)',
+      options.startKey,
+    );
+  }
+  // Limits are shared by the chains that run at once.
+  const chains = Math.min(segments, options.concurrency ?? segments);
+  for (const field of ['maxItemsPerSecond', 'maxReadUnitsPerSecond'] as const) {
+    const limit = options[field];
+    if (limit !== null && limit < chains) {
+      throw new ValidationError(field, `at least 1 per chain (${chains} chains at once)`, limit);
+    }
+  }
+}
+
+/**
+ * Starts a scan, or reports the running one: safe to repeat. Validates the options with a
+ * one-item probe scan before anything is written (a bad expression is a ValidationError for the
+ * caller), records the scan, and launches each segment's chain asynchronously. It never scans
+ * the table itself.
+ *
+ * @example
+ * const answer = await startScan({ ...defaults, segments: 4 }, config, ports);
+ * // { scanId: '20261121T131600Z-4f2a9c', state: 'RUNNING', alreadyRunning: false, segments: 4, ... }
+ */
+export async function startScan(
+  request: StartOptions,
+  config: ControlConfig,
+  ports: ScannerPorts,
+): Promise<StartResponse> {
+  const { store, reader, clock, log } = ports;
+  const current = await store.loadScan();
+  if (current !== null && !request.restart) {
+    // A scan whose segments are all done but whose completion was interrupted is completed here,
+    // so it cannot block new scans.
+    if (
+      current.state === ScanState.running &&
+      !(await completeScanIfDone(current, repairer(ports), config, ports))
+    ) {
+      nameScan(current, ports);
+      return response(current, true);
+    }
+    if (current.state === ScanState.stopping || current.state === ScanState.stopped) {
+      throw new ConflictError(
+        `Scan ${current.scanId} is ${current.state}: resume it with {"action":"resume"}, or start over with {"action":"start","restart":true}.`,
+      );
+    }
+  }
+
+  const [table, stream] = await Promise.all([reader.describeTable(), ports.sink.describeStream()]);
+  const totalSegments = request.segments === 'auto' ? autoSegments(table, stream) : request.segments;
+  const chains = Math.min(totalSegments, request.concurrency ?? config.defaultConcurrency);
+  checkAgainstSegments({ ...request, concurrency: chains }, totalSegments);
+  const options: ScanOptions = {
+    filterExpression: request.filterExpression,
+    projectionExpression: withKeys(request.projectionExpression, table.keyAttributes),
+    expressionNames: namesWithKeys(
+      request.projectionExpression,
+      request.expressionNames,
+      table.keyAttributes,
+    ),
+    expressionValues: request.expressionValues,
+    consistentRead: request.consistentRead,
+    pageSize: request.pageSize ?? config.defaultPageSize,
+    startKey: request.startKey,
+    recordFormat: request.recordFormat,
+    maxItemsPerSecond: request.maxItemsPerSecond,
+    maxReadUnitsPerSecond: request.maxReadUnitsPerSecond,
+  };
+  await probe(options, ports);
+
+  // A restart sent again after its first attempt recorded the new scan (its answer was lost, or
+  // slower than the caller's timeout) reports that scan: one restart request, one new scan.
+  const startRequest = fingerprint(request);
+  if (
+    request.restart &&
+    current?.startRequest === startRequest &&
+    clock.now() - current.startedAt < RESTART_RESEND_WINDOW_MS
+  ) {
+    nameScan(current, ports);
+    return response(current, true);
+  }
+  // Concurrent starts (the AWS CLI retries a slow synchronous invoke) must make one scan: the
+  // one that creates the start claim for the scan being replaced goes on, the others report it.
+  const replaced = current?.scanId ?? 'none';
+  if (!(await claim('start', replaced, ports.ids.newOwnerToken(), START_CLAIM_STALE_MS, false, ports))) {
+    return reportConcurrentStart(replaced, ports);
+  }
+  const now = clock.now();
+  const scan: ScanRecord = {
+    scanId: ports.ids.newScanId(now),
+    state: ScanState.running,
+    tableName: config.tableName,
+    keyAttributes: table.keyAttributes,
+    tableItemCount: table.itemCount,
+    options,
+    totalSegments,
+    chains,
+    streamShards: Math.max(1, stream.openShards),
+    startedAt: now,
+    finishedAt: null,
+    error: null,
+    summary: null,
+    startRequest,
+  };
+  nameScan(scan, ports);
+  try {
+    // Checkpoints and claims of an earlier scan (completed, failed or restarted) are cleared first.
+    const leftovers = await store.listSegments();
+    if (leftovers.length > 0) await store.deleteSegments(leftovers.map((s) => s.segment));
+    await store.deleteClaims('completion');
+    await store.saveScan(scan);
+  } catch (error) {
+    await store.deleteClaims('start'); // let the next start try again at once
+    throw error;
+  }
+  // Chain c starts with segment c, and goes on with c + chains, c + 2·chains, … in turn.
+  await launch(
+    scan,
+    Array.from({ length: chains }, (_, segment) => ({ segment, generation: 1 })),
+    ports,
+    {
+      failScanOnError: true,
+    },
+  );
+  // Older start claims are only clutter: best effort, after the chains are on their way. The
+  // claim for the replaced scan stays, so a late concurrent start still finds it taken.
+  await store
+    .deleteClaims('start', replaced)
+    .catch((error: unknown) => log.warn('could not delete old start claims', { error: String(error) }));
+  log.info('scan started', {
+    scanId: scan.scanId,
+    segments: totalSegments,
+    chains,
+    restart: request.restart,
+  });
+  return response(scan, false);
+}
+
+/** A start that lost the start claim waits for the winner's scan and reports it. */
+async function reportConcurrentStart(replaced: string, ports: ScannerPorts): Promise<StartResponse> {
+  for (let poll = 0; poll < START_WAIT_POLLS; poll++) {
+    const scan = await ports.store.loadScan();
+    if (scan !== null && scan.scanId !== replaced) {
+      nameScan(scan, ports);
+      return response(scan, true);
+    }
+    await ports.clock.sleep(START_WAIT_POLL_MS);
+  }
+  throw new ConflictError(
+    'Another start is in progress and its scan has not appeared yet; try again in a minute.',
+  );
+}
+
+/**
+ * The "auto" segment count: one segment per 500 MB of table, but no more than one per MB/s of
+ * the stream's write capacity (a shard takes 1 MB/s; an on-demand stream starts at 4 MB/s),
+ * from 1 to 1,000.
+ */
+export function autoSegments(table: Pick<TableDescription, 'sizeBytes'>, stream: StreamDescription): number {
+  const capacityMBps =
+    stream.mode === 'ON_DEMAND' ? Math.max(ON_DEMAND_MIN_MBPS, stream.openShards) : stream.openShards;
+  const bySize = Math.ceil(table.sizeBytes / AUTO_BYTES_PER_SEGMENT);
+  return Math.max(1, Math.min(capacityMBps, bySize, AUTO_MAX_SEGMENTS));
+}
+
+/** A short, stable digest of a start request: its options and segmentation, as sent. */
+function fingerprint(request: StartOptions): string {
+  const { expressionValues, startKey, ...plain } = request;
+  const text = JSON.stringify({
+    ...plain,
+    expressionValues: expressionValues === null ? null : toJsonMap(expressionValues),
+    startKey: startKey === null ? null : toJsonMap(startKey),
+  });
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+/** One-item scan with the scan's options: DynamoDB rejects a bad expression here, before anything is written. */
+async function probe(options: ScanOptions, ports: ScannerPorts): Promise<void> {
+  try {
+    await ports.reader.readPage({
+      segment: 0,
+      totalSegments: 1,
+      exclusiveStartKey: options.startKey,
+      limit: 1,
+      options,
+    });
+  } catch (error) {
+    const cause = error instanceof FatalScanError ? error.cause : undefined;
+    if (!(cause instanceof Error) || cause.name !== 'ValidationException') throw error;
+    throw new ValidationError(
+      rejectedField(cause.message),
+      `an input DynamoDB accepts (DynamoDB said: ${cause.message})`,
+      options.filterExpression ?? options.projectionExpression ?? options.startKey,
+    );
+  }
+}
+
+function rejectedField(message: string): string {
+  if (/ProjectionExpression/i.test(message)) return 'projection';
+  if (/ExpressionAttributeValues/i.test(message)) return 'values';
+  if (/ExpressionAttributeNames/i.test(message)) return 'names';
+  if (/ExclusiveStartKey|start key/i.test(message)) return 'startKey';
+  return 'filter';
+}
+
+/** The projection with the key attributes added (as `#ddbscanKey<n>` placeholders), so every record has its key. */
+function withKeys(projection: string | null, keyAttributes: readonly string[]): string | null {
+  if (projection === null) return null;
+  return [projection, ...keyAttributes.map((_, i) => `#ddbscanKey${i}`)].join(', ');
+}
+
+function namesWithKeys(
+  projection: string | null,
+  names: Readonly<Record<string, string>> | null,
+  keyAttributes: readonly string[],
+): Readonly<Record<string, string>> | null {
+  if (projection === null) return names;
+  return { ...names, ...Object.fromEntries(keyAttributes.map((name, i) => [`#ddbscanKey${i}`, name])) };
+}
