@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScanState, type StartResponse, type StatusResponse } from '../lambda/contract';
 import type { AttributeMap } from '../lambda/core/attribute-value';
-import { PAGES_IN_FLIGHT } from '../lambda/core/segment-runner';
+import { ChainPolicy } from '../lambda/core/segment-runner';
 import { checkDelivery, type DeliveryReport } from './delivery-check';
 import { invoke } from './demo';
 import { createDemoTable, generateItems, mulberry32, writeItems } from './demo-data';
@@ -398,7 +398,7 @@ export async function runScenario(
     // the scan ended: more than that after the end would be a live chain. (A page's resent
     // entries are the same items, so items are counted, not calls.)
     const persistent = [...writesAfterCompletion.entries()].filter(
-      ([, items]) => items.size > PAGES_IN_FLIGHT * SCAN.pageSize,
+      ([, items]) => items.size > ChainPolicy.pagesInFlight * SCAN.pageSize,
     );
     if (persistent.length > 0) {
       problems.push(

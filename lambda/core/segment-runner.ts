@@ -10,37 +10,44 @@ import { firstCheckpoint, nextSegmentOf, type ScanRecord, type SegmentCheckpoint
 import { WriteTurns } from './write-turns';
 
 /**
- * Consecutive invocations that complete no page, with the last one's write refused throughout,
- * before the scan is failed rather than retried forever.
+ * The segment loop's edge rules, in one place: each field names the case it settles and the
+ * limit behind it.
  */
-export const MAX_STALLED_HANDOFFS = 3;
-/** Consecutive invocations that complete no page, for any reason, before the scan is failed. */
-export const MAX_IDLE_HANDOFFS = 10;
-/**
- * An invocation that wrote no page counts as stalled when its first page's write kept failing
- * through this many attempts, or when that write had at least half of the invocation's time
- * (`STALL_WRITE_SHARE`) and still did not get through (a stream too slow for even one page). One
- * that ran out of time after a single late attempt (the budget went on a slow scan) proves
- * nothing.
- */
-const STALL_ATTEMPTS = 3;
-const STALL_WRITE_SHARE = 0.5;
-/** The longest a throttled chain stretches its checkpoint interval. */
-const MAX_CHECKPOINT_INTERVAL_MS = 60_000;
-/**
- * Pages whose records may be in flight at once: the next page's writes start while the last
- * batches of the one before are answered. A superseded invocation notices at its next
- * checkpoint, and by then has sent at most one page more than it would have one page at a time.
- */
-export const PAGES_IN_FLIGHT = 2;
+export const ChainPolicy = {
+  /**
+   * Consecutive invocations that complete no page, with the last one's write refused throughout,
+   * before the scan is failed rather than retried forever.
+   */
+  maxStalledHandoffs: 3,
+  /** Consecutive invocations that complete no page, for any reason, before the scan is failed. */
+  maxIdleHandoffs: 10,
+  /**
+   * An invocation that wrote no page counts as stalled when its first page's write kept failing
+   * through this many attempts, or when that write had at least `stallWriteShare` of the
+   * invocation's time and still did not get through (a stream too slow for even one page). One
+   * that ran out of time after a single late attempt (the budget went on a slow scan) proves
+   * nothing.
+   */
+  stallAttempts: 3,
+  stallWriteShare: 0.5,
+  /** The longest a throttled chain stretches its checkpoint interval. */
+  maxCheckpointIntervalMs: 60_000,
+  /**
+   * Pages whose records may be in flight at once: the next page's writes start while the last
+   * batches of the one before are answered. A superseded invocation notices at its next
+   * checkpoint, and by then has sent at most one page more than it would have one page at a time.
+   */
+  pagesInFlight: 2,
+  /**
+   * A paced or rate-limited chain reads pages of at most this many seconds of its rate (in small
+   * records: a page of large records may take longer, and is then cut short by the deadline).
+   */
+  pageSeconds: 10,
+  /** A paced page limit this large is left out: DynamoDB's 1 MB pages rarely hold more items. */
+  unpacedPageItems: 10_000,
+} as const;
+
 const NOTHING_PUT: PutSummary = { records: 0, bytes: 0, resent: 0 };
-/**
- * A paced or rate-limited chain reads pages of at most this many seconds of its rate (in small
- * records: a page of large records may take longer, and is then cut short by the deadline).
- */
-const PAGE_SECONDS = 10;
-/** A paced page limit this large is left out: DynamoDB's 1 MB pages rarely hold more items. */
-const UNPACED_PAGE_ITEMS = 10_000;
 
 /** A page whose records are being written. */
 interface PageWrite {
@@ -273,14 +280,14 @@ class SegmentRun {
     const handOffAt = this.handOffAt();
     // Until a page says otherwise, an item costs a read unit (a strongly consistent read of 4 KB).
     let readUnitsPerItem = 1;
-    // A page holds at most PAGE_SECONDS of what the chain may write or read, so a slow chain (a
+    // A page holds at most ChainPolicy.pageSeconds of what the chain may write or read, so a slow chain (a
     // small share of the stream, or a rate limit) still finishes pages well inside an invocation.
     const pageLimit = (): number | undefined => {
       const recordsPerSecond = pace.recordsPerSecond;
       const itemsPerSecond = readLimit.unitsPerSecond / Math.max(readUnitsPerItem, 0.01);
-      const paced = PAGE_SECONDS * Math.min(recordsPerSecond, itemsPerSecond);
+      const paced = ChainPolicy.pageSeconds * Math.min(recordsPerSecond, itemsPerSecond);
       const configured = scan.options.pageSize ?? config.pageSize;
-      if (paced >= UNPACED_PAGE_ITEMS) return configured;
+      if (paced >= ChainPolicy.unpacedPageItems) return configured;
       return Math.max(1, Math.floor(Math.min(configured ?? paced, paced)));
     };
     const read = (segment: number, exclusiveStartKey: AttributeMap | null): Promise<Page> => {
@@ -351,7 +358,7 @@ class SegmentRun {
         // The first page is written alone, so a stream that refuses an invocation's writes
         // costs it one page, not two. Then the next page's writes start while this one's last
         // batches are answered.
-        const inFlight = this.pages === 0 ? 1 : PAGES_IN_FLIGHT;
+        const inFlight = this.pages === 0 ? 1 : ChainPolicy.pagesInFlight;
         while (writes.length >= inFlight || ((last || this.readsExhausted) && writes.length > 0)) {
           if (!(await this.completeOldest(writes))) return await this.handOff();
         }
@@ -443,7 +450,7 @@ class SegmentRun {
       // Longer, never shorter than the interval the segments' shared budget already set.
       this.checkpointIntervalMs = Math.max(
         this.checkpointIntervalMs,
-        Math.min(Math.max(2 * this.checkpointIntervalMs, 1000), MAX_CHECKPOINT_INTERVAL_MS),
+        Math.min(Math.max(2 * this.checkpointIntervalMs, 1000), ChainPolicy.maxCheckpointIntervalMs),
       );
       log.warn('checkpoint throttled; writing less often', {
         checkpointIntervalMs: this.checkpointIntervalMs,
@@ -457,13 +464,14 @@ class SegmentRun {
     const budget = this.config.deadline - this.config.handoffMs / 2 - this.startedAt;
     const hadTime =
       this.firstWriteAt !== undefined &&
-      this.config.deadline - this.config.handoffMs / 2 - this.firstWriteAt >= STALL_WRITE_SHARE * budget;
+      this.config.deadline - this.config.handoffMs / 2 - this.firstWriteAt >=
+        ChainPolicy.stallWriteShare * budget;
     const persistent =
-      this.lastDeadline !== undefined && (this.lastDeadline.attempts >= STALL_ATTEMPTS || hadTime);
+      this.lastDeadline !== undefined && (this.lastDeadline.attempts >= ChainPolicy.stallAttempts || hadTime);
     // Every invocation without a page counts; a scan fails after a few whose last write was
     // refused throughout, or after many for any reason (nothing retries forever).
     const stalls = this.pages > 0 ? 0 : saved.stalls + 1;
-    if ((persistent && stalls >= MAX_STALLED_HANDOFFS) || stalls >= MAX_IDLE_HANDOFFS) {
+    if ((persistent && stalls >= ChainPolicy.maxStalledHandoffs) || stalls >= ChainPolicy.maxIdleHandoffs) {
       throw new FatalScanError(
         `No page of segment ${this.event.segment} could be written in ${stalls} consecutive invocations: ${this.lastDeadline?.message ?? 'reading and pacing left no time for a page'}`,
       );

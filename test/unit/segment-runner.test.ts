@@ -3,8 +3,7 @@ import type { SegmentEvent } from '../../lambda/contract';
 import { DeadlineError, FatalScanError, TransientError } from '../../lambda/core/errors';
 import { startScan } from '../../lambda/core/scan-control';
 import {
-  MAX_IDLE_HANDOFFS,
-  MAX_STALLED_HANDOFFS,
+  ChainPolicy,
   runSegment,
   type SegmentOutcome,
   type SegmentRunConfig,
@@ -250,7 +249,7 @@ describe('runSegment', () => {
     }
 
     expect(outcomes.map((o) => o.kind)).toEqual([
-      ...Array(MAX_STALLED_HANDOFFS - 1).fill('handed-off'),
+      ...Array(ChainPolicy.maxStalledHandoffs - 1).fill('handed-off'),
       'failed',
     ]);
     expect(world.store.scan).toMatchObject({ state: 'FAILED' });
@@ -276,7 +275,7 @@ describe('runSegment', () => {
     }
 
     expect(outcomes.map((o) => o.kind)).toEqual([
-      ...Array(MAX_IDLE_HANDOFFS - 1).fill('handed-off'),
+      ...Array(ChainPolicy.maxIdleHandoffs - 1).fill('handed-off'),
       'failed',
     ]);
     expect(world.store.scan?.error).toMatch(
