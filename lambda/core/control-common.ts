@@ -1,7 +1,9 @@
 /** What the control actions share: their configuration, launching chains, claims, failing a scan, answers. */
+
 import { ScannerMetrics, ScanState, SegmentState, type StartResponse } from '../contract';
 import { forEachConcurrently } from './concurrency';
 import { ValidationError } from './errors';
+import { transition } from './lifecycle';
 import type { ClaimKind, ScannerPorts } from './ports';
 import type { ScanRecord, ScanSummary, SegmentCheckpoint } from './scan-state';
 
@@ -40,11 +42,7 @@ export function nextGeneration(checkpoint: SegmentCheckpoint | undefined): numbe
 /** Marks a running or stopping scan FAILED with the message; a scan that already ended is left alone. */
 export async function failScan(scanId: string, message: string, ports: ScannerPorts): Promise<void> {
   const current = await ports.store.loadScan();
-  if (
-    current?.scanId !== scanId ||
-    (current.state !== ScanState.running && current.state !== ScanState.stopping)
-  )
-    return;
+  if (current?.scanId !== scanId || transition(current.state, 'fail') === null) return;
   await ports.store.saveScan({
     ...current,
     state: ScanState.failed,

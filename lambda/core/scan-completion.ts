@@ -1,7 +1,9 @@
 /** Completing a scan once every chain is done: one completer, one event, the summary. */
+
 import { type CompletionDetail, ScannerMetrics, ScanState, SegmentState } from '../contract';
 import { type ControlConfig, claim, segmentsOf, summarize } from './control-common';
 import { isThrottling } from './errors';
+import { transition } from './lifecycle';
 import type { ScannerPorts } from './ports';
 import type { ScanRecord, ScanSummary, SegmentCheckpoint } from './scan-state';
 
@@ -29,10 +31,7 @@ export async function completeScanIfDone(
   if (segments === null) return false;
   if (segments.length < scan.chains || segments.some((s) => s.state !== SegmentState.done)) return false;
   const current = await store.loadScan();
-  if (
-    current?.scanId !== scan.scanId ||
-    (current.state !== ScanState.running && current.state !== ScanState.stopping)
-  ) {
+  if (current?.scanId !== scan.scanId || transition(current.state, 'complete') === null) {
     return false;
   }
   if (
@@ -115,7 +114,7 @@ export async function settleStoppingScan(
   ports: ScannerPorts,
 ): Promise<void> {
   const current = await ports.store.loadScan();
-  if (current?.scanId !== scanId || current.state !== ScanState.stopping) return;
+  if (current?.scanId !== scanId || transition(current.state, 'settle') === null) return;
   const segments = await segmentsOf(current, ports);
   if (segments.length < current.chains) return;
   if (segments.every((s) => s.state === SegmentState.done)) {

@@ -1,9 +1,11 @@
 /** `start`: validate the request, record the scan, launch its chains. */
+
 import { createHash } from 'node:crypto';
 import { MAX_CONCURRENCY, ScanState, type StartResponse } from '../contract';
 import { toJsonMap } from './attribute-value';
 import { type ControlConfig, claim, launch, nameScan, repairer, response } from './control-common';
 import { ConflictError, FatalScanError, ValidationError } from './errors';
+import { ON_START } from './lifecycle';
 import type { ScannerPorts, StreamDescription, TableDescription } from './ports';
 import { completeScanIfDone } from './scan-completion';
 import type { ScanOptions, ScanRecord } from './scan-state';
@@ -87,13 +89,13 @@ export async function startScan(
     // A scan whose segments are all done but whose completion was interrupted is completed here,
     // so it cannot block new scans.
     if (
-      current.state === ScanState.running &&
+      ON_START[current.state] === 'report' &&
       !(await completeScanIfDone(current, repairer(ports), config, ports))
     ) {
       nameScan(current, ports);
       return response(current, true);
     }
-    if (current.state === ScanState.stopping || current.state === ScanState.stopped) {
+    if (ON_START[current.state] === 'refuse') {
       throw new ConflictError(
         `Scan ${current.scanId} is ${current.state}: resume it with {"action":"resume"}, or start over with {"action":"start","restart":true}.`,
       );

@@ -1,4 +1,5 @@
 /** `status`: the scan and its chains' checkpoints, in 1 + chains / 10 SSM reads. */
+
 import { ScanState, SegmentState, type StatusResponse } from '../contract';
 import {
   type ControlConfig,
@@ -9,6 +10,7 @@ import {
   segmentsOf,
   summarize,
 } from './control-common';
+import { isActive } from './lifecycle';
 import type { ScannerPorts } from './ports';
 import { completeScanIfDone } from './scan-completion';
 import { segmentsDone } from './scan-state';
@@ -41,7 +43,7 @@ export async function getStatus(
     scan.summary === null ? segments.reduce((n, s) => n + segmentsDone(current, s), 0) : scan.totalSegments;
   const failed = count(SegmentState.failed);
   const stopped = count(SegmentState.stopped);
-  const active = scan.state === ScanState.running || scan.state === ScanState.stopping;
+  const active = isActive(scan.state);
   const endedChains = count(SegmentState.done) + failed + stopped;
   const running = active && scan.summary === null ? scan.chains - endedChains : 0;
   const pending = Math.max(0, scan.totalSegments - done - running - failed - stopped);

@@ -1,4 +1,5 @@
 /** `stop` (a request beside the scan) and `resume` (new chains one generation up). */
+
 import { ScannerMetrics, ScanState, SegmentState, type StartResponse } from '../contract';
 import {
   type ControlConfig,
@@ -12,6 +13,7 @@ import {
   segmentsOf,
 } from './control-common';
 import { ConflictError } from './errors';
+import { transition } from './lifecycle';
 import type { ScannerPorts } from './ports';
 import { completeScanIfDone } from './scan-completion';
 import type { ScanRecord } from './scan-state';
@@ -23,11 +25,10 @@ export async function stopScan(ports: ScannerPorts, scanId: string | null = null
   if (current === null) throw new ConflictError('No scan to stop: none has run yet.');
   nameScan(current, ports);
   checkScanId(current, scanId);
-  if (current.state === ScanState.stopping || current.state === ScanState.stopped)
-    return response(current, false);
-  if (current.state !== ScanState.running) {
-    throw new ConflictError(`No scan to stop: scan ${current.scanId} is ${current.state}.`);
-  }
+  const next = transition(current.state, 'stop');
+  if (next === null) throw new ConflictError(`No scan to stop: scan ${current.scanId} is ${current.state}.`);
+  // Stopping or stopped already: repeating a stop is harmless.
+  if (next === current.state) return response(current, false);
   if ((await store.listClaims('completion', current.scanId)).length > 0) {
     throw new ConflictError(
       `No scan to stop: every segment of scan ${current.scanId} is done and it is completing.`,
@@ -58,7 +59,7 @@ export async function resumeScan(
   if (current.state === ScanState.running) {
     return { ...response(current, true), relaunched: await relaunchStalled(current, config, ports) };
   }
-  if (current.state === ScanState.completed) {
+  if (transition(current.state, 'resume') === null) {
     throw new ConflictError(
       `No scan to resume: scan ${current.scanId} is COMPLETED; start a new one with {"action":"start"}.`,
     );

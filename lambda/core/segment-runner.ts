@@ -2,6 +2,7 @@ import { ScannerMetrics, ScanState, type SegmentEvent, SegmentState } from '../c
 import type { AttributeMap } from './attribute-value';
 import { recordBytes } from './batching';
 import { DeadlineError, FatalScanError, isThrottling, StopRequestedError, SupersededError } from './errors';
+import { isActive } from './lifecycle';
 import type { Page, PutSummary, ScannerPorts } from './ports';
 import { AdaptiveRate, RateLimiter, shardSeconds } from './rate-limit';
 import { buildRecord, type RecordContext } from './record-format';
@@ -194,8 +195,7 @@ class SegmentRun {
     const { scan, checkpoint: found } = await store.loadScanAndSegment(event.segment);
     this.scan = scan;
     if (scan === null || scan.scanId !== event.scanId) return 'the scan is no longer the current one';
-    if (scan.state !== ScanState.running && scan.state !== ScanState.stopping)
-      return `the scan is ${scan.state}`;
+    if (!isActive(scan.state)) return `the scan is ${scan.state}`;
     // A LastEvaluatedKey is only valid with the Segment and TotalSegments that produced it.
     if (event.totalSegments !== scan.totalSegments) {
       return `the event has totalSegments ${event.totalSegments}, the scan ${scan.totalSegments}`;
@@ -562,7 +562,7 @@ class SegmentRun {
     const { event } = this;
     await this.awaitTurn();
     const { scan, checkpoint: current } = await store.loadScanAndSegment(event.segment);
-    const active = scan?.state === ScanState.running || scan?.state === ScanState.stopping;
+    const active = isActive(scan?.state);
     if (scan?.scanId !== event.scanId || !active) {
       throw new SupersededError(
         `the scan is ${scan?.scanId === event.scanId ? scan.state : 'no longer the current one'}`,
