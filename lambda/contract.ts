@@ -206,6 +206,8 @@ export interface SegmentEvent {
   readonly segment: number;
   readonly totalSegments: number;
   readonly generation: number;
+  /** The hand-off that sent it: the token of the invocation that handed off. */
+  readonly from?: string;
 }
 
 export type ScannerEvent =

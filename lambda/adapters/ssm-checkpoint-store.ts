@@ -278,7 +278,9 @@ export class SsmCheckpointStore implements CheckpointStore {
       try {
         return await call();
       } catch (error) {
-        if (errorName(error) !== 'ThrottlingException') throw error;
+        // TooManyUpdates: concurrent writes to one parameter, throttled the same way.
+        const name = errorName(error);
+        if (name !== 'ThrottlingException' && name !== 'TooManyUpdates') throw error;
         until ??= this.retryUntil();
         const delay = backoffDelay(attempt, THROTTLE_BASE_MS, THROTTLE_CAP_MS) + THROTTLE_BASE_MS / 2;
         if (this.clock.now() + delay >= until) throw error;

@@ -5,7 +5,7 @@ import { MAX_CONCURRENCY, ScanState, type StartResponse } from '../contract';
 import { toJsonMap } from './attribute-value';
 import { type ControlConfig, claim, launch, nameScan, repairer, response } from './control-common';
 import { ConflictError, FatalScanError, ValidationError } from './errors';
-import { ON_START } from './lifecycle';
+import { isActive, ON_START } from './lifecycle';
 import type { ScannerPorts, StreamDescription, TableDescription } from './ports';
 import { completeScanIfDone } from './scan-completion';
 import type { ScanOptions, ScanRecord } from './scan-state';
@@ -130,10 +130,11 @@ export async function startScan(
   if (
     request.restart &&
     current?.startRequest === startRequest &&
+    current.state !== ScanState.failed &&
     clock.now() - current.startedAt < RESTART_RESEND_WINDOW_MS
   ) {
     nameScan(current, ports);
-    return response(current, true);
+    return response(current, isActive(current.state));
   }
   // Concurrent starts (the AWS CLI retries a slow synchronous invoke) must make one scan: the
   // one that creates the start claim for the scan being replaced goes on, the others report it.

@@ -104,6 +104,8 @@ export interface SegmentCheckpoint {
   readonly recordsPut: number;
   readonly bytesPut: number;
   readonly handoffs: number;
+  /** Token of the invocation whose hand-off made this generation; null before the first hand-off. */
+  readonly handedOffBy: string | null;
   /** Consecutive hand-offs that completed no page; the scan fails when it reaches the limit. */
   readonly stalls: number;
   /** Epoch milliseconds of the last write: the chain's heartbeat, and when it may write again. */
@@ -134,6 +136,7 @@ export function firstCheckpoint(
     recordsPut: 0,
     bytesPut: 0,
     handoffs: 0,
+    handedOffBy: null,
     stalls: 0,
     updatedAt: now,
     error: null,
@@ -280,6 +283,8 @@ export function decodeSegment(text: string): SegmentCheckpoint {
     recordsPut: num(cp, 'recordsPut', where),
     bytesPut: num(cp, 'bytesPut', where),
     handoffs: num(cp, 'handoffs', where),
+    // Absent in checkpoints written by earlier versions.
+    handedOffBy: typeof cp.handedOffBy === 'string' ? cp.handedOffBy : null,
     stalls: num(cp, 'stalls', where),
     updatedAt: num(cp, 'updatedAt', where),
     error: cp.error === null ? null : str(cp, 'error', where),

@@ -219,10 +219,23 @@ class SegmentRun {
         if (existing.generation === event.generation + 1 && existing.owner === null) {
           // A hand-off was recorded but no invocation claimed it yet: it may be lost, so send it
           // again. A duplicate converges through the claim.
-          await continuation.continueSegment({ ...event, generation: existing.generation });
+          await continuation.continueSegment({
+            ...event,
+            generation: existing.generation,
+            ...(existing.handedOffBy === null ? {} : { from: existing.handedOffBy }),
+          });
           return `re-sent the unclaimed hand-off to generation ${existing.generation}`;
         }
         return `generation ${event.generation} is older than ${existing.generation}`;
+      }
+      if (
+        event.from !== undefined &&
+        existing.generation === event.generation &&
+        existing.handedOffBy !== null &&
+        existing.handedOffBy !== event.from
+      ) {
+        // Two copies of the chain handed off together; the other's hand-off was written last.
+        return `the hand-off to generation ${event.generation} came from another invocation`;
       }
     }
 
@@ -441,10 +454,9 @@ class SegmentRun {
   private async checkpoint(): Promise<void> {
     const { clock, log } = this.ports;
     this.lastCheckpointAt = clock.now();
-    this.lastWriteAt = clock.now();
     this.claimTried = true;
     try {
-      await this.save({ ...this.requireSaved(), ...this.progress, stalls: 0, updatedAt: clock.now() });
+      await this.save({ ...this.requireSaved(), ...this.progress, stalls: 0 }, { cadence: true });
     } catch (error) {
       if (!isThrottling(error)) throw error;
       // Longer, never shorter than the interval the segments' shared budget already set.
@@ -482,11 +494,14 @@ class SegmentRun {
       ...this.progress,
       generation,
       owner: null,
+      handedOffBy: this.owner,
       handoffs: saved.handoffs + 1,
       stalls,
       updatedAt: this.ports.clock.now(),
     });
-    await this.ports.continuation.continueSegment({ ...this.event, generation });
+    // The event names this hand-off: of two copies of a chain that hand off together, only the
+    // successor of the one whose write landed last goes on.
+    await this.ports.continuation.continueSegment({ ...this.event, generation, from: this.owner });
     this.ports.metrics.add(ScannerMetrics.handOffs, 1);
     this.ports.log.info('handed off', {
       nextGeneration: generation,
@@ -557,9 +572,12 @@ class SegmentRun {
    * Writes a checkpoint if the scan still runs and this invocation still owns the segment. When
    * the scan is stopping, a running checkpoint is written as STOPPED and the invocation ends.
    */
-  private async save(next: SegmentCheckpoint): Promise<void> {
-    const { store } = this.ports;
+  private async save(next: SegmentCheckpoint, options: { readonly cadence?: boolean } = {}): Promise<void> {
+    const { store, clock } = this.ports;
     const { event } = this;
+    // A cadence checkpoint goes only while its turn is open (it never holds pages back waiting
+    // for the next); a hand-off, DONE or FAILED waits for its turn.
+    if (options.cadence === true && !this.turns.isOpen(clock.now(), this.lastWriteAt)) return;
     await this.awaitTurn();
     const { scan, checkpoint: current } = await store.loadScanAndSegment(event.segment);
     const active = isActive(scan?.state);
@@ -570,14 +588,17 @@ class SegmentRun {
     }
     if (!this.stillOwns(current)) throw new SupersededError(`generation ${event.generation} was superseded`);
     const stopping = scan.state === ScanState.stopping;
-    const written =
-      stopping && next.state === SegmentState.running
+    // The heartbeat is the moment of the write: the next invocation takes its turns after it.
+    const written: SegmentCheckpoint = {
+      ...(stopping && next.state === SegmentState.running
         ? { ...next, state: SegmentState.stopped, owner: null }
-        : next;
+        : next),
+      updatedAt: clock.now(),
+    };
     await this.writeSegment(written);
     this.saved = written;
     this.claimed = true;
-    this.lastWriteAt = this.ports.clock.now();
+    this.lastWriteAt = written.updatedAt;
     if (written.state === SegmentState.stopped) {
       throw new StopRequestedError(`the scan is stopping; segment ${event.segment} saved its checkpoint`);
     }

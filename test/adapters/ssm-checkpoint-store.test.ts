@@ -53,6 +53,7 @@ function checkpoint(segment: number, overrides: Partial<SegmentCheckpoint> = {})
     recordsPut: 1200,
     bytesPut: 987_654,
     handoffs: 2,
+    handedOffBy: null,
     stalls: 0,
     updatedAt: 1_700_000_000_000,
     error: null,

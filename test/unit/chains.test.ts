@@ -110,7 +110,9 @@ describe('chains', () => {
       expect(mine.length).toBeGreaterThan(3);
       const cycles = mine.map((at) => Math.floor((at - origin) / 2000));
       for (const [i, at] of mine.entries()) {
-        expect(at - origin - (cycles[i] ?? 0) * 2000).toBeLessThan(1000);
+        // The window is 1 s; a write is stamped after its read, which here can take a page's
+        // 0.5 s of fake time (a prefetch read moves the fake clock meanwhile).
+        expect(at - origin - (cycles[i] ?? 0) * 2000).toBeLessThanOrEqual(1000 + 500);
         if (i > 0) expect(cycles[i]).toBeGreaterThan(cycles[i - 1] ?? 0);
       }
     }
@@ -134,6 +136,7 @@ describe('chains', () => {
         recordsPut: 10,
         bytesPut: 100,
         handoffs: 0,
+        handedOffBy: null,
         stalls: 0,
         updatedAt: world.clock.now(),
         error: null,

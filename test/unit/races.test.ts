@@ -124,3 +124,42 @@ describe('races', () => {
     expect(world.events.published).toHaveLength(1);
   });
 });
+
+describe('copies of one chain', () => {
+  it('that handed off together go on as one: a successor whose hand-off was overwritten exits', async () => {
+    const world = fakeWorld(numberedItems(300), { pageSize: 10, msPerPage: 500 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    const first = shift(world);
+    await runSegment(first, budget(world, 20_000), world.ports);
+    const handedOff = shift(world);
+    expect(handedOff).toMatchObject({ generation: 2, from: expect.any(String) });
+    // The other copy's successor: the same generation, from an invocation whose write was overwritten.
+    const loser = { ...handedOff, from: 'the-other-copy' };
+    const writesBefore = world.store.writes.length;
+
+    expect(await runSegment(loser, budget(world), world.ports)).toEqual({
+      kind: 'stale',
+      reason: 'the hand-off to generation 2 came from another invocation',
+    });
+    expect(world.store.writes.length).toBe(writesBefore);
+    expect(await runSegment(handedOff, budget(world), world.ports)).toMatchObject({ kind: 'done' });
+  });
+});
+
+describe('the write budget', () => {
+  it('never holds pages back for a cadence checkpoint: one that misses its turn waits for the next page', async () => {
+    const world = fakeWorld(numberedItems(3000), { pageSize: 10, msPerPage: 100 });
+    await startScan(startOptions({ segments: 4, concurrency: 4 }), controlConfig, world.ports);
+    const chain = shift(world);
+    const started = world.clock.now();
+
+    // 4 chains sharing 2 writes a second: a turn every 2 s; 75 pages of 0.1 s for this chain.
+    const outcome = await runSegment(chain, { ...budget(world), checkpointWritesPerSecond: 2 }, world.ports);
+
+    expect(outcome).toMatchObject({ kind: 'done', itemsScanned: 750 });
+    const checkpoints = world.store.segmentWrites().filter((w) => w.state === 'RUNNING').length;
+    expect(checkpoints).toBeGreaterThanOrEqual(3);
+    // The pages take 7.5 s; the DONE write waits at most one cycle (2 s) for its turn.
+    expect(world.clock.now() - started).toBeLessThanOrEqual(7_500 + 2_000 + 500);
+  });
+});

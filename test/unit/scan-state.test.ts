@@ -24,6 +24,7 @@ const checkpoint: SegmentCheckpoint = {
   recordsPut: 10,
   bytesPut: 1234,
   handoffs: 6,
+  handedOffBy: null,
   stalls: 1,
   updatedAt: 1_700_000_000_000,
   error: null,

@@ -371,7 +371,7 @@ describe('writes in flight', () => {
 
     // The next generation writes the refused page again, and the rest.
     const next = world.continuation.events.shift();
-    expect(next).toEqual({ ...event, generation: 2 });
+    expect(next).toEqual({ ...event, generation: 2, from: expect.any(String) });
     if (!next) return;
     expect(await drive(runSegment(next, config(world), ports), sink)).toMatchObject({
       kind: 'done',

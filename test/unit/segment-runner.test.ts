@@ -53,7 +53,7 @@ describe('runSegment', () => {
 
     // Pages of 10 s with the next one read ahead: 8 pages written when 85 s are used.
     expect(outcome).toEqual({ kind: 'handed-off', generation: 2, itemsScanned: 80 });
-    expect(world.continuation.events).toEqual([{ ...event, generation: 2 }]);
+    expect(world.continuation.events).toEqual([{ ...event, generation: 2, from: expect.any(String) }]);
     const checkpoint = await world.store.loadSegment(0);
     expect(checkpoint).toMatchObject({ generation: 2, owner: null, itemsScanned: 80, handoffs: 1 });
     expect(checkpoint?.position).toEqual({ pk: { N: '79' } });
@@ -152,7 +152,7 @@ describe('runSegment', () => {
     const outcome = await runSegment(event, config(world), world.ports);
 
     expect(outcome.kind).toBe('stale');
-    expect(world.continuation.events).toEqual([{ ...event, generation: 2 }]);
+    expect(world.continuation.events).toEqual([{ ...event, generation: 2, from: expect.any(String) }]);
   });
 
   it('stops at its next checkpoint when a duplicate invocation claims the chain after it', async () => {
