@@ -21,7 +21,7 @@ export const ScannerEnv = {
   checkpointIntervalMs: 'SCANNER_CHECKPOINT_INTERVAL_MS',
   /**
    * SSM writes per second that all chains of a scan share (SSM takes about 3 PutParameter calls
-   * a second per account): each chain writes at most once per `chains / this` seconds. Unset: no
+   * a second per account): each chain writes in its own turns, once per `chains / this` seconds. Unset: no
    * sharing, the checkpoint interval alone.
    */
   checkpointWritesPerSecond: 'SCANNER_CHECKPOINT_WRITES_PER_SECOND',

@@ -116,7 +116,7 @@ export interface DynamoDbKinesisScannerProps {
   readonly checkpointInterval?: Duration;
   /**
    * SSM writes per second that all chains of a scan share: each chain writes (its claim, cadence
-   * checkpoints and hand-offs) at most once per `chains / checkpointWritesPerSecond` seconds (at 2
+   * checkpoints and hand-offs) in its own turns, once per `chains / checkpointWritesPerSecond` seconds (at 2
    * and 100 chains, every 50 s), so the account's SSM PutParameter limit (about 3 a second; 10
    * with higher throughput) is not exhausted. Raise it when the account has higher throughput.
    * @default 2
