@@ -314,9 +314,9 @@ export function estimatePlan(input: PlanInput): Plan {
     input.checkpointIntervalSeconds,
     chains / ScannerDefaults.checkpointWritesPerSecond,
   );
-  // A chain writes once per turn that passes while it works (its first is its claim); every
-  // invocation ends with one (its hand-off, or the chain's DONE).
-  const chainWrites = chains * Math.max(invocationsPerChain, Math.floor(durationSeconds / intervalSeconds));
+  // A chain writes once per turn that passes while it works (its first is its claim), and every
+  // invocation ends with one more (its hand-off, or the chain's DONE).
+  const chainWrites = chains * (Math.floor(durationSeconds / intervalSeconds) + invocationsPerChain);
   const controlWrites = START_WRITES + COMPLETION_WRITES + Math.ceil(chains / 10);
   const checkpointWrites = chainWrites + controlWrites;
   const writesPerSecond = chains / intervalSeconds;

@@ -83,9 +83,9 @@ describe('estimatePlan', () => {
     expect(plan.lambda.gbSeconds).toBeCloseTo(20_650.51, 2);
     expect(plan.dynamodb.readUnits).toBe(1_220_706);
     expect(plan.kinesis.putPayloadUnits).toBe(20_000_000);
-    // SSM: 6 chains × max(4 invocations, floor(3,439.59 / 10) turns) = 2,058, and start and
-    // completion 2 + 3 + 1 deletes = 2,064.
-    expect(plan.ssm.checkpointWrites).toBe(2064);
+    // SSM: 6 chains × (floor(3,439.59 / 10) = 343 turns + 4 invocations) = 2,082, and start and
+    // completion 2 + 3 + 1 deletes = 2,088.
+    expect(plan.ssm.checkpointWrites).toBe(2088);
     expect(plan.ssm.callsPerStatus).toBe(2);
     expect(cost(plan, 'Lambda requests')).toBeCloseTo(0.0000074, 9);
     expect(cost(plan, 'Lambda duration (arm64)')).toBeCloseTo(0.275342, 6);
