@@ -32,6 +32,8 @@ describe('bundling', () => {
       SCANNER_STREAM_NAME: 's',
       SCANNER_PARAMETER_NAME: '/p',
       AWS_REGION: 'us-east-1',
+      // The rejection is expected: it is asserted below, not logged.
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
     };
     Object.assign(process.env, env);
     const { handler } = require(bundlePath) as {
