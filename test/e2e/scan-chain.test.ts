@@ -98,7 +98,12 @@ describe('the scanner on the local stack', () => {
         BillingMode: 'PAY_PER_REQUEST',
       });
       await createStream(stack.clients.kinesis, 'small', 1);
-      const scanner = await deployLocalScanner(stack, { tableName: 'Small', streamName: 'small' });
+      // The rejections below are expected: asserted, not logged.
+      const scanner = await deployLocalScanner(stack, {
+        tableName: 'Small',
+        streamName: 'small',
+        logLevel: 'SILENT',
+      });
       const before = stack.ssm.value(scanner.parameterName);
 
       await expect(invoke(stack.clients.lambda, scanner.functionName, { action: 'begin' })).rejects.toThrow(
