@@ -20,6 +20,7 @@ import {
   withStopRequest,
 } from '../core/scan-state';
 import { errorName, translateAwsError } from './aws-errors';
+import { systemClock } from './system';
 
 /** SSM: DeleteParameters and GetParameters take at most 10 names. */
 const DELETE_BATCH = 10;
@@ -43,11 +44,6 @@ export interface SsmCheckpointStoreOptions {
    */
   readonly retryThrottlingUntil?: () => number;
 }
-
-const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
 
 /**
  * Keeps the scan in the root parameter and each chain's checkpoint in `<root>/segment/<n>`
@@ -116,12 +112,32 @@ export class SsmCheckpointStore implements CheckpointStore {
   private async getMany(
     names: readonly string[],
   ): Promise<{ scan: ScanRecord | null; values: Map<string, string> }> {
-    let values: Map<string, string>;
+    const values = await this.getValues(names);
+    const root = values.get(this.rootName);
+    const scan = root === undefined ? null : decodeScan(root);
+    return { scan: withStopRequest(scan, stopRequestedFor(values.get(this.stopName()))), values };
+  }
+
+  async loadSegments(segments: readonly number[]): Promise<(SegmentCheckpoint | null)[]> {
+    const found: (SegmentCheckpoint | null)[] = [];
+    for (let i = 0; i < segments.length; i += GET_BATCH) {
+      const names = segments.slice(i, i + GET_BATCH).map((s) => this.segmentName(s));
+      const values = await this.getValues(names);
+      for (const name of names) {
+        const text = values.get(name);
+        found.push(text === undefined ? null : decodeSegment(text));
+      }
+    }
+    return found;
+  }
+
+  /** Up to 10 parameters' values by name, in one GetParameters call; missing ones are absent. */
+  private async getValues(names: readonly string[]): Promise<Map<string, string>> {
     try {
       const { Parameters } = await this.send(() =>
         this.client.send(new GetParametersCommand({ Names: [...names] })),
       );
-      values = new Map(
+      return new Map(
         (Parameters ?? []).flatMap((p) =>
           p.Name !== undefined && p.Value !== undefined ? [[p.Name, p.Value]] : [],
         ),
@@ -129,29 +145,6 @@ export class SsmCheckpointStore implements CheckpointStore {
     } catch (error) {
       throw translateAwsError(error, `GetParameters ${names.join(', ')}`);
     }
-    const root = values.get(this.rootName);
-    const scan = root === undefined ? null : decodeScan(root);
-    return { scan: withStopRequest(scan, stopRequestedFor(values.get(this.stopName()))), values };
-  }
-
-  async loadSegments(segments: readonly number[]): Promise<(SegmentCheckpoint | null)[]> {
-    const found = new Map<number, SegmentCheckpoint>();
-    for (let i = 0; i < segments.length; i += GET_BATCH) {
-      const names = segments.slice(i, i + GET_BATCH).map((s) => this.segmentName(s));
-      try {
-        const { Parameters } = await this.send(() =>
-          this.client.send(new GetParametersCommand({ Names: names })),
-        );
-        for (const parameter of Parameters ?? []) {
-          if (parameter.Value === undefined) continue;
-          const checkpoint = decodeSegment(parameter.Value);
-          found.set(checkpoint.segment, checkpoint);
-        }
-      } catch (error) {
-        throw translateAwsError(error, `GetParameters ${names.join(', ')}`);
-      }
-    }
-    return segments.map((s) => found.get(s) ?? null);
   }
 
   async saveSegment(checkpoint: SegmentCheckpoint): Promise<void> {

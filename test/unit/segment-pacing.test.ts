@@ -7,19 +7,18 @@ import type { AdaptiveRate } from '../../lambda/core/rate-limit';
 import type { OutboundRecord } from '../../lambda/core/record-format';
 import { type StartOptions, startScan } from '../../lambda/core/scan-control';
 import { decodeScan, decodeSegment, encodeScan, type SegmentCheckpoint } from '../../lambda/core/scan-state';
-import { runSegment, type SegmentOutcome, type SegmentRunConfig } from '../../lambda/core/segment-runner';
-import { controlConfig, type FakeWorld, fakeWorld, MemorySink, numberedItems, startOptions } from '../fakes';
+import { runSegment, type SegmentOutcome } from '../../lambda/core/segment-runner';
+import {
+  controlConfig,
+  type FakeWorld,
+  fakeWorld,
+  MemorySink,
+  numberedItems,
+  runConfig,
+  startOptions,
+} from '../fakes';
 
-function config(world: FakeWorld, overrides: Partial<SegmentRunConfig> = {}): SegmentRunConfig {
-  return {
-    deadline: world.clock.now() + 900_000,
-    handoffMs: 15_000,
-    checkpointIntervalMs: 10_000,
-    region: 'us-east-1',
-    stalledAfterMs: 960_000,
-    ...overrides,
-  };
-}
+const config = runConfig;
 
 /** Starts a scan and returns the events of its segment chains. */
 async function start(

@@ -2,26 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { SegmentEvent } from '../../lambda/contract';
 import { DeadlineError, FatalScanError, TransientError } from '../../lambda/core/errors';
 import { startScan } from '../../lambda/core/scan-control';
-import {
-  ChainPolicy,
-  runSegment,
-  type SegmentOutcome,
-  type SegmentRunConfig,
-} from '../../lambda/core/segment-runner';
-import { controlConfig, type FakeWorld, fakeWorld, numberedItems, startOptions } from '../fakes';
+import { ChainPolicy, runSegment, type SegmentOutcome } from '../../lambda/core/segment-runner';
+import { controlConfig, type FakeWorld, fakeWorld, numberedItems, runConfig, startOptions } from '../fakes';
 
-const HANDOFF_MS = 15_000;
+const _HANDOFF_MS = 15_000;
 
-function config(world: FakeWorld, overrides: Partial<SegmentRunConfig> = {}): SegmentRunConfig {
-  return {
-    deadline: world.clock.now() + 900_000,
-    handoffMs: HANDOFF_MS,
-    checkpointIntervalMs: 10_000,
-    region: 'us-east-1',
-    stalledAfterMs: 960_000,
-    ...overrides,
-  };
-}
+const config = runConfig;
 
 async function started(world: FakeWorld): Promise<SegmentEvent> {
   await startScan(startOptions(), controlConfig, world.ports);
