@@ -335,6 +335,13 @@ export class LocalSsm {
         "1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1",
       );
     }
+    // SSM reads `{{…}}` in a value as a reference to another parameter, and refuses it.
+    if (/\{\{[\s\S]*\}\}/.test(value)) {
+      throw new SsmError(
+        'ValidationException',
+        'Parameter value can\'t nest another parameter. Do not use "{{}}" in the value.',
+      );
+    }
     const history = this.parameters.get(name) ?? [];
     const latest = history.at(-1);
     if (latest && input.Overwrite !== true) {

@@ -1,9 +1,16 @@
 import { RecordFormat, ScanState, SegmentState } from '../contract';
 import { type AttributeMap, fromJsonMap, toJsonMap } from './attribute-value';
-import { FatalScanError } from './errors';
+import { FatalScanError, ValidationError } from './errors';
+import { clipText, decodeKey, encodeKey, ssmJson } from './ssm-value';
 
 /** SSM: a parameter value holds at most 8,192 characters (Advanced tier; 4,096 for Standard). */
 export const MAX_PARAMETER_CHARS = 8192;
+
+/**
+ * An error message kept in the scan or a checkpoint is cut to this many characters: with the
+ * largest key (4,788 characters encoded) a checkpoint stays under 6,300.
+ */
+export const MAX_ERROR_CHARS = 1000;
 
 /** Totals kept when a scan completes. */
 export interface ScanSummary {
@@ -113,7 +120,12 @@ export interface SegmentCheckpoint {
   readonly error: string | null;
 }
 
-const VERSION = 1;
+/**
+ * Version 2 packs keys (`position`, `startKey`) with `encodeKey`; version 1 kept them as JSON
+ * attribute maps, and is still read.
+ */
+const VERSION = 2;
+const READABLE_VERSIONS: readonly unknown[] = [1, VERSION];
 
 /** The checkpoint of a segment that has not read a page yet: at its start (or the scan's start key). */
 export function firstCheckpoint(
@@ -173,19 +185,7 @@ export function withStopRequest(scan: ScanRecord | null, stopRequestedFor: strin
 }
 
 export function encodeScan(scan: ScanRecord | null): string {
-  if (scan === null) return JSON.stringify({ v: VERSION, scan });
-  const { options } = scan;
-  const text = JSON.stringify({
-    v: VERSION,
-    scan: {
-      ...scan,
-      options: {
-        ...options,
-        expressionValues: options.expressionValues === null ? null : toJsonMap(options.expressionValues),
-        startKey: options.startKey === null ? null : toJsonMap(options.startKey),
-      },
-    },
-  });
+  const text = scanText(scan);
   if (text.length > MAX_PARAMETER_CHARS) {
     throw new FatalScanError(
       `The scan record is ${text.length} characters, over the SSM limit of ${MAX_PARAMETER_CHARS}.`,
@@ -194,10 +194,79 @@ export function encodeScan(scan: ScanRecord | null): string {
   return text;
 }
 
+function scanText(scan: ScanRecord | null): string {
+  if (scan === null) return ssmJson({ v: VERSION, scan });
+  return ssmJson({
+    v: VERSION,
+    scan: {
+      ...scan,
+      error: scan.error === null ? null : clipText(scan.error, MAX_ERROR_CHARS),
+      options: encodeOptions(scan.options),
+    },
+  });
+}
+
+function encodeOptions(options: ScanOptions): Record<string, unknown> {
+  return {
+    ...options,
+    expressionValues: options.expressionValues === null ? null : toJsonMap(options.expressionValues),
+    startKey: options.startKey === null ? null : encodeKey(options.startKey),
+  };
+}
+
+/** The request fields of a start that the scan record keeps as given, by option. */
+const OPTION_FIELDS = {
+  filterExpression: 'filter',
+  projectionExpression: 'projection',
+  expressionNames: 'names',
+  expressionValues: 'values',
+  startKey: 'startKey',
+} as const satisfies Partial<Record<keyof ScanOptions, string>>;
+
+/**
+ * Refuses, before anything is written, a scan whose record could not be kept in SSM at some
+ * point of its life: with the longest error message and the largest summary it may come to
+ * carry. The error names the request field that takes the most room.
+ *
+ * @throws ValidationError naming the field, the room the options have, and what they take
+ */
+export function checkScanFits(scan: ScanRecord): void {
+  const big = Number.MAX_SAFE_INTEGER;
+  const worst = scanText({
+    ...scan,
+    state: ScanState.completed,
+    finishedAt: big,
+    error: 'x'.repeat(MAX_ERROR_CHARS),
+    summary: {
+      itemsScanned: big,
+      recordsPut: big,
+      bytesPut: big,
+      handoffs: big,
+      durationSeconds: big,
+      itemsPerSecond: big,
+    },
+  }).length;
+  if (worst <= MAX_PARAMETER_CHARS) return;
+  const encoded = encodeOptions(scan.options);
+  const sizes = Object.entries(OPTION_FIELDS).map(([option, field]) => ({
+    field,
+    size: ssmJson(encoded[option]).length,
+  }));
+  const largest = sizes.reduce((a, b) => (b.size > a.size ? b : a));
+  const taken = sizes.reduce((total, s) => total + s.size, 0);
+  const count = (n: number) => n.toLocaleString('en-US');
+  throw new ValidationError(
+    largest.field,
+    `options that take at most ${count(taken - (worst - MAX_PARAMETER_CHARS))} characters in all, to keep the scan in one SSM parameter of ${count(MAX_PARAMETER_CHARS)}; the scan's options take ${count(taken)}`,
+    `${count(largest.size)} characters of ${largest.field}`,
+  );
+}
+
 /** Parses the root parameter; `null` means no scan has run yet. */
 export function decodeScan(text: string): ScanRecord | null {
   const root = parseObject(text, 'root parameter');
-  if (root.v !== VERSION) throw corrupt('root parameter', `version ${JSON.stringify(root.v)}`);
+  if (!READABLE_VERSIONS.includes(root.v))
+    throw corrupt('root parameter', `version ${JSON.stringify(root.v)}`);
   if (root.scan === null || root.scan === undefined) return null;
   const scan = asObject(root.scan, 'root parameter');
   const state = scan.state;
@@ -238,18 +307,19 @@ export function decodeScan(text: string): ScanRecord | null {
 }
 
 /**
- * Encodes a checkpoint, binary key attributes as base64 so they round-trip exactly.
+ * Encodes a checkpoint; its position is packed by `encodeKey`, so any key DynamoDB accepts fits.
  * @throws FatalScanError when the value would exceed SSM's 8,192-character limit.
  */
 export function encodeSegment(checkpoint: SegmentCheckpoint): string {
-  const text = JSON.stringify({
+  const text = ssmJson({
     v: VERSION,
     ...checkpoint,
-    position: checkpoint.position === null ? null : toJsonMap(checkpoint.position),
+    position: checkpoint.position === null ? null : encodeKey(checkpoint.position),
+    error: checkpoint.error === null ? null : clipText(checkpoint.error, MAX_ERROR_CHARS),
   });
   if (text.length > MAX_PARAMETER_CHARS) {
     throw new FatalScanError(
-      `The checkpoint of segment ${checkpoint.segment} is ${text.length} characters, over the SSM limit of ${MAX_PARAMETER_CHARS}: the table's keys are too large to checkpoint.`,
+      `The checkpoint of segment ${checkpoint.segment} is ${text.length} characters, over the SSM limit of ${MAX_PARAMETER_CHARS}.`,
     );
   }
   return text;
@@ -258,14 +328,14 @@ export function encodeSegment(checkpoint: SegmentCheckpoint): string {
 export function decodeSegment(text: string): SegmentCheckpoint {
   const where = 'segment checkpoint';
   const cp = parseObject(text, where);
-  if (cp.v !== VERSION) throw corrupt(where, `version ${JSON.stringify(cp.v)}`);
+  if (!READABLE_VERSIONS.includes(cp.v)) throw corrupt(where, `version ${JSON.stringify(cp.v)}`);
   const state = cp.state;
   if (!Object.values(SegmentState).includes(state as SegmentState)) {
     throw corrupt(where, `state ${JSON.stringify(state)}`);
   }
   let position: AttributeMap | null = null;
   try {
-    position = cp.position === null ? null : fromJsonMap(cp.position, 'position');
+    position = cp.position === null ? null : readKey(cp.position, 'position');
   } catch (error) {
     throw new FatalScanError(`The ${where} holds an invalid position.`, { cause: error });
   }
@@ -315,7 +385,7 @@ function decodeOptions(value: unknown): ScanOptions {
         o.expressionValues === null ? null : fromJsonMap(o.expressionValues, 'expressionValues'),
       consistentRead: o.consistentRead === true,
       pageSize: o.pageSize === null ? null : num(o, 'pageSize', where),
-      startKey: o.startKey === null ? null : fromJsonMap(o.startKey, 'startKey'),
+      startKey: o.startKey === null ? null : readKey(o.startKey, 'startKey'),
       recordFormat,
       // Absent in scans recorded by earlier versions.
       maxItemsPerSecond: o.maxItemsPerSecond == null ? null : num(o, 'maxItemsPerSecond', where),
@@ -325,6 +395,11 @@ function decodeOptions(value: unknown): ScanOptions {
     if (error instanceof FatalScanError) throw error;
     throw new FatalScanError(`The ${where} holds invalid options.`, { cause: error });
   }
+}
+
+/** A key as version 2 packs it, or as version 1 kept it (a JSON attribute map). */
+function readKey(value: unknown, path: string): AttributeMap {
+  return typeof value === 'string' ? decodeKey(value) : fromJsonMap(value, path);
 }
 
 function parseObject(text: string, where: string): Record<string, unknown> {

@@ -88,6 +88,57 @@ describe('the scanner on the local stack', () => {
     }
   });
 
+  it('checkpoints keys SSM would refuse as JSON: parameter references and escape-heavy maximum lengths', async () => {
+    const stack = await startLocalStack({ lambda: { asyncRetryDelaysMs: [100, 200] } });
+    try {
+      const { dynamodb, kinesis } = stack.clients;
+      await createTable(dynamodb, {
+        TableName: 'Edges',
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+      });
+      await createStream(kinesis, 'edges', 1);
+      // A page of one item: every key below is a checkpoint. JSON escapes each control
+      // character into six, so these keys would take over 9,000 characters as JSON.
+      const items: AttributeMap[] = Array.from({ length: 24 }, (_, i) => ({
+        pk: { S: i % 2 === 0 ? `{{resolve:ssm:/x/${i}}}` : `\u0001${String.fromCharCode(i)}`.repeat(1000) },
+        sk: { S: `}}${'\u001f"{{'.repeat(255)}${i}` },
+        i: { N: String(i) },
+      }));
+      for (const item of items)
+        await dynamodb.send(new PutItemCommand({ TableName: 'Edges', Item: item as never }));
+      const scanner = await deployLocalScanner(stack, {
+        tableName: 'Edges',
+        streamName: 'edges',
+        timeoutMs: 1050,
+        handoffMs: 1000,
+        checkpointIntervalMs: 0,
+        pageSize: 1,
+      });
+
+      const start = (await invoke(stack.clients.lambda, scanner.functionName, {})) as StartResponse;
+      const status = await waitForEnd(stack, scanner.functionName);
+      const delivery = checkDelivery(
+        items,
+        ['pk', 'sk'],
+        await readWholeStream(kinesis, 'edges'),
+        start.scanId,
+      );
+
+      expect(status).toMatchObject({ state: 'COMPLETED', itemsScanned: 24, error: null });
+      expect(delivery).toMatchObject({ distinctItems: 24, missing: 0, altered: 0 });
+    } finally {
+      await stack.stop();
+    }
+  });
+
   it('answers start idempotently, rejects bad input by name and writes nothing for it', async () => {
     const stack = await startLocalStack();
     try {

@@ -59,12 +59,12 @@ describe('checkpoint codec', () => {
 
   it('reads the initial root parameter as no scan', () => {
     expect(decodeScan(INITIAL_ROOT_PARAMETER_VALUE)).toBeNull();
-    expect(encodeScan(null)).toBe(INITIAL_ROOT_PARAMETER_VALUE);
+    expect(decodeScan(encodeScan(null))).toBeNull();
   });
 
   it.each([
     ['not JSON', 'not JSON'],
-    ['{"v":2,"scan":null}', 'unexpected version 2'],
+    ['{"v":3,"scan":null}', 'unexpected version 3'],
     ['{"v":1,"scan":{"state":"DANCING"}}', 'unexpected state "DANCING"'],
   ])('reports a corrupt root parameter %s', (text, message) => {
     expect(() => decodeScan(text)).toThrow(message);
