@@ -8,7 +8,7 @@ import { ConflictError, FatalScanError, ValidationError } from './errors';
 import { isActive, ON_START } from './lifecycle';
 import type { ScannerPorts, StreamDescription, TableDescription } from './ports';
 import { completeScanIfDone } from './scan-completion';
-import type { ScanOptions, ScanRecord } from './scan-state';
+import { checkScanFits, type ScanOptions, type ScanRecord } from './scan-state';
 
 /** A start claim older than this belongs to a start that died; a new start takes it over. */
 const START_CLAIM_STALE_MS = 120_000;
@@ -122,7 +122,6 @@ export async function startScan(
     maxItemsPerSecond: request.maxItemsPerSecond,
     maxReadUnitsPerSecond: request.maxReadUnitsPerSecond,
   };
-  await probe(options, ports);
 
   // A restart sent again after its first attempt recorded the new scan (its answer was lost, or
   // slower than the caller's timeout) reports that scan: one restart request, one new scan.
@@ -136,12 +135,7 @@ export async function startScan(
     nameScan(current, ports);
     return response(current, isActive(current.state));
   }
-  // Concurrent starts (the AWS CLI retries a slow synchronous invoke) must make one scan: the
-  // one that creates the start claim for the scan being replaced goes on, the others report it.
-  const replaced = current?.scanId ?? 'none';
-  if (!(await claim('start', replaced, ports.ids.newOwnerToken(), START_CLAIM_STALE_MS, false, ports))) {
-    return reportConcurrentStart(replaced, ports);
-  }
+  // Everything that can refuse the start does so before the first write.
   const now = clock.now();
   const scan: ScanRecord = {
     scanId: ports.ids.newScanId(now),
@@ -159,6 +153,14 @@ export async function startScan(
     summary: null,
     startRequest,
   };
+  checkScanFits(scan);
+  await probe(options, ports);
+  // Concurrent starts (the AWS CLI retries a slow synchronous invoke) must make one scan: the
+  // one that creates the start claim for the scan being replaced goes on, the others report it.
+  const replaced = current?.scanId ?? 'none';
+  if (!(await claim('start', replaced, ports.ids.newOwnerToken(), START_CLAIM_STALE_MS, false, ports))) {
+    return reportConcurrentStart(replaced, ports);
+  }
   nameScan(scan, ports);
   try {
     // Checkpoints and claims of an earlier scan (completed, failed or restarted) are cleared first.
@@ -256,7 +258,7 @@ function rejectedField(message: string): string {
   if (/ProjectionExpression/i.test(message)) return 'projection';
   if (/ExpressionAttributeValues/i.test(message)) return 'values';
   if (/ExpressionAttributeNames/i.test(message)) return 'names';
-  if (/ExclusiveStartKey|start key/i.test(message)) return 'startKey';
+  if (/ExclusiveStartKey|start(ing)? key/i.test(message)) return 'startKey';
   return 'filter';
 }
 

@@ -257,8 +257,8 @@ export function checkScanFits(scan: ScanRecord): void {
   const count = (n: number) => n.toLocaleString('en-US');
   throw new ValidationError(
     largest.field,
-    `options that take at most ${count(taken - (worst - MAX_PARAMETER_CHARS))} characters in all, to keep the scan in one SSM parameter of ${count(MAX_PARAMETER_CHARS)}; the scan's options take ${count(taken)}`,
-    `${count(largest.size)} characters of ${largest.field}`,
+    `the scan's options to take at most ${count(taken - (worst - MAX_PARAMETER_CHARS))} characters in SSM (the scan is kept in one parameter of at most ${count(MAX_PARAMETER_CHARS)})`,
+    `${count(taken)} characters, ${count(largest.size)} of them in ${largest.field}`,
   );
 }
 
