@@ -267,7 +267,15 @@ export interface StatusResponse {
   /** Seconds since the oldest running segment last saved its checkpoint; null when none is running. */
   readonly checkpointAgeSeconds: number | null;
   readonly error: string | null;
+  /**
+   * The completion event of a COMPLETED scan: "sent" when EventBridge accepted it, "unknown" when
+   * it may or may not have been published (it is never sent twice); null before completion.
+   */
+  readonly completionEvent: CompletionEventOutcome | null;
 }
+
+/** Whether a completed scan's "Scan Completed" event was published. */
+export type CompletionEventOutcome = 'sent' | 'unknown';
 
 /** `detail` of the completion event. */
 export interface CompletionDetail {

@@ -206,6 +206,9 @@ export class MemoryStore implements CheckpointStore {
     this.claims.set(name, claim);
     return true;
   }
+  async deleteClaim(kind: ClaimKind, key: string, attempt: number) {
+    this.claims.delete(`${kind}/${key}/${attempt}`);
+  }
   async listClaims(kind: ClaimKind, key: string) {
     const prefix = `${kind}/${key}/`;
     return [...this.claims.entries()]

@@ -21,6 +21,9 @@ export function formatStatus(status: StatusResponse): string[] {
       ? ''
       : `, oldest checkpoint ${duration(status.checkpointAgeSeconds)} ago`;
   lines.push(`  hand-offs  ${count(status.handoffs)}${age}`);
+  if (status.completionEvent === 'unknown') {
+    lines.push('  event      the Scan Completed event may not have been published (it is never sent twice)');
+  }
   if (status.error) lines.push(`  error      ${status.error}`);
   return lines;
 }

@@ -35,13 +35,25 @@ export function createAwsClients(env: Env = process.env): AwsClients {
       httpsAgent: { keepAlive: true },
     }),
   });
+  // The SDK resends a request whose answer was lost or failed; each client below says why that
+  // is safe for every call the scanner makes with it, or turns it off.
   return {
-    // Scan throttling is retried by the SDK; a few more attempts than the default 3.
+    // Scan and DescribeTable only read. Scan throttling is retried: a few more attempts than 3.
     dynamodb: new DynamoDBClient({ ...common('DYNAMODB', 30_000), maxAttempts: 6 }),
+    // PutRecords sent twice puts its records twice: delivery is at least once, and consumers
+    // drop repeats by eventID (README, Guarantees). DescribeStreamSummary only reads.
     kinesis: new KinesisClient(common('KINESIS', 30_000)),
-    // SSM PutParameter allows about 3 TPS per account; 5 attempts stay within the hand-off margin.
+    // Gets and deletes are idempotent; an overwrite writes the same value again, and a chain's
+    // parameter has no other writer while its owner's write is in flight (a successor is launched
+    // after it returns). A create-if-absent resent after it succeeded meets its own value, which
+    // the store recognises by the claim's holder. PutParameter allows about 3 a second per
+    // account; 5 attempts stay within the hand-off margin.
     ssm: new SSMClient({ ...common('SSM', 10_000), maxAttempts: 5 }),
+    // An async Invoke sent twice delivers its event twice, as Lambda itself may: the second
+    // invocation of a generation finds it owned (or its hand-off token spent) and exits.
     lambda: new LambdaClient({ ...common('LAMBDA', 10_000), maxAttempts: 5 }),
-    eventbridge: new EventBridgeClient({ ...common('EVENTBRIDGE', 10_000), maxAttempts: 5 }),
+    // PutEvents has no idempotency token: never resent by the SDK. The publisher resends only
+    // what EventBridge answered it did not publish.
+    eventbridge: new EventBridgeClient({ ...common('EVENTBRIDGE', 10_000), maxAttempts: 1 }),
   };
 }

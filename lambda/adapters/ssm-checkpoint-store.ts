@@ -19,6 +19,7 @@ import {
   type SegmentCheckpoint,
   withStopRequest,
 } from '../core/scan-state';
+import { ssmJson } from '../core/ssm-value';
 import { errorName, translateAwsError } from './aws-errors';
 import { systemClock } from './system';
 
@@ -54,7 +55,7 @@ export interface SsmCheckpointStoreOptions {
  *
  * Every call is safe for the SDK to resend: reads and deletes are idempotent, an overwrite
  * writes the same value again, and a create-if-absent that is resent after its first attempt
- * succeeded reports ParameterAlreadyExists (the caller re-reads, as for any lost race).
+ * succeeded finds its own claim and reports it won (see `createClaim`).
  */
 export class SsmCheckpointStore implements CheckpointStore {
   private readonly clock: Clock;
@@ -83,7 +84,7 @@ export class SsmCheckpointStore implements CheckpointStore {
   }
 
   async requestStop(scanId: string): Promise<void> {
-    await this.put(this.stopName(), JSON.stringify({ scanId }));
+    await this.put(this.stopName(), ssmJson({ scanId }));
   }
 
   async clearStop(): Promise<void> {
@@ -192,6 +193,11 @@ export class SsmCheckpointStore implements CheckpointStore {
     return `${this.rootName}/${kind}/${key}/${attempt}`;
   }
 
+  /**
+   * Create-if-absent. When the SDK resends a create whose first attempt succeeded (its answer
+   * was lost), SSM answers ParameterAlreadyExists: a claim that holds this caller's own holder
+   * and time is then recognised as this call's, not lost to a competitor.
+   */
   async createClaim(kind: ClaimKind, key: string, attempt: number, claim: Claim): Promise<boolean> {
     const name = this.claimName(kind, key, attempt);
     try {
@@ -199,7 +205,7 @@ export class SsmCheckpointStore implements CheckpointStore {
         this.client.send(
           new PutParameterCommand({
             Name: name,
-            Value: JSON.stringify(claim),
+            Value: ssmJson(claim),
             Type: 'String',
             Overwrite: false,
           }),
@@ -207,9 +213,17 @@ export class SsmCheckpointStore implements CheckpointStore {
       );
       return true;
     } catch (error) {
-      if (errorName(error) === 'ParameterAlreadyExists') return false;
-      throw translateAwsError(error, `PutParameter ${name}`);
+      if (errorName(error) !== 'ParameterAlreadyExists')
+        throw translateAwsError(error, `PutParameter ${name}`);
     }
+    const text = await this.get(name);
+    if (text === null) return false;
+    const found = decodeClaim(text, name);
+    return found.holder === claim.holder && found.at === claim.at;
+  }
+
+  async deleteClaim(kind: ClaimKind, key: string, attempt: number): Promise<void> {
+    await this.deleteNames([this.claimName(kind, key, attempt)]);
   }
 
   async listClaims(kind: ClaimKind, key: string): Promise<NumberedClaim[]> {

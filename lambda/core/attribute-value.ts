@@ -45,7 +45,7 @@ export function toJsonValue(value: AttributeValue): AttributeValueJson {
 
 export function toJsonMap(map: AttributeMap): Record<string, AttributeValueJson> {
   const out: Record<string, AttributeValueJson> = {};
-  for (const [name, value] of Object.entries(map)) out[name] = toJsonValue(value);
+  for (const [name, value] of Object.entries(map)) setOwn(out, name, toJsonValue(value));
   return out;
 }
 
@@ -101,8 +101,17 @@ export function fromJsonMap(json: unknown, path = 'map'): AttributeMap {
     throw new TypeError(`${path} is not a map of attribute values`);
   }
   const out: Record<string, AttributeValue> = {};
-  for (const [name, value] of Object.entries(json)) out[name] = fromJsonValue(value, `${path}.${name}`);
+  for (const [name, value] of Object.entries(json))
+    setOwn(out, name, fromJsonValue(value, `${path}.${name}`));
   return out;
+}
+
+/**
+ * Sets an own property, whatever its name: an attribute may be called `__proto__`, which an
+ * assignment would take as the object's prototype instead.
+ */
+export function setOwn<T>(target: Record<string, T>, name: string, value: T): void {
+  Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function toBase64(bytes: Uint8Array): string {

@@ -29,6 +29,12 @@ export class FatalScanError extends ScannerError {}
 /** A retryable error that outlasted its retries; Lambda's async retry takes over. */
 export class TransientError extends ScannerError {}
 
+/**
+ * A call that may or may not have taken effect (no answer, or a server error), and that would
+ * repeat its effect if sent again: the caller records the doubt rather than resending.
+ */
+export class UncertainOutcomeError extends ScannerError {}
+
 /** A step could not finish inside the invocation's time budget; the chain hands off instead. */
 export class DeadlineError extends ScannerError {
   constructor(

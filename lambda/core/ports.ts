@@ -89,6 +89,8 @@ export interface CheckpointStore {
    * atomic write); true when this call created it. A takeover creates the next number.
    */
   createClaim(kind: ClaimKind, key: string, attempt: number, claim: Claim): Promise<boolean>;
+  /** Gives back claim number `attempt` under `<kind>/<key>`. */
+  deleteClaim(kind: ClaimKind, key: string, attempt: number): Promise<void>;
   /** The claims under `<kind>/<key>`, by attempt. */
   listClaims(kind: ClaimKind, key: string): Promise<NumberedClaim[]>;
   /** Deletes every claim of the kind, but those under `keep` when given. */
@@ -114,6 +116,10 @@ export interface NumberedClaim {
 
 /** Announces a completed scan. */
 export interface EventPublisher {
+  /**
+   * Publishes the completion event once. Throws UncertainOutcomeError when it may or may not
+   * have been published (it is never sent again then); any other error means it was not.
+   */
   publishCompletion(detail: CompletionDetail): Promise<void>;
 }
 

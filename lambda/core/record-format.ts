@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { RecordFormat, type ScanRecordMetadata } from '../contract';
-import { type AttributeMap, type AttributeValue, toJsonMap } from './attribute-value';
+import { type AttributeMap, type AttributeValue, setOwn, toJsonMap } from './attribute-value';
 import { FatalScanError } from './errors';
 
 /** Kinesis: a record's data blob plus its partition key at most 1 MiB. */
@@ -100,7 +100,7 @@ export function pickKeys(item: AttributeMap, keyAttributes: readonly string[]): 
     const value = item[name];
     if (value === undefined)
       throw new FatalScanError(`An item has no key attribute ${JSON.stringify(name)}.`);
-    keys[name] = value;
+    setOwn(keys, name, value);
   }
   return keys;
 }

@@ -1,18 +1,23 @@
 /** Completing a scan once every chain is done: one completer, one event, the summary. */
 
-import { type CompletionDetail, ScannerMetrics, ScanState, SegmentState } from '../contract';
+import {
+  type CompletionDetail,
+  type CompletionEventOutcome,
+  ScannerMetrics,
+  ScanState,
+  SegmentState,
+} from '../contract';
 import { type ControlConfig, claim, segmentsOf, summarize } from './control-common';
-import { isThrottling } from './errors';
+import { isThrottling, UncertainOutcomeError } from './errors';
 import { transition } from './lifecycle';
 import type { ScannerPorts } from './ports';
 import type { ScanRecord, ScanSummary, SegmentCheckpoint } from './scan-state';
 
 /**
  * Completes the scan when every segment is done: exactly one caller (the creator of the
- * scan's completion claim) publishes the completion event, records that it did, then marks the
- * scan COMPLETED with a summary and deletes the segment checkpoints. Returns true when this
- * call completed it. A successor that takes over an abandoned claim publishes only if the
- * event was not recorded as published.
+ * scan's completion claim) publishes the completion event (at most once, see
+ * `sendCompletionEvent`), marks the scan COMPLETED with a summary and deletes the chains'
+ * checkpoints. Returns true when this call completed it.
  */
 export async function completeScanIfDone(
   scan: ScanRecord,
@@ -41,20 +46,13 @@ export async function completeScanIfDone(
   }
   const finishedAt = clock.now();
   const summary = summarize(segments, current, finishedAt);
-  // Published before the scan is marked COMPLETED, so a crash repeats the event rather than
-  // losing it; the published mark is written at once after, with retries, to keep that window
-  // to one SSM write.
-  const published = `${scan.scanId}.published`;
-  if ((await store.listClaims('completion', published)).length === 0) {
-    await ports.events.publishCompletion(completionDetail(current, summary, finishedAt));
-    await persist(() => store.createClaim('completion', published, 0, { holder, at: finishedAt }), ports);
-  }
+  const completionEvent = await sendCompletionEvent(current, summary, finishedAt, holder, ports);
   const stillCurrent = await persist(async () => {
     // Re-read: a restart while publishing made another scan current; neither its record nor its
     // checkpoints (the same parameter names) may be touched.
     const latest = await store.loadScan();
     if (latest?.scanId !== scan.scanId) return false;
-    await store.saveScan({ ...latest, state: ScanState.completed, finishedAt, summary });
+    await store.saveScan({ ...latest, state: ScanState.completed, finishedAt, summary, completionEvent });
     return true;
   }, ports);
   if (!stillCurrent) return false;
@@ -63,6 +61,46 @@ export async function completeScanIfDone(
   await store.deleteSegments(segments.map((s) => s.segment));
   ports.log.info('scan completed', { scanId: scan.scanId, ...summary });
   return true;
+}
+
+/**
+ * Publishes the completion event at most once per scan, whatever fails and whoever retries:
+ * the right to send it is a create-if-absent claim (`completion/<scanId>.event/0`) taken
+ * before sending, and it is given back only when EventBridge answered that the event was not
+ * published. So a completer killed after sending, a lost answer or a resent request never make
+ * a second event; the price is that such a scan records "unknown" instead of "sent".
+ */
+async function sendCompletionEvent(
+  scan: ScanRecord,
+  summary: ScanSummary,
+  finishedAt: number,
+  holder: string,
+  ports: ScannerPorts,
+): Promise<CompletionEventOutcome> {
+  const { store, log } = ports;
+  const right = `${scan.scanId}.event`;
+  if (!(await persist(() => store.createClaim('completion', right, 0, { holder, at: finishedAt }), ports))) {
+    log.warn(
+      'an earlier completer took the right to publish the completion event and did not finish: it may have published it, so it is not published again',
+      { scanId: scan.scanId },
+    );
+    return 'unknown';
+  }
+  try {
+    await ports.events.publishCompletion(completionDetail(scan, summary, finishedAt));
+    return 'sent';
+  } catch (error) {
+    if (error instanceof UncertainOutcomeError) {
+      log.warn('the completion event may or may not have been published; it is not sent again', {
+        scanId: scan.scanId,
+        error: error.message,
+      });
+      return 'unknown';
+    }
+    // Not published: the next completer may send it.
+    await persist(() => store.deleteClaim('completion', right, 0), ports);
+    throw error;
+  }
 }
 
 /**
@@ -89,7 +127,7 @@ async function allChainsDone(
 }
 
 /**
- * Retries a write that must follow a side effect (the published event) through throttling:
+ * Retries a write that must follow or guard a side effect (the published event) through throttling:
  * five more attempts with exponential backoff, about 6 s in all, on top of the SDK's own.
  */
 async function persist<T>(write: () => Promise<T>, ports: ScannerPorts): Promise<T> {

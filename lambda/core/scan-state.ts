@@ -1,4 +1,4 @@
-import { RecordFormat, ScanState, SegmentState } from '../contract';
+import { type CompletionEventOutcome, RecordFormat, ScanState, SegmentState } from '../contract';
 import { type AttributeMap, fromJsonMap, toJsonMap } from './attribute-value';
 import { FatalScanError, ValidationError } from './errors';
 import { clipText, decodeKey, encodeKey, ssmJson } from './ssm-value';
@@ -83,6 +83,8 @@ export interface ScanRecord {
    * this scan instead of replacing it. Absent in scans recorded by earlier versions.
    */
   readonly startRequest?: string;
+  /** Set when the scan completes: whether its completion event was published. */
+  readonly completionEvent?: CompletionEventOutcome;
 }
 
 /**
@@ -303,6 +305,9 @@ export function decodeScan(text: string): ScanRecord | null {
     error: scan.error === null ? null : str(scan, 'error', 'root parameter'),
     summary: (scan.summary ?? null) as ScanSummary | null,
     ...(typeof scan.startRequest === 'string' ? { startRequest: scan.startRequest } : {}),
+    ...(scan.completionEvent === 'sent' || scan.completionEvent === 'unknown'
+      ? { completionEvent: scan.completionEvent }
+      : {}),
   };
 }
 

@@ -80,6 +80,7 @@ export async function getStatus(
     checkpointAgeSeconds:
       running > 0 && heartbeats.length > 0 ? Math.round((now - Math.min(...heartbeats)) / 1000) : null,
     error: scan.error,
+    completionEvent: scan.state === ScanState.completed ? (scan.completionEvent ?? null) : null,
   };
 }
 
@@ -102,5 +103,6 @@ function idleStatus(): StatusResponse {
     segments: { total: 0, done: 0, running: 0, pending: 0, stalled: 0, stopped: 0, failed: 0 },
     checkpointAgeSeconds: null,
     error: null,
+    completionEvent: null,
   };
 }

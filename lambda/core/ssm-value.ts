@@ -5,7 +5,7 @@
  * escaping cannot inflate them.
  */
 
-import type { AttributeMap, AttributeValue } from './attribute-value';
+import { type AttributeMap, type AttributeValue, setOwn } from './attribute-value';
 
 /**
  * JSON as SSM can store any of it: ASCII only (every character counts once, whatever SSM
@@ -103,9 +103,9 @@ export function decodeKey(text: string): AttributeMap {
     const name = take(take(2).readUInt16BE()).toString('utf8');
     const code = take(1)[0];
     const value = take(take(2).readUInt16BE());
-    if (code === TYPE_CODE.S) key[name] = { S: value.toString('utf8') };
-    else if (code === TYPE_CODE.N) key[name] = { N: value.toString('utf8') };
-    else if (code === TYPE_CODE.B) key[name] = { B: new Uint8Array(value) };
+    if (code === TYPE_CODE.S) setOwn(key, name, { S: value.toString('utf8') });
+    else if (code === TYPE_CODE.N) setOwn(key, name, { N: value.toString('utf8') });
+    else if (code === TYPE_CODE.B) setOwn(key, name, { B: new Uint8Array(value) });
     else throw new TypeError(`key attribute ${name} has unknown type ${code}`);
   }
   return key;

@@ -4,19 +4,26 @@ import {
   InternalException,
   PutEventsCommand,
   type PutEventsRequestEntry,
+  ThrottlingException,
 } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { createAwsClients } from '../../lambda/adapters/clients';
 import { EventBridgeEventPublisher } from '../../lambda/adapters/eventbridge-event-publisher';
 import type { CompletionDetail } from '../../lambda/contract';
-import { FatalScanError, TransientError } from '../../lambda/core/errors';
+import { FatalScanError, TransientError, UncertainOutcomeError } from '../../lambda/core/errors';
 
 const BUS = 'ddbscan-events';
 
 const eventbridge = mockClient(EventBridgeClient);
 
 function newPublisher(): EventBridgeEventPublisher {
-  return new EventBridgeEventPublisher(new EventBridgeClient({ region: 'us-east-1', maxAttempts: 1 }), BUS);
+  const noSleep = { now: () => Date.now(), sleep: async () => {} };
+  return new EventBridgeEventPublisher(
+    new EventBridgeClient({ region: 'us-east-1', maxAttempts: 1 }),
+    BUS,
+    noSleep,
+  );
 }
 
 const detail: CompletionDetail = {
@@ -85,7 +92,7 @@ describe('EventBridgeEventPublisher', () => {
     expect(error).toHaveProperty('cause', sdkError);
   });
 
-  it('turns InternalException that outlasted the SDK retries into TransientError', async () => {
+  it('never resends a request that got a 5xx answer: the event may have been published', async () => {
     const sdkError = new InternalException({ message: 'Internal error', $metadata: { httpStatusCode: 500 } });
     eventbridge.on(PutEventsCommand).rejects(sdkError);
 
@@ -93,7 +100,41 @@ describe('EventBridgeEventPublisher', () => {
       .publishCompletion(detail)
       .catch((e: unknown) => e);
 
-    expect(error).toBeInstanceOf(TransientError);
+    expect(error).toBeInstanceOf(UncertainOutcomeError);
     expect(error).toHaveProperty('cause', sdkError);
+    expect(eventbridge).toHaveReceivedCommandTimes(PutEventsCommand, 1);
+  });
+
+  it('never resends a request whose answer was lost (a reset connection)', async () => {
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', $metadata: {} });
+    eventbridge.on(PutEventsCommand).rejects(reset);
+
+    const error = await newPublisher()
+      .publishCompletion(detail)
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(UncertainOutcomeError);
+    expect(error).toHaveProperty('message', expect.stringContaining('may or may not have been published'));
+    expect(eventbridge).toHaveReceivedCommandTimes(PutEventsCommand, 1);
+  });
+
+  it('sends again what EventBridge answered it did not publish, and publishes once', async () => {
+    eventbridge
+      .on(PutEventsCommand)
+      .rejectsOnce(new ThrottlingException({ message: 'Rate exceeded', $metadata: { httpStatusCode: 400 } }))
+      .resolvesOnce({
+        FailedEntryCount: 1,
+        Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'slow' }],
+      })
+      .resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
+
+    await newPublisher().publishCompletion(detail);
+
+    expect(eventbridge).toHaveReceivedCommandTimes(PutEventsCommand, 3);
+  });
+
+  it('is built on a client that does not resend PutEvents', () => {
+    const { eventbridge: client } = createAwsClients({ AWS_REGION: 'us-east-1' });
+    return expect(client.config.maxAttempts()).resolves.toBe(1);
   });
 });

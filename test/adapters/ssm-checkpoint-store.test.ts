@@ -201,11 +201,28 @@ describe('SsmCheckpointStore', () => {
     });
 
     it('returns false when another invocation created the claim first', async () => {
+      const name = `${ROOT}/completion/${SCAN_ID}/0`;
       ssm
         .on(PutParameterCommand)
         .rejects(new ParameterAlreadyExists({ message: 'The parameter already exists.', $metadata: {} }));
+      ssm.on(GetParameterCommand, { Name: name }).resolves({
+        Parameter: { Name: name, Value: JSON.stringify({ holder: 'repair-9', at: claim.at }) },
+      });
 
       await expect(newStore().createClaim('completion', SCAN_ID, 0, claim)).resolves.toBe(false);
+    });
+
+    it('recognises its own claim when the SDK resent a create whose first attempt succeeded', async () => {
+      const name = `${ROOT}/completion/${SCAN_ID}/0`;
+      // The first attempt created the parameter but its answer was lost; the resend finds it.
+      ssm
+        .on(PutParameterCommand)
+        .rejects(new ParameterAlreadyExists({ message: 'The parameter already exists.', $metadata: {} }));
+      ssm.on(GetParameterCommand, { Name: name }).resolves({
+        Parameter: { Name: name, Value: JSON.stringify(claim) },
+      });
+
+      await expect(newStore().createClaim('completion', SCAN_ID, 0, claim)).resolves.toBe(true);
     });
 
     it('lists the claims of a scan by attempt', async () => {

@@ -28,6 +28,7 @@ function status(overrides: Partial<StatusResponse> = {}): StatusResponse {
     segments: { total: 4, done: 1, running: 3, pending: 0, stalled: 0, stopped: 0, failed: 0 },
     checkpointAgeSeconds: 4,
     error: null,
+    completionEvent: null,
     ...overrides,
   };
 }

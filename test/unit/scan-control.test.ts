@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { SegmentEvent } from '../../lambda/contract';
-import { ConflictError, FatalScanError, TransientError, ValidationError } from '../../lambda/core/errors';
+import {
+  ConflictError,
+  FatalScanError,
+  TransientError,
+  UncertainOutcomeError,
+  ValidationError,
+} from '../../lambda/core/errors';
 import {
   autoSegments,
   getStatus,
@@ -410,10 +416,59 @@ describe('completion under faults', () => {
 
     world.store.saveScan = save;
     world.clock.advance(controlConfig.stalledAfterMs + 1);
-    await getStatus(controlConfig, world.ports);
+    const status = await getStatus(controlConfig, world.ports);
 
     expect(world.store.scan?.state).toBe('COMPLETED');
     expect(world.events.published).toHaveLength(1);
+    // The successor cannot know whether the event went out before the crash: it says so.
+    expect(status.completionEvent).toBe('unknown');
+  });
+
+  it('records a published completion event as sent', async () => {
+    const world = fakeWorld(numberedItems(10), { pageSize: 100 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    await drain(world);
+
+    expect(world.events.published).toHaveLength(1);
+    expect(await getStatus(controlConfig, world.ports)).toMatchObject({
+      state: 'COMPLETED',
+      completionEvent: 'sent',
+    });
+  });
+
+  it('completes without sending again when the event may have been published (no answer)', async () => {
+    const world = fakeWorld(numberedItems(10), { pageSize: 100 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    let sends = 0;
+    world.events.publishCompletion = async () => {
+      sends++;
+      throw new UncertainOutcomeError('PutEvents to default got no answer');
+    };
+    await drain(world);
+
+    expect(sends).toBe(1);
+    expect(await getStatus(controlConfig, world.ports)).toMatchObject({
+      state: 'COMPLETED',
+      completionEvent: 'unknown',
+    });
+  });
+
+  it('gives the event back when EventBridge refused it, so the next completer publishes it once', async () => {
+    const world = fakeWorld(numberedItems(10), { pageSize: 100 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    const publish = world.events.publishCompletion.bind(world.events);
+    world.events.publishCompletion = async () => {
+      throw new TransientError('PutEvents to default failed: InternalFailure');
+    };
+    await expect(drain(world)).rejects.toThrow('InternalFailure');
+    expect(world.store.scan?.state).toBe('RUNNING');
+
+    world.events.publishCompletion = publish;
+    world.clock.advance(controlConfig.stalledAfterMs + 1);
+    const status = await getStatus(controlConfig, world.ports);
+
+    expect(world.events.published).toHaveLength(1);
+    expect(status).toMatchObject({ state: 'COMPLETED', completionEvent: 'sent' });
   });
 
   it("leaves a restarted scan's checkpoints alone when the old scan completes meanwhile", async () => {

@@ -98,7 +98,7 @@ describe('checkpoint positions', () => {
         expect(text).toMatch(/^[\x20-\x7e]*$/);
         expect(decodeSegment(text).position).toEqual(key);
       }),
-      { numRuns: 300 },
+      { numRuns: 500 },
     );
   });
 
@@ -128,6 +128,12 @@ describe('checkpoint positions', () => {
       pk: { S: 'a' },
       bin: { B: new Uint8Array([0, 1, 254, 255]) },
     });
+  });
+
+  it('keep a key attribute named __proto__ (found by the property above)', () => {
+    const key = JSON.parse('{"__proto__":{"S":"a"},"sk":{"N":"1"}}') as AttributeMap;
+    expect(Object.keys(decodeKey(encodeKey(key)))).toEqual(['__proto__', 'sk']);
+    expect(decodeSegment(encodeSegment({ ...checkpoint, position: key })).position).toEqual(key);
   });
 
   it('refuse a value that is not a key, naming what is wrong', () => {
