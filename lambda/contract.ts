@@ -272,6 +272,11 @@ export interface StatusResponse {
    * it may or may not have been published (it is never sent twice); null before completion.
    */
   readonly completionEvent: CompletionEventOutcome | null;
+  /**
+   * Parameters under the scan's path that this version cannot read (written by another version
+   * or by hand): their chains are neither relaunched nor resumed until they are deleted.
+   */
+  readonly unreadableParameters: readonly string[];
 }
 
 /** Whether a completed scan's "Scan Completed" event was published. */
@@ -300,5 +305,9 @@ export interface ScanRecordMetadata {
   readonly scannedAt: number;
 }
 
-/** Value of the root parameter before the first scan; the stack creates it with this value. */
+/**
+ * The value the stack gives its root parameter, and keeps: the scanner never writes that
+ * parameter (its state lives under the path), so a stack update that puts this value back
+ * changes nothing. It reads as "no scan", as earlier versions, which kept the scan there, wrote it.
+ */
 export const INITIAL_ROOT_PARAMETER_VALUE = '{"v":1,"scan":null}';

@@ -255,8 +255,10 @@ export class DynamoDbKinesisScanner extends Construct {
 
     this.parameter = new ssm.StringParameter(this, 'Parameter', {
       parameterName: props.parameterName ?? defaultParameterName(this),
+      // The stack owns this value and may put it back at any update: the scanner only reads it
+      // (for a scan an earlier version kept here), and keeps its state under the path.
       description:
-        'dynamodb-kinesis-scanner: the current scan; segment checkpoints live under <name>/segment/',
+        'dynamodb-kinesis-scanner: the root of its path. The scan is kept in <name>/scan, chain checkpoints in <name>/segment/<n>',
       stringValue: INITIAL_ROOT_PARAMETER_VALUE,
     });
 
@@ -693,6 +695,14 @@ export class DynamoDbKinesisScanner extends Construct {
     this.stream.encryptionKey?.grant(fn, 'kms:GenerateDataKey');
     this.eventBus.grantPutEventsTo(fn);
     const checkpoints = `${this.parameter.parameterArn}/*`;
+    // The stack's own parameter is only read: a stack update that puts its value back cannot
+    // meet state the scanner wrote there.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ssm:GetParameter', 'ssm:GetParameters'],
+        resources: [this.parameter.parameterArn],
+      }),
+    );
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         // GetParameters: the scan, its stop request and a chain's checkpoint in one read.
@@ -703,7 +713,7 @@ export class DynamoDbKinesisScanner extends Construct {
           'ssm:GetParametersByPath',
           'ssm:DeleteParameters',
         ],
-        resources: [this.parameter.parameterArn, checkpoints],
+        resources: [checkpoints],
       }),
     );
     const policy = fn.role?.node.tryFindChild('DefaultPolicy');
@@ -711,7 +721,7 @@ export class DynamoDbKinesisScanner extends Construct {
     acknowledgeNagFinding(
       policy,
       `AwsSolutions-IAM5[Resource::${nagResourceName(this, checkpoints)}]`,
-      'The scanner writes one checkpoint parameter per segment (<root>/segment/<n>, up to 1,000), start and completion ' +
+      'The scanner writes its scan record (<root>/scan), one checkpoint parameter per chain (<root>/segment/<n>, up to 1,000), start and completion ' +
         'claims (<root>/start/<scan>/<n>, <root>/completion/<scan>/<n>) whose names are only known at run time, all under the path of its own ' +
         'root parameter. The wildcard is that path: it matches no parameter outside this scanner, and the actions are ' +
         'only Get, Put, GetParametersByPath and Delete.',

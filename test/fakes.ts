@@ -2,7 +2,7 @@ import type { KinesisStreamRecord } from 'aws-lambda';
 import type { CompletionDetail, SegmentEvent } from '../lambda/contract';
 import type { AttributeMap } from '../lambda/core/attribute-value';
 import { batchRecords, recordBytes } from '../lambda/core/batching';
-import { DeadlineError } from '../lambda/core/errors';
+import { DeadlineError, UnreadableParameterError } from '../lambda/core/errors';
 import type {
   CheckpointStore,
   Claim,
@@ -21,6 +21,7 @@ import type {
   RecordSink,
   ScannerPorts,
   StreamDescription,
+  UnreadableParameter,
 } from '../lambda/core/ports';
 import { type AdaptiveRate, shardSeconds } from '../lambda/core/rate-limit';
 import type { OutboundRecord } from '../lambda/core/record-format';
@@ -186,10 +187,20 @@ export class MemoryStore implements CheckpointStore {
     this.afterSegmentWrite?.(checkpoint);
   }
   async loadSegments(segments: readonly number[]) {
-    return Promise.all(segments.map((segment) => this.loadSegment(segment)));
+    return Promise.all(segments.map((segment) => this.loadSegment(segment).catch(() => null)));
   }
   async listSegments() {
-    return [...this.segments.values()].map(decodeSegment).sort((a, b) => a.segment - b.segment);
+    const checkpoints: SegmentCheckpoint[] = [];
+    const unreadable: UnreadableParameter[] = [];
+    for (const [chain, text] of this.segments) {
+      try {
+        checkpoints.push(decodeSegment(text));
+      } catch (error) {
+        const name = `segment/${chain}`;
+        unreadable.push({ name, chain, reason: new UnreadableParameterError(name, String(error)).message });
+      }
+    }
+    return { checkpoints: checkpoints.sort((a, b) => a.segment - b.segment), unreadable };
   }
   async deleteSegments(segments: readonly number[]) {
     this.writes.push({ kind: 'delete', value: segments });

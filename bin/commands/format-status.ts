@@ -24,6 +24,9 @@ export function formatStatus(status: StatusResponse): string[] {
   if (status.completionEvent === 'unknown') {
     lines.push('  event      the Scan Completed event may not have been published (it is never sent twice)');
   }
+  for (const name of status.unreadableParameters ?? []) {
+    lines.push(`  unreadable ${name} (written by another version or by hand: delete it, or restart)`);
+  }
   if (status.error) lines.push(`  error      ${status.error}`);
   return lines;
 }

@@ -8,8 +8,16 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { backoffDelay } from '../core/backoff';
-import { FatalScanError } from '../core/errors';
-import type { CheckpointStore, Claim, ClaimKind, Clock, NumberedClaim } from '../core/ports';
+import { FatalScanError, UnreadableParameterError } from '../core/errors';
+import type {
+  CheckpointStore,
+  Claim,
+  ClaimKind,
+  Clock,
+  NumberedClaim,
+  SegmentListing,
+  UnreadableParameter,
+} from '../core/ports';
 import {
   decodeScan,
   decodeSegment,
@@ -47,7 +55,7 @@ export interface SsmCheckpointStoreOptions {
 }
 
 /**
- * Keeps the scan in the root parameter and each chain's checkpoint in `<root>/segment/<n>`
+ * Keeps the scan in `<root>/scan` and each chain's checkpoint in `<root>/segment/<n>`
  * (n: the chain's first segment), so every chain writes only its own parameter and a scan has
  * one parameter per chain, whatever its number of segments. Values are written with
  * Intelligent-Tiering: Standard up to 4,096 characters, Advanced (up to 8,192) only when a large
@@ -74,13 +82,22 @@ export class SsmCheckpointStore implements CheckpointStore {
     return `${this.rootName}/segment/${segment}`;
   }
 
+  /**
+   * `<root>/scan`: the scan record. The root parameter itself belongs to the stack, and
+   * CloudFormation may put its template value back at any update, so the scanner never writes
+   * it; it only reads a scan that an earlier version recorded there.
+   */
+  scanName(): string {
+    return `${this.rootName}/scan`;
+  }
+
   /** `<root>/stop`: the id of the scan a stop was requested for. */
   stopName(): string {
     return `${this.rootName}/stop`;
   }
 
   async loadScan(): Promise<ScanRecord | null> {
-    return (await this.getMany([this.rootName, this.stopName()])).scan;
+    return (await this.getMany([])).scan;
   }
 
   async requestStop(scanId: string): Promise<void> {
@@ -92,31 +109,49 @@ export class SsmCheckpointStore implements CheckpointStore {
   }
 
   async saveScan(scan: ScanRecord): Promise<void> {
-    await this.put(this.rootName, encodeScan(scan));
+    await this.put(this.scanName(), encodeScan(scan));
   }
 
   async loadSegment(segment: number): Promise<SegmentCheckpoint | null> {
-    const text = await this.get(this.segmentName(segment));
-    return text === null ? null : decodeSegment(text);
+    const name = this.segmentName(segment);
+    const text = await this.get(name);
+    return text === null ? null : readable(name, text, decodeSegment);
   }
 
   /** The scan and one chain's checkpoint in one GetParameters call: one read of the budget, not two. */
   async loadScanAndSegment(
     segment: number,
   ): Promise<{ scan: ScanRecord | null; checkpoint: SegmentCheckpoint | null }> {
-    const { scan, values } = await this.getMany([this.rootName, this.stopName(), this.segmentName(segment)]);
-    const checkpoint = values.get(this.segmentName(segment));
-    return { scan, checkpoint: checkpoint === undefined ? null : decodeSegment(checkpoint) };
+    const name = this.segmentName(segment);
+    const { scan, values } = await this.getMany([name]);
+    const text = values.get(name);
+    return { scan, checkpoint: text === undefined ? null : readable(name, text, decodeSegment) };
   }
 
-  /** The scan (with its stop request) and other parameters in one GetParameters call. */
+  /** The scan (with its stop request) and other parameters, in one GetParameters call. */
   private async getMany(
     names: readonly string[],
   ): Promise<{ scan: ScanRecord | null; values: Map<string, string> }> {
-    const values = await this.getValues(names);
-    const root = values.get(this.rootName);
-    const scan = root === undefined ? null : decodeScan(root);
-    return { scan: withStopRequest(scan, stopRequestedFor(values.get(this.stopName()))), values };
+    const values = await this.getValues([this.scanName(), this.rootName, this.stopName(), ...names]);
+    const stop = stopRequestedFor(values.get(this.stopName()));
+    return { scan: withStopRequest(this.scanIn(values), stop), values };
+  }
+
+  /**
+   * The scan record, or the one an earlier version kept in the root parameter when there is
+   * none yet. The root parameter is the stack's: a value there that is not such a record (the
+   * template's own) means no scan.
+   */
+  private scanIn(values: ReadonlyMap<string, string>): ScanRecord | null {
+    const own = values.get(this.scanName());
+    if (own !== undefined) return readable(this.scanName(), own, decodeScan);
+    const earlier = values.get(this.rootName);
+    if (earlier === undefined) return null;
+    try {
+      return decodeScan(earlier);
+    } catch {
+      return null;
+    }
   }
 
   async loadSegments(segments: readonly number[]): Promise<(SegmentCheckpoint | null)[]> {
@@ -126,7 +161,7 @@ export class SsmCheckpointStore implements CheckpointStore {
       const values = await this.getValues(names);
       for (const name of names) {
         const text = values.get(name);
-        found.push(text === undefined ? null : decodeSegment(text));
+        found.push(text === undefined ? null : readableOrNull(text, decodeSegment));
       }
     }
     return found;
@@ -152,19 +187,27 @@ export class SsmCheckpointStore implements CheckpointStore {
     await this.put(this.segmentName(checkpoint.segment), encodeSegment(checkpoint));
   }
 
-  async listSegments(): Promise<SegmentCheckpoint[]> {
+  async listSegments(): Promise<SegmentListing> {
     const path = `${this.rootName}/segment`;
     const checkpoints: SegmentCheckpoint[] = [];
+    const unreadable: UnreadableParameter[] = [];
     try {
       for await (const page of this.byPath(path, false)) {
-        for (const parameter of page.Parameters ?? []) {
-          if (parameter.Value !== undefined) checkpoints.push(decodeSegment(parameter.Value));
+        for (const { Name: name = '', Value: text } of page.Parameters ?? []) {
+          if (text === undefined) continue;
+          try {
+            checkpoints.push(readable(name, text, decodeSegment));
+          } catch (error) {
+            if (!(error instanceof UnreadableParameterError)) throw error;
+            const chain = Number(name.slice(path.length + 1));
+            unreadable.push({ name, chain: Number.isInteger(chain) ? chain : null, reason: error.message });
+          }
         }
       }
     } catch (error) {
       throw translateAwsError(error, `GetParametersByPath ${path}`);
     }
-    return checkpoints.sort((a, b) => a.segment - b.segment);
+    return { checkpoints: checkpoints.sort((a, b) => a.segment - b.segment), unreadable };
   }
 
   async deleteSegments(segments: readonly number[]): Promise<void> {
@@ -217,9 +260,8 @@ export class SsmCheckpointStore implements CheckpointStore {
         throw translateAwsError(error, `PutParameter ${name}`);
     }
     const text = await this.get(name);
-    if (text === null) return false;
-    const found = decodeClaim(text, name);
-    return found.holder === claim.holder && found.at === claim.at;
+    const found = text === null ? null : decodeClaim(text);
+    return found?.holder === claim.holder && found.at === claim.at;
   }
 
   async deleteClaim(kind: ClaimKind, key: string, attempt: number): Promise<void> {
@@ -233,7 +275,7 @@ export class SsmCheckpointStore implements CheckpointStore {
       for await (const page of this.byPath(path, false)) {
         for (const parameter of page.Parameters ?? []) {
           const attempt = Number(parameter.Name?.slice(path.length + 1));
-          if (Number.isInteger(attempt)) claims.push({ attempt, claim: decodeClaim(parameter.Value, path) });
+          if (Number.isInteger(attempt)) claims.push({ attempt, claim: decodeClaim(parameter.Value) });
         }
       }
     } catch (error) {
@@ -337,16 +379,37 @@ function stopRequestedFor(text: string | undefined): string | null {
   }
 }
 
-function decodeClaim(text: string | undefined, where: string): Claim {
-  let value: unknown;
+/**
+ * A claim as written by `createClaim`. One that cannot be read (written by hand, or by another
+ * version) counts as held by no one since the epoch: abandoned, so the next claimant takes over.
+ */
+function decodeClaim(text: string | undefined): Claim {
   try {
-    value = JSON.parse(text ?? '');
+    const claim = JSON.parse(text ?? '') as Partial<Claim> | null;
+    if (typeof claim?.holder === 'string' && typeof claim.at === 'number') {
+      return { holder: claim.holder, at: claim.at };
+    }
+  } catch {
+    // Not JSON: abandoned, as below.
+  }
+  return { holder: 'unreadable', at: 0 };
+}
+
+/** Decodes a parameter's value, naming the parameter when it cannot. */
+function readable<T>(name: string, text: string, decode: (text: string) => T): T {
+  try {
+    return decode(text);
   } catch (error) {
-    throw new FatalScanError(`The claim under ${where} is not JSON.`, { cause: error });
+    if (!(error instanceof FatalScanError)) throw error;
+    throw new UnreadableParameterError(name, error.message.replace(/\.$/, ''), { cause: error });
   }
-  const claim = value as Partial<Claim> | null;
-  if (typeof claim?.holder !== 'string' || typeof claim.at !== 'number') {
-    throw new FatalScanError(`The claim under ${where} is corrupt.`);
+}
+
+function readableOrNull<T>(text: string, decode: (text: string) => T): T | null {
+  try {
+    return decode(text);
+  } catch (error) {
+    if (!(error instanceof FatalScanError)) throw error;
+    return null;
   }
-  return { holder: claim.holder, at: claim.at };
 }

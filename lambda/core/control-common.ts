@@ -4,7 +4,7 @@ import { ScannerMetrics, ScanState, SegmentState, type StartResponse } from '../
 import { forEachConcurrently } from './concurrency';
 import { ValidationError } from './errors';
 import { transition } from './lifecycle';
-import type { ClaimKind, ScannerPorts } from './ports';
+import type { ClaimKind, ScannerPorts, SegmentListing } from './ports';
 import type { ScanRecord, ScanSummary, SegmentCheckpoint } from './scan-state';
 
 /** Segment chains launched at once by start and resume: Invoke calls are ~20-50 ms each. */
@@ -111,8 +111,10 @@ export function repairer(ports: ScannerPorts): string {
   return `repair-${ports.ids.newOwnerToken()}`;
 }
 
-export async function segmentsOf(scan: ScanRecord, ports: ScannerPorts): Promise<SegmentCheckpoint[]> {
-  return (await ports.store.listSegments()).filter((s) => s.scanId === scan.scanId);
+/** The checkpoints of the scan's chains (any of an earlier scan left out), and what cannot be read. */
+export async function segmentsOf(scan: ScanRecord, ports: ScannerPorts): Promise<SegmentListing> {
+  const { checkpoints, unreadable } = await ports.store.listSegments();
+  return { checkpoints: checkpoints.filter((s) => s.scanId === scan.scanId), unreadable };
 }
 
 export function summarize(

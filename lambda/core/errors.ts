@@ -26,6 +26,23 @@ export class ConflictError extends ScannerError {}
 /** An error no retry can fix (access denied, table or stream missing, record too large). */
 export class FatalScanError extends ScannerError {}
 
+/**
+ * A parameter under the scanner's path that this version cannot read: written by a newer
+ * version (after a rollback) or by hand. Its name is in the message and in `parameter`.
+ */
+export class UnreadableParameterError extends FatalScanError {
+  constructor(
+    readonly parameter: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `The parameter ${parameter} cannot be read (${reason}): it was written by another version of the scanner or by hand. Delete it, or start over with {"action":"start","restart":true}, which replaces it.`,
+      options,
+    );
+  }
+}
+
 /** A retryable error that outlasted its retries; Lambda's async retry takes over. */
 export class TransientError extends ScannerError {}
 

@@ -80,8 +80,12 @@ export interface CheckpointStore {
     segment: number,
   ): Promise<{ scan: ScanRecord | null; checkpoint: SegmentCheckpoint | null }>;
   saveSegment(checkpoint: SegmentCheckpoint): Promise<void>;
-  listSegments(): Promise<SegmentCheckpoint[]>;
-  /** The checkpoints of the given chains, in their order (null where there is none); 10 per read. */
+  /** Every chain's checkpoint under the path, and the parameters there that cannot be read. */
+  listSegments(): Promise<SegmentListing>;
+  /**
+   * The checkpoints of the given chains, in their order, 10 per read: null where there is none,
+   * or where it cannot be read (`listSegments` reports those).
+   */
   loadSegments(segments: readonly number[]): Promise<(SegmentCheckpoint | null)[]>;
   deleteSegments(segments: readonly number[]): Promise<void>;
   /**
@@ -95,6 +99,20 @@ export interface CheckpointStore {
   listClaims(kind: ClaimKind, key: string): Promise<NumberedClaim[]>;
   /** Deletes every claim of the kind, but those under `keep` when given. */
   deleteClaims(kind: ClaimKind, keep?: string): Promise<void>;
+}
+
+export interface SegmentListing {
+  /** By chain. */
+  readonly checkpoints: SegmentCheckpoint[];
+  readonly unreadable: readonly UnreadableParameter[];
+}
+
+/** A parameter under the scanner's path that this version cannot read. */
+export interface UnreadableParameter {
+  readonly name: string;
+  /** The chain whose checkpoint it holds, when its name says. */
+  readonly chain: number | null;
+  readonly reason: string;
 }
 
 /**

@@ -153,7 +153,7 @@ export async function settleStoppingScan(
 ): Promise<void> {
   const current = await ports.store.loadScan();
   if (current?.scanId !== scanId || transition(current.state, 'settle') === null) return;
-  const segments = await segmentsOf(current, ports);
+  const { checkpoints: segments } = await segmentsOf(current, ports);
   if (segments.length < current.chains) return;
   if (segments.every((s) => s.state === SegmentState.done)) {
     await completeScanIfDone(current, holder, config, ports, { segments });

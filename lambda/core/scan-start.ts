@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { MAX_CONCURRENCY, ScanState, type StartResponse } from '../contract';
 import { toJsonMap } from './attribute-value';
 import { type ControlConfig, claim, launch, nameScan, repairer, response } from './control-common';
-import { ConflictError, FatalScanError, ValidationError } from './errors';
+import { ConflictError, FatalScanError, UnreadableParameterError, ValidationError } from './errors';
 import { isActive, ON_START } from './lifecycle';
 import type { ScannerPorts, StreamDescription, TableDescription } from './ports';
 import { completeScanIfDone } from './scan-completion';
@@ -84,7 +84,7 @@ export async function startScan(
   ports: ScannerPorts,
 ): Promise<StartResponse> {
   const { store, reader, clock, log } = ports;
-  const current = await store.loadScan();
+  const { current, unreadable } = await loadCurrent(request, ports);
   if (current !== null && !request.restart) {
     // A scan whose segments are all done but whose completion was interrupted is completed here,
     // so it cannot block new scans.
@@ -157,15 +157,20 @@ export async function startScan(
   await probe(options, ports);
   // Concurrent starts (the AWS CLI retries a slow synchronous invoke) must make one scan: the
   // one that creates the start claim for the scan being replaced goes on, the others report it.
-  const replaced = current?.scanId ?? 'none';
+  const replaced = current?.scanId ?? (unreadable ? 'unreadable' : 'none');
   if (!(await claim('start', replaced, ports.ids.newOwnerToken(), START_CLAIM_STALE_MS, false, ports))) {
     return reportConcurrentStart(replaced, ports);
   }
   nameScan(scan, ports);
   try {
     // Checkpoints and claims of an earlier scan (completed, failed or restarted) are cleared first.
-    const leftovers = await store.listSegments();
-    if (leftovers.length > 0) await store.deleteSegments(leftovers.map((s) => s.segment));
+    // So are chains' parameters this version cannot read: a restart goes on past them.
+    const { checkpoints, unreadable } = await store.listSegments();
+    const leftovers = [
+      ...checkpoints.map((s) => s.segment),
+      ...unreadable.flatMap((u) => (u.chain === null ? [] : [u.chain])),
+    ];
+    if (leftovers.length > 0) await store.deleteSegments(leftovers);
     await store.deleteClaims('completion');
     await store.saveScan(scan);
   } catch (error) {
@@ -193,6 +198,23 @@ export async function startScan(
     restart: request.restart,
   });
   return response(scan, false);
+}
+
+/**
+ * The scan a start replaces. A scan record this version cannot read refuses a plain start (the
+ * error names it) and is replaced by a restart, as if no scan had run.
+ */
+async function loadCurrent(
+  request: StartOptions,
+  ports: ScannerPorts,
+): Promise<{ current: ScanRecord | null; unreadable: boolean }> {
+  try {
+    return { current: await ports.store.loadScan(), unreadable: false };
+  } catch (error) {
+    if (!(error instanceof UnreadableParameterError) || !request.restart) throw error;
+    ports.log.warn('replacing a scan record this version cannot read', { error: error.message });
+    return { current: null, unreadable: true };
+  }
 }
 
 /** A start that lost the start claim waits for the winner's scan and reports it. */

@@ -53,7 +53,7 @@ export const DEFAULT_SCAN_OPTIONS: ScanOptions = {
   maxReadUnitsPerSecond: null,
 };
 
-/** The scan, kept in the root parameter. */
+/** The scan, kept in `<root>/scan`. */
 export interface ScanRecord {
   readonly scanId: string;
   readonly state: Exclude<ScanState, 'IDLE'>;
@@ -117,6 +117,11 @@ export interface SegmentCheckpoint {
   readonly handedOffBy: string | null;
   /** Consecutive hand-offs that completed no page; the scan fails when it reaches the limit. */
   readonly stalls: number;
+  /**
+   * Relaunches of the chain by the watchdog (or a resume of a running scan) since its last
+   * progress: invocations that died before moving it on. The scan fails at the limit.
+   */
+  readonly relaunches: number;
   /** Epoch milliseconds of the last write: the chain's heartbeat, and when it may write again. */
   readonly updatedAt: number;
   readonly error: string | null;
@@ -152,6 +157,7 @@ export function firstCheckpoint(
     handoffs: 0,
     handedOffBy: null,
     stalls: 0,
+    relaunches: 0,
     updatedAt: now,
     error: null,
   };
@@ -264,13 +270,12 @@ export function checkScanFits(scan: ScanRecord): void {
   );
 }
 
-/** Parses the root parameter; `null` means no scan has run yet. */
+/** Parses the scan record; `null` means no scan has run yet. */
 export function decodeScan(text: string): ScanRecord | null {
-  const root = parseObject(text, 'root parameter');
-  if (!READABLE_VERSIONS.includes(root.v))
-    throw corrupt('root parameter', `version ${JSON.stringify(root.v)}`);
+  const root = parseObject(text, 'scan record');
+  if (!READABLE_VERSIONS.includes(root.v)) throw corrupt('scan record', `version ${JSON.stringify(root.v)}`);
   if (root.scan === null || root.scan === undefined) return null;
-  const scan = asObject(root.scan, 'root parameter');
+  const scan = asObject(root.scan, 'scan record');
   const state = scan.state;
   if (
     state !== ScanState.running &&
@@ -279,30 +284,28 @@ export function decodeScan(text: string): ScanRecord | null {
     state !== ScanState.completed &&
     state !== ScanState.failed
   ) {
-    throw corrupt('root parameter', `state ${JSON.stringify(state)}`);
+    throw corrupt('scan record', `state ${JSON.stringify(state)}`);
   }
   const keyAttributes = scan.keyAttributes;
   if (!Array.isArray(keyAttributes) || !keyAttributes.every((k) => typeof k === 'string')) {
-    throw corrupt('root parameter', 'keyAttributes');
+    throw corrupt('scan record', 'keyAttributes');
   }
   return {
-    scanId: str(scan, 'scanId', 'root parameter'),
+    scanId: str(scan, 'scanId', 'scan record'),
     state,
-    tableName: str(scan, 'tableName', 'root parameter'),
+    tableName: str(scan, 'tableName', 'scan record'),
     keyAttributes: keyAttributes as string[],
-    tableItemCount: num(scan, 'tableItemCount', 'root parameter'),
+    tableItemCount: num(scan, 'tableItemCount', 'scan record'),
     options: decodeOptions(scan.options),
-    totalSegments: num(scan, 'totalSegments', 'root parameter'),
+    totalSegments: num(scan, 'totalSegments', 'scan record'),
     // Absent in scans recorded by earlier versions: one chain per segment.
     chains:
-      scan.chains == null
-        ? num(scan, 'totalSegments', 'root parameter')
-        : num(scan, 'chains', 'root parameter'),
+      scan.chains == null ? num(scan, 'totalSegments', 'scan record') : num(scan, 'chains', 'scan record'),
     // Absent in scans recorded by earlier versions.
-    streamShards: scan.streamShards == null ? null : num(scan, 'streamShards', 'root parameter'),
-    startedAt: num(scan, 'startedAt', 'root parameter'),
-    finishedAt: scan.finishedAt === null ? null : num(scan, 'finishedAt', 'root parameter'),
-    error: scan.error === null ? null : str(scan, 'error', 'root parameter'),
+    streamShards: scan.streamShards == null ? null : num(scan, 'streamShards', 'scan record'),
+    startedAt: num(scan, 'startedAt', 'scan record'),
+    finishedAt: scan.finishedAt === null ? null : num(scan, 'finishedAt', 'scan record'),
+    error: scan.error === null ? null : str(scan, 'error', 'scan record'),
     summary: (scan.summary ?? null) as ScanSummary | null,
     ...(typeof scan.startRequest === 'string' ? { startRequest: scan.startRequest } : {}),
     ...(scan.completionEvent === 'sent' || scan.completionEvent === 'unknown'
@@ -361,13 +364,15 @@ export function decodeSegment(text: string): SegmentCheckpoint {
     // Absent in checkpoints written by earlier versions.
     handedOffBy: typeof cp.handedOffBy === 'string' ? cp.handedOffBy : null,
     stalls: num(cp, 'stalls', where),
+    // Absent in checkpoints written by earlier versions.
+    relaunches: cp.relaunches == null ? 0 : num(cp, 'relaunches', where),
     updatedAt: num(cp, 'updatedAt', where),
     error: cp.error === null ? null : str(cp, 'error', where),
   };
 }
 
 function decodeOptions(value: unknown): ScanOptions {
-  const where = 'root parameter';
+  const where = 'scan record';
   const o = asObject(value, where);
   const nullableString = (key: string) => (o[key] === null ? null : str(o, key, where));
   const names = o.expressionNames;

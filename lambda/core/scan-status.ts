@@ -26,7 +26,8 @@ export async function getStatus(
   nameScan(scan, ports);
   if (scanId !== null) checkScanId(scan, scanId);
   if (scan === null) return idleStatus();
-  let segments = scan.summary === null ? await segmentsOf(scan, ports) : [];
+  const listing = scan.summary === null ? await segmentsOf(scan, ports) : { checkpoints: [], unreadable: [] };
+  let segments = listing.checkpoints;
   const repaired =
     scan.state === ScanState.running &&
     (await completeScanIfDone(scan, repairer(ports), config, ports, { segments }));
@@ -81,6 +82,7 @@ export async function getStatus(
       running > 0 && heartbeats.length > 0 ? Math.round((now - Math.min(...heartbeats)) / 1000) : null,
     error: scan.error,
     completionEvent: scan.state === ScanState.completed ? (scan.completionEvent ?? null) : null,
+    unreadableParameters: listing.unreadable.map((u) => u.name),
   };
 }
 
@@ -104,5 +106,6 @@ function idleStatus(): StatusResponse {
     checkpointAgeSeconds: null,
     error: null,
     completionEvent: null,
+    unreadableParameters: [],
   };
 }

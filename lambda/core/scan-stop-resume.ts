@@ -1,9 +1,17 @@
 /** `stop` (a request beside the scan) and `resume` (new chains one generation up). */
 
+/**
+ * Relaunches of a chain whose invocations die without moving it on (out of memory, a hang past
+ * the timeout) before the scan is FAILED: each comes a stall time (16 min) after the last, and
+ * Lambda retries each twice, so about an hour of failing invocations.
+ */
+export const MAX_RELAUNCHES = 3;
+
 import { ScannerMetrics, ScanState, SegmentState, type StartResponse } from '../contract';
 import {
   type ControlConfig,
   checkScanId,
+  failScan,
   isStalled,
   launch,
   nameScan,
@@ -16,7 +24,7 @@ import { ConflictError } from './errors';
 import { transition } from './lifecycle';
 import type { ScannerPorts } from './ports';
 import { completeScanIfDone } from './scan-completion';
-import type { ScanRecord } from './scan-state';
+import { firstCheckpoint, type ScanRecord, type SegmentCheckpoint } from './scan-state';
 
 /** Asks every segment to stop at its next checkpoint. Repeating it is harmless. */
 export async function stopScan(ports: ScannerPorts, scanId: string | null = null): Promise<StartResponse> {
@@ -64,7 +72,21 @@ export async function resumeScan(
       `No scan to resume: scan ${current.scanId} is COMPLETED; start a new one with {"action":"start"}.`,
     );
   }
-  const segments = await segmentsOf(current, ports);
+  const { checkpoints: segments, unreadable } = await segmentsOf(current, ports);
+  const [first] = unreadable;
+  if (first !== undefined) {
+    // Where that chain was is unknown: resuming it from its start would scan its segments again.
+    throw new ConflictError(
+      `Cannot resume scan ${current.scanId}: ${first.reason}${
+        unreadable.length > 1
+          ? ` (and ${unreadable.length - 1} more: ${unreadable
+              .slice(1)
+              .map((u) => u.name)
+              .join(', ')})`
+          : ''
+      } Deleting a chain's parameter resumes that chain from its first segment.`,
+    );
+  }
   const claims = await store.listClaims('completion', current.scanId);
   if (segments.length === 0 && claims.length > 0) {
     // It completed, but a racing stop overwrote its COMPLETED record: record that again.
@@ -107,19 +129,74 @@ export async function relaunchStalled(
   ports: ScannerPorts,
 ): Promise<number> {
   const now = ports.clock.now();
-  const checkpoints = new Map((await segmentsOf(scan, ports)).map((s) => [s.segment, s]));
-  const stalled = Array.from({ length: scan.chains }, (_, segment) => segment)
-    .filter((segment) => isStalled(checkpoints.get(segment), scan, now, config.stalledAfterMs))
-    .map((segment) => ({ segment, generation: nextGeneration(checkpoints.get(segment)) }));
-  // Counted before launching: a relaunch that fails leaves them stalled, all the more reason to alarm.
-  if (stalled.length > 0) ports.metrics.add(ScannerMetrics.segmentsStalled, stalled.length);
-  // A failed relaunch leaves the scan running as it was, only not repaired.
-  await launch(scan, stalled, ports, { failScanOnError: false });
-  if (stalled.length > 0) {
-    ports.log.warn('relaunched stalled segments', {
-      scanId: scan.scanId,
-      segments: stalled.map((s) => s.segment),
+  const listing = await segmentsOf(scan, ports);
+  const checkpoints = new Map(listing.checkpoints.map((s) => [s.segment, s]));
+  // A chain whose parameter cannot be read is left as it is: relaunching it would start it over.
+  const unreadable = new Set(listing.unreadable.map((u) => u.chain));
+  if (unreadable.size > 0) {
+    ports.log.warn('chains whose parameter cannot be read are not relaunched', {
+      parameters: listing.unreadable.map((u) => u.name),
     });
   }
-  return stalled.length;
+  const stalled = Array.from({ length: scan.chains }, (_, segment) => segment)
+    .filter((segment) => !unreadable.has(segment))
+    .filter((segment) => isStalled(checkpoints.get(segment), scan, now, config.stalledAfterMs));
+  // Counted before launching: a relaunch that fails leaves them stalled, all the more reason to alarm.
+  if (stalled.length > 0) ports.metrics.add(ScannerMetrics.segmentsStalled, stalled.length);
+  const exhausted = stalled
+    .map((segment) => checkpoints.get(segment))
+    .find((checkpoint) => checkpoint !== undefined && checkpoint.relaunches >= MAX_RELAUNCHES);
+  if (exhausted !== undefined) {
+    await failChain(scan, exhausted, now, ports);
+    return 0;
+  }
+  const relaunches: { segment: number; generation: number }[] = [];
+  for (const segment of stalled) {
+    const found = checkpoints.get(segment);
+    const generation = nextGeneration(found);
+    // Recorded first: the count, and a fresh heartbeat, so that the next watchdog gives the new
+    // invocation a whole stall time before it counts again.
+    const base = found ?? firstCheckpoint(scan, segment, generation, now);
+    await ports.store.saveSegment({
+      ...base,
+      state: SegmentState.running,
+      generation,
+      owner: null,
+      relaunches: base.relaunches + 1,
+      updatedAt: now,
+    });
+    relaunches.push({ segment, generation });
+  }
+  // A failed relaunch leaves the scan running as it was, only not repaired.
+  await launch(scan, relaunches, ports, { failScanOnError: false });
+  if (relaunches.length > 0) {
+    ports.log.warn('relaunched stalled segments', {
+      scanId: scan.scanId,
+      segments: relaunches.map((s) => s.segment),
+    });
+  }
+  return relaunches.length;
+}
+
+/** The chain and the scan FAILED: its invocations keep dying before they move it on. */
+async function failChain(
+  scan: ScanRecord,
+  chain: SegmentCheckpoint,
+  now: number,
+  ports: ScannerPorts,
+): Promise<void> {
+  const message = `Chain ${chain.segment} (segment ${chain.currentSegment}) was relaunched ${chain.relaunches} times without moving on: each invocation ended before its next checkpoint (out of memory, the function's timeout, or a call that hangs). See the function's logs and its failed-invocations queue, fix the cause, then resume.`;
+  ports.log.error('chain failed after relaunches without progress', {
+    segment: chain.segment,
+    currentSegment: chain.currentSegment,
+    relaunches: chain.relaunches,
+  });
+  await ports.store.saveSegment({
+    ...chain,
+    state: SegmentState.failed,
+    owner: null,
+    error: message,
+    updatedAt: now,
+  });
+  await failScan(scan.scanId, message, ports);
 }

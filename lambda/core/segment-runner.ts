@@ -594,6 +594,8 @@ class SegmentRun {
         ? { ...next, state: SegmentState.stopped, owner: null }
         : next),
       updatedAt: clock.now(),
+      // Moving the chain on ends a run of relaunches that died.
+      relaunches: movedOn(this.found, next) ? 0 : next.relaunches,
     };
     await this.writeSegment(written);
     this.saved = written;
@@ -683,6 +685,16 @@ class SegmentRun {
 
 function stale(reason: string): SegmentOutcome {
   return { kind: 'stale', reason };
+}
+
+/** True when `next` is further than the checkpoint the invocation started from. */
+function movedOn(found: SegmentCheckpoint | null, next: SegmentCheckpoint): boolean {
+  return (
+    found === null ||
+    next.state === SegmentState.done ||
+    next.currentSegment !== found.currentSegment ||
+    next.itemsScanned !== found.itemsScanned
+  );
 }
 
 function pickProgress(cp: SegmentCheckpoint): Progress {

@@ -39,7 +39,7 @@ export async function runWatchdog(config: ControlConfig, ports: ScannerPorts): P
     completed: false,
   };
   if (scan?.state === ScanState.running) {
-    const segments = await segmentsOf(scan, ports);
+    const { checkpoints: segments } = await segmentsOf(scan, ports);
     if (await completeScanIfDone(scan, repairer(ports), config, ports, { segments })) {
       return { ...report, state: ScanState.completed, completed: true };
     }
@@ -47,7 +47,7 @@ export async function runWatchdog(config: ControlConfig, ports: ScannerPorts): P
   }
   if (scan?.state !== ScanState.stopping) return report;
   const now = clock.now();
-  const checkpoints = new Map((await segmentsOf(scan, ports)).map((s) => [s.segment, s]));
+  const checkpoints = new Map((await segmentsOf(scan, ports)).checkpoints.map((s) => [s.segment, s]));
   let stopped = 0;
   for (let segment = 0; segment < scan.chains; segment++) {
     const checkpoint = checkpoints.get(segment);

@@ -16,7 +16,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SsmCheckpointStore } from '../../lambda/adapters/ssm-checkpoint-store';
 import { INITIAL_ROOT_PARAMETER_VALUE } from '../../lambda/contract';
-import { FatalScanError, TransientError } from '../../lambda/core/errors';
+import { FatalScanError, TransientError, UnreadableParameterError } from '../../lambda/core/errors';
 import type { Claim } from '../../lambda/core/ports';
 import {
   DEFAULT_SCAN_OPTIONS,
@@ -55,6 +55,7 @@ function checkpoint(segment: number, overrides: Partial<SegmentCheckpoint> = {})
     handoffs: 2,
     handedOffBy: null,
     stalls: 0,
+    relaunches: 0,
     updatedAt: 1_700_000_000_000,
     error: null,
     ...overrides,
@@ -98,11 +99,15 @@ describe('SsmCheckpointStore', () => {
   });
 
   describe('loading', () => {
-    it('returns null for the scan when the root parameter does not exist', async () => {
-      ssm.on(GetParametersCommand).resolves({ Parameters: [], InvalidParameters: [ROOT, `${ROOT}/stop`] });
+    it('returns null for the scan when no scan record exists', async () => {
+      ssm
+        .on(GetParametersCommand)
+        .resolves({ Parameters: [], InvalidParameters: [`${ROOT}/scan`, ROOT, `${ROOT}/stop`] });
 
       await expect(newStore().loadScan()).resolves.toBeNull();
-      expect(ssm).toHaveReceivedCommandWith(GetParametersCommand, { Names: [ROOT, `${ROOT}/stop`] });
+      expect(ssm).toHaveReceivedCommandWith(GetParametersCommand, {
+        Names: [`${ROOT}/scan`, ROOT, `${ROOT}/stop`],
+      });
     });
 
     it('returns null for a segment whose parameter does not exist', async () => {
@@ -120,15 +125,44 @@ describe('SsmCheckpointStore', () => {
       await expect(newStore().loadScan()).resolves.toBeNull();
     });
 
-    it('reads back the scan it saved in the root parameter', async () => {
+    it('reads back the scan it saved under the root, never in the stack-owned root parameter', async () => {
       ssm.on(PutParameterCommand).resolves({ Version: 2 });
       const store = newStore();
       await store.saveScan(scan);
       const [written] = putInputs();
-      expect(written).toMatchObject({ Name: ROOT, Overwrite: true, Tier: 'Intelligent-Tiering' });
-      ssm.on(GetParametersCommand).resolves({ Parameters: [{ Name: ROOT, Value: written?.Value }] });
+      expect(written).toMatchObject({ Name: `${ROOT}/scan`, Overwrite: true, Tier: 'Intelligent-Tiering' });
+      ssm.on(GetParametersCommand).resolves({
+        Parameters: [
+          { Name: `${ROOT}/scan`, Value: written?.Value },
+          // What a stack update puts back in the root parameter: it changes nothing.
+          { Name: ROOT, Value: INITIAL_ROOT_PARAMETER_VALUE },
+        ],
+      });
 
       await expect(store.loadScan()).resolves.toEqual(scan);
+    });
+
+    it('reads a scan an earlier version kept in the root parameter, until a scan record is saved', async () => {
+      const earlier = JSON.stringify({ v: 1, scan: { ...JSON.parse(encodeScan(scan)).scan } });
+      ssm.on(GetParametersCommand).resolves({ Parameters: [{ Name: ROOT, Value: earlier }] });
+
+      await expect(newStore().loadScan()).resolves.toEqual(scan);
+    });
+
+    it('names a scan record it cannot read, and says how to go on', async () => {
+      ssm
+        .on(GetParametersCommand)
+        .resolves({ Parameters: [{ Name: `${ROOT}/scan`, Value: '{"v":3,"scan":{}}' }] });
+
+      const error = await newStore()
+        .loadScan()
+        .catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(UnreadableParameterError);
+      expect(error).toHaveProperty(
+        'message',
+        `The parameter ${ROOT}/scan cannot be read (The scan record is corrupt: unexpected version 3): it was written by another version of the scanner or by hand. Delete it, or start over with {"action":"start","restart":true}, which replaces it.`,
+      );
     });
 
     it('reads a running scan as STOPPING once a stop was requested for it, and only for it', async () => {
@@ -246,18 +280,18 @@ describe('SsmCheckpointStore', () => {
       ['a claim whose time is a string', JSON.stringify({ holder: 'status-7f3e', at: '2026-11-21' })],
       ['a JSON null', 'null'],
       ['a value that is not JSON', '{oops'],
-    ])('throws FatalScanError on %s', async (_name, value) => {
-      ssm
-        .on(GetParametersByPathCommand)
-        .resolves({ Parameters: [{ Name: `${ROOT}/completion/${SCAN_ID}/0`, Value: value }] });
+    ])(
+      'reads %s as a claim abandoned since the epoch, so the next claimant takes over',
+      async (_name, value) => {
+        ssm
+          .on(GetParametersByPathCommand)
+          .resolves({ Parameters: [{ Name: `${ROOT}/completion/${SCAN_ID}/0`, Value: value }] });
 
-      const error = await newStore()
-        .listClaims('completion', SCAN_ID)
-        .catch((e: unknown) => e);
-
-      expect(error).toBeInstanceOf(FatalScanError);
-      expect(error).toHaveProperty('message', expect.stringContaining(SCAN_ID));
-    });
+        await expect(newStore().listClaims('completion', SCAN_ID)).resolves.toEqual([
+          { attempt: 0, claim: { holder: 'unreadable', at: 0 } },
+        ]);
+      },
+    );
 
     it('deletes every claim of every scan, listing recursively, at most 10 names per call', async () => {
       const names = Array.from({ length: 12 }, (_, i) => `${ROOT}/completion/scan-${i}/0`);
@@ -367,7 +401,7 @@ describe('SsmCheckpointStore', () => {
         return pages.get(input.NextToken);
       });
 
-      const segments = await newStore().listSegments();
+      const { checkpoints: segments } = await newStore().listSegments();
 
       expect(segments.map((s) => s.segment)).toEqual([0, 1, 2, 10]);
       expect(segments[0]).toEqual(checkpoint(0));
@@ -381,7 +415,26 @@ describe('SsmCheckpointStore', () => {
     it('returns no segments when none is stored', async () => {
       ssm.on(GetParametersByPathCommand).resolves({ Parameters: [] });
 
-      await expect(newStore().listSegments()).resolves.toEqual([]);
+      await expect(newStore().listSegments()).resolves.toEqual({ checkpoints: [], unreadable: [] });
+    });
+
+    it('lists the chains it cannot read by name beside the ones it can', async () => {
+      ssm.on(GetParametersByPathCommand).resolves({
+        Parameters: [
+          { Name: `${ROOT}/segment/0`, Value: encodeSegment(checkpoint(0)) },
+          { Name: `${ROOT}/segment/1`, Value: '{"v":9}' },
+          { Name: `${ROOT}/segment/notes`, Value: 'written by hand' },
+        ],
+      });
+
+      const { checkpoints, unreadable } = await newStore().listSegments();
+
+      expect(checkpoints).toEqual([checkpoint(0)]);
+      expect(unreadable.map(({ name, chain }) => ({ name, chain }))).toEqual([
+        { name: `${ROOT}/segment/1`, chain: 1 },
+        { name: `${ROOT}/segment/notes`, chain: null },
+      ]);
+      expect(unreadable[0]?.reason).toContain('unexpected version 9');
     });
   });
 
@@ -460,7 +513,7 @@ describe('SsmCheckpointStore', () => {
       expect(chain).toEqual(checkpoint(1));
       expect(ssm).toHaveReceivedCommandTimes(GetParametersCommand, 1);
       expect(ssm).toHaveReceivedCommandWith(GetParametersCommand, {
-        Names: [ROOT, `${ROOT}/stop`, `${ROOT}/segment/1`],
+        Names: [`${ROOT}/scan`, ROOT, `${ROOT}/stop`, `${ROOT}/segment/1`],
       });
     });
 
@@ -518,10 +571,14 @@ describe('SsmCheckpointStore', () => {
       expect(error).toHaveProperty('cause', sdkError);
     });
 
-    it('throws FatalScanError when a stored checkpoint is not JSON', async () => {
+    it('throws an error naming the parameter when a stored checkpoint is not JSON', async () => {
       ssm.on(GetParameterCommand).resolves({ Parameter: { Name: `${ROOT}/segment/1`, Value: '{oops' } });
 
-      await expect(newStore().loadSegment(1)).rejects.toBeInstanceOf(FatalScanError);
+      const error = await newStore()
+        .loadSegment(1)
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UnreadableParameterError);
+      expect(error).toHaveProperty('parameter', `${ROOT}/segment/1`);
     });
   });
 });

@@ -123,13 +123,13 @@ describe('the scan lifecycle on the local stack', () => {
   });
 
   it('rejects an invalid filter expression at start with a clear error, writing nothing', async () => {
-    const before = stack.ssm.value('/ddbscan/local');
+    const before = stack.ssm.value('/ddbscan/local/scan');
     await expect(
       call({ action: 'start', filter: 'active = = :x', values: { ':x': { S: 'a' } } }),
     ).rejects.toThrow(
       /ValidationError: Invalid filter: expected an input DynamoDB accepts \(DynamoDB said: .+\), received "active = = :x"\./,
     );
-    expect(stack.ssm.value('/ddbscan/local')).toBe(before);
+    expect(stack.ssm.value('/ddbscan/local/scan')).toBe(before);
   });
 
   it('runs a demo of parallel segments end to end', async () => {

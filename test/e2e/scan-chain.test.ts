@@ -1,9 +1,12 @@
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
 import type { StartResponse, StatusResponse } from '../../lambda/contract';
+import { INITIAL_ROOT_PARAMETER_VALUE } from '../../lambda/contract';
 import type { AttributeMap } from '../../lambda/core/attribute-value';
 import { checkDelivery } from '../../local/delivery-check';
 import { invoke, runDemo, waitForScan } from '../../local/demo';
+import { createDemoTable, generateItems, writeItems } from '../../local/demo-data';
 import { createStream, createTable } from '../../local/local-resources';
 import { deployLocalScanner } from '../../local/local-scanner';
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
@@ -139,6 +142,56 @@ describe('the scanner on the local stack', () => {
     }
   });
 
+  it('goes on unchanged when a stack update puts the root parameter back mid-scan', async () => {
+    const stack = await startLocalStack();
+    try {
+      const { dynamodb, kinesis, ssm } = stack.clients;
+      await createDemoTable(dynamodb, 'Updated');
+      const items = generateItems(600, { bigEvery: 0 });
+      await writeItems(dynamodb, 'Updated', items);
+      await createStream(kinesis, 'updated', 2);
+      const scanner = await deployLocalScanner(stack, {
+        tableName: 'Updated',
+        streamName: 'updated',
+        timeoutMs: 1050,
+        handoffMs: 1000,
+        pageSize: 25,
+      });
+
+      const start = (await invoke(stack.clients.lambda, scanner.functionName, {})) as StartResponse;
+      // Once the chain has handed off, CloudFormation updates the parameter (a new tag, say):
+      // it writes the template's value again.
+      for (;;) {
+        const status = (await invoke(stack.clients.lambda, scanner.functionName, {
+          action: 'status',
+        })) as StatusResponse;
+        expect(status.state).toBe('RUNNING');
+        if (status.handoffs >= 1) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await ssm.send(
+        new PutParameterCommand({
+          Name: scanner.parameterName,
+          Value: INITIAL_ROOT_PARAMETER_VALUE,
+          Type: 'String',
+          Overwrite: true,
+        }),
+      );
+      const status = await waitForEnd(stack, scanner.functionName);
+      const delivery = checkDelivery(
+        items,
+        ['pk', 'sk'],
+        await readWholeStream(kinesis, 'updated'),
+        start.scanId,
+      );
+
+      expect(status).toMatchObject({ scanId: start.scanId, state: 'COMPLETED', itemsScanned: 600 });
+      expect(delivery).toMatchObject({ distinctItems: 600, missing: 0, altered: 0 });
+    } finally {
+      await stack.stop();
+    }
+  });
+
   it('answers start idempotently, rejects bad input by name and writes nothing for it', async () => {
     const stack = await startLocalStack();
     try {
@@ -155,7 +208,7 @@ describe('the scanner on the local stack', () => {
         streamName: 'small',
         logLevel: 'SILENT',
       });
-      const before = stack.ssm.value(scanner.parameterName);
+      const before = stack.ssm.value(`${scanner.parameterName}/scan`);
 
       await expect(invoke(stack.clients.lambda, scanner.functionName, { action: 'begin' })).rejects.toThrow(
         'ValidationError: Invalid action: expected "start", "status", "stop", "resume" or "watchdog", received "begin".',
@@ -163,7 +216,7 @@ describe('the scanner on the local stack', () => {
       await expect(
         invoke(stack.clients.lambda, scanner.functionName, { action: 'start', segments: 'many' }),
       ).rejects.toThrow('Invalid segments');
-      expect(stack.ssm.value(scanner.parameterName)).toBe(before);
+      expect(stack.ssm.value(`${scanner.parameterName}/scan`)).toBe(before);
       expect(stack.ssm.calls.PutParameter ?? 0).toBe(1); // the deploy's own write
 
       // Hold the chain back so the scan is still running for the second start.

@@ -1,4 +1,4 @@
-import { CfnParameter, type CfnResource, Duration, Stack } from 'aws-cdk-lib';
+import { CfnParameter, type CfnResource, Duration, Stack, Tags } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -42,6 +42,9 @@ const SSM_ACTIONS = [
   'ssm:GetParametersByPath',
   'ssm:DeleteParameters',
 ];
+
+/** On the stack's own root parameter the scanner only reads. */
+const SSM_ROOT_ACTIONS = ['ssm:GetParameter', 'ssm:GetParameters'];
 
 /** The default event bus in the test account, as CDK renders it. */
 const DEFAULT_BUS_ARN = {
@@ -128,6 +131,25 @@ describe('ScannerStack with only a tableArn', () => {
     });
   });
 
+  it('keeps no scan state in a value CloudFormation owns, so an updated template leaves a scan alone', () => {
+    const before = synth().template;
+    // An update that touches the root parameter: a tag on every resource.
+    const { stack } = stackFromContext({ tableArn: TABLE_ARN });
+    Tags.of(stack).add('team', 'payments');
+    const after = Template.fromStack(stack);
+
+    const roots = (template: Template) => Object.values(template.findResources('AWS::SSM::Parameter'));
+    expect(roots(after)).toHaveLength(1);
+    expect(roots(after)[0]?.Properties.Tags).toEqual({ team: 'payments' });
+    // The value an update puts back is the one the stack always had, and the scanner never
+    // writes that parameter (IAM below grants only reads on it): its state lives under the path.
+    expect(roots(after)[0]?.Properties.Value).toBe(INITIAL_ROOT_PARAMETER_VALUE);
+    expect(roots(before)[0]?.Properties.Value).toBe(INITIAL_ROOT_PARAMETER_VALUE);
+    const { grants, parameterId } = synth();
+    const onRoot = grants.filter((g) => canonical(g.resource) === canonical(ssmParameterArn(parameterId)));
+    expect(onRoot.map((g) => g.action).sort()).toEqual(SSM_ROOT_ACTIONS);
+  });
+
   it('creates one on-demand stream encrypted with the AWS managed Kinesis key', () => {
     const { template } = synth();
     template.resourceCountIs('AWS::Kinesis::Stream', 1);
@@ -192,7 +214,8 @@ describe('IAM least privilege', () => {
         ...grantsOn(['logs:CreateLogStream', 'logs:PutLogEvents'], [getAttArn(logGroupId)]),
         ...grantsOn(['dynamodb:Scan', 'dynamodb:DescribeTable'], [TABLE_ARN]),
         ...grantsOn(['kinesis:PutRecords', 'kinesis:DescribeStreamSummary'], [getAttArn(streamId)]),
-        ...grantsOn(SSM_ACTIONS, [ssmParameterArn(parameterId), parameterPath]),
+        ...grantsOn(SSM_ROOT_ACTIONS, [ssmParameterArn(parameterId)]),
+        ...grantsOn(SSM_ACTIONS, [parameterPath]),
         ...grantsOn(['lambda:InvokeFunction'], [getAttArn(functionId)]),
         ...grantsOn(['events:PutEvents'], [DEFAULT_BUS_ARN]),
         // The on-failure destination, as Lambda's destination grant writes it.
@@ -209,11 +232,14 @@ describe('IAM least privilege', () => {
     );
   });
 
-  it('allows on SSM only the root parameter and the parameters under its path', () => {
+  it('allows on SSM only reading the root parameter, and the parameters under its path', () => {
     const { parameterId, parameterPath, grants } = synth();
     const ssmGrants = grants.filter((grant) => grant.action.startsWith('ssm:'));
     expect(describeGrants(ssmGrants)).toEqual(
-      describeGrants(grantsOn(SSM_ACTIONS, [ssmParameterArn(parameterId), parameterPath])),
+      describeGrants([
+        ...grantsOn(SSM_ROOT_ACTIONS, [ssmParameterArn(parameterId)]),
+        ...grantsOn(SSM_ACTIONS, [parameterPath]),
+      ]),
     );
   });
 

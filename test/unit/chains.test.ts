@@ -138,6 +138,7 @@ describe('chains', () => {
         handoffs: 0,
         handedOffBy: null,
         stalls: 0,
+        relaunches: 0,
         updatedAt: world.clock.now(),
         error: null,
       });

@@ -29,6 +29,7 @@ function status(overrides: Partial<StatusResponse> = {}): StatusResponse {
     checkpointAgeSeconds: 4,
     error: null,
     completionEvent: null,
+    unreadableParameters: [],
     ...overrides,
   };
 }

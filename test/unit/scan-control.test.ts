@@ -5,6 +5,7 @@ import {
   FatalScanError,
   TransientError,
   UncertainOutcomeError,
+  UnreadableParameterError,
   ValidationError,
 } from '../../lambda/core/errors';
 import {
@@ -263,6 +264,7 @@ describe('startScan', () => {
       handoffs: 0,
       handedOffBy: null,
       stalls: 0,
+      relaunches: 0,
       updatedAt: world.clock.now(),
       error: null,
     });
@@ -494,6 +496,7 @@ describe('completion under faults', () => {
         handoffs: 0,
         handedOffBy: null,
         stalls: 0,
+        relaunches: 0,
         updatedAt: world.clock.now(),
         error: null,
       });
@@ -523,6 +526,7 @@ describe('completion under faults', () => {
       handoffs: 0,
       handedOffBy: null,
       stalls: 0,
+      relaunches: 0,
       updatedAt: world.clock.now(),
       error: null,
     });
@@ -663,6 +667,55 @@ describe('runWatchdog', () => {
     expect(new Set(world.sink.itemIds()).size).toBe(100);
   });
 
+  it('fails the chain and the scan after 3 relaunches whose invocations all die without progress', async () => {
+    const world = fakeWorld(numberedItems(100), { pageSize: 10, msPerPage: 1000 });
+    await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
+    // Chain 1 runs out of memory on its first page, every time: it never writes.
+    const crashing = (event: SegmentEvent) => event.segment === 1;
+    const runUntilCrash = async () => {
+      for (let event = world.continuation.events.shift(); event; event = world.continuation.events.shift()) {
+        if (!crashing(event)) await runSegment(event, budget(world), world.ports);
+      }
+    };
+    await runUntilCrash();
+    const reports = [];
+    for (let run = 0; run < 4; run++) {
+      world.clock.advance(controlConfig.stalledAfterMs + 1);
+      reports.push(await runWatchdog(controlConfig, world.ports));
+      await runUntilCrash();
+    }
+
+    expect(reports.map((r) => r.relaunched)).toEqual([1, 1, 1, 0]);
+    const scan = world.store.scan;
+    expect(scan?.state).toBe('FAILED');
+    expect(scan?.error).toBe(
+      "Chain 1 (segment 1) was relaunched 3 times without moving on: each invocation ended before its next checkpoint (out of memory, the function's timeout, or a call that hangs). See the function's logs and its failed-invocations queue, fix the cause, then resume.",
+    );
+    expect((await world.store.loadSegment(1))?.state).toBe('FAILED');
+    // Chain 0 was never touched, and a fixed chain 1 goes on from its checkpoint on resume.
+    expect((await world.store.loadSegment(0))?.state).toBe('DONE');
+    await resumeScan(controlConfig, world.ports);
+    await drain(world);
+    expect(world.store.scan?.state).toBe('COMPLETED');
+    expect(new Set(world.sink.itemIds()).size).toBe(100);
+  });
+
+  it('counts relaunches only while the chain does not move on', async () => {
+    const world = fakeWorld(numberedItems(100), { pageSize: 10, msPerPage: 1000 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    // Each invocation makes some progress, then its hand-off event is lost: relaunched 5 times.
+    for (let run = 0; run < 5; run++) {
+      const event = shift(world);
+      await runSegment(event, budget(world, 17_000), world.ports);
+      world.continuation.events.length = 0;
+      world.clock.advance(controlConfig.stalledAfterMs + 1);
+      expect(await runWatchdog(controlConfig, world.ports)).toMatchObject({ relaunched: 1 });
+      expect((await world.store.loadSegment(0))?.relaunches).toBe(1);
+    }
+    await drain(world);
+    expect(world.store.scan?.state).toBe('COMPLETED');
+  });
+
   it('settles a stop whose segment died before saving its checkpoint', async () => {
     const world = fakeWorld(numberedItems(200), { pageSize: 10, msPerPage: 1000 });
     await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
@@ -690,6 +743,61 @@ describe('requests that name a scan', () => {
     await expect(resumeScan(controlConfig, world.ports, wrong)).rejects.toThrow(expected);
     expect(world.store.scan?.state).toBe('RUNNING');
     expect(await getStatus(controlConfig, world.ports, 'scan-1')).toMatchObject({ scanId: 'scan-1' });
+  });
+});
+
+describe('parameters this version cannot read', () => {
+  it('are named by status, left alone by the watchdog and refused by resume with a way on', async () => {
+    const world = fakeWorld(numberedItems(100), { pageSize: 10, msPerPage: 1000 });
+    await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
+    // Each chain gets one invocation; their hand-offs are lost.
+    for (const event of world.continuation.events.splice(0))
+      await runSegment(event, budget(world, 20_000), world.ports);
+    // A newer version wrote chain 1 before a rollback.
+    world.store.segments.set(1, '{"v":9,"chain":1}');
+    world.continuation.events.length = 0;
+    world.clock.advance(controlConfig.stalledAfterMs + 1);
+
+    const status = await getStatus(controlConfig, world.ports);
+    expect(status.unreadableParameters).toEqual(['segment/1']);
+    const report = await runWatchdog(controlConfig, world.ports);
+    expect(report.relaunched).toBe(1);
+    expect(world.continuation.events.map((e) => e.segment)).toEqual([0]);
+    expect(world.store.segments.get(1)).toBe('{"v":9,"chain":1}');
+
+    await stopScan(world.ports);
+    await drain(world);
+    const error = await resumeScan(controlConfig, world.ports).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConflictError);
+    expect(String(error)).toContain('segment/1');
+    expect(String(error)).toContain(
+      "Deleting a chain's parameter resumes that chain from its first segment.",
+    );
+  });
+
+  it('do not stop a restart, which replaces them', async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+    await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
+    world.continuation.events.length = 0;
+    world.store.segments.set(1, 'written by hand');
+    const unreadable = new UnreadableParameterError('/ddbscan/x/scan', 'unexpected version 9');
+    world.store.loadScan = async () => {
+      throw unreadable;
+    };
+
+    await expect(startScan(startOptions(), controlConfig, world.ports)).rejects.toBe(unreadable);
+    await expect(getStatus(controlConfig, world.ports)).rejects.toBe(unreadable);
+
+    const started = await startScan(startOptions({ restart: true }), controlConfig, world.ports);
+    expect(world.store.segments.has(1)).toBe(false);
+    world.store.loadScan = async () => world.store.scan;
+    await drain(world);
+    expect(await getStatus(controlConfig, world.ports)).toMatchObject({
+      scanId: started.scanId,
+      state: 'COMPLETED',
+      itemsScanned: 30,
+      unreadableParameters: [],
+    });
   });
 });
 

@@ -26,6 +26,7 @@ const checkpoint: SegmentCheckpoint = {
   handoffs: 6,
   handedOffBy: null,
   stalls: 1,
+  relaunches: 0,
   updatedAt: 1_700_000_000_000,
   error: null,
 };
@@ -118,14 +119,14 @@ describe('checkpoint codec', () => {
   it.each([
     ['streamShards', { streamShards: 'many' }, {}],
     ['maxItemsPerSecond', {}, { maxItemsPerSecond: '100' }],
-  ])('reports a root parameter with an invalid %s as corrupt', (field, fields, options) => {
+  ])('reports a scan record with an invalid %s as corrupt', (field, fields, options) => {
     const text = JSON.parse(encodeScan(scan)) as { scan: Record<string, unknown> & { options: object } };
     const corrupt = {
       ...text,
       scan: { ...text.scan, ...fields, options: { ...text.scan.options, ...options } },
     };
     expect(() => decodeScan(JSON.stringify(corrupt))).toThrow(
-      new FatalScanError(`The root parameter is corrupt: unexpected ${field}.`),
+      new FatalScanError(`The scan record is corrupt: unexpected ${field}.`),
     );
   });
 });

@@ -85,6 +85,7 @@ const checkpoint: SegmentCheckpoint = {
   handoffs: Number.MAX_SAFE_INTEGER,
   handedOffBy: 'f'.repeat(36),
   stalls: 3,
+  relaunches: 3,
   updatedAt: Number.MAX_SAFE_INTEGER,
   error: null,
 };
