@@ -15,6 +15,54 @@ import { readWholeStream } from '../../local/stream-reader';
 const waitForEnd = (stack: LocalStack, functionName: string): Promise<StatusResponse> =>
   waitForScan(stack, functionName, undefined, 60_000);
 
+/**
+ * Scans a table of the given key schema and items to the end, a checkpoint after every page
+ * and a hand-off after about one, and checks what reached the stream.
+ */
+async function scanKeys(
+  keySchema: readonly [name: string, type: 'S' | 'N' | 'B'][],
+  items: readonly AttributeMap[],
+  pageSize: number,
+): Promise<{ status: StatusResponse; delivery: ReturnType<typeof checkDelivery> }> {
+  const stack = await startLocalStack({ lambda: { asyncRetryDelaysMs: [100, 200] } });
+  try {
+    const { dynamodb, kinesis } = stack.clients;
+    await createTable(dynamodb, {
+      TableName: 'Keys',
+      AttributeDefinitions: keySchema.map(([AttributeName, AttributeType]) => ({
+        AttributeName,
+        AttributeType,
+      })),
+      KeySchema: keySchema.map(([AttributeName], i) => ({
+        AttributeName,
+        KeyType: i === 0 ? 'HASH' : 'RANGE',
+      })),
+      BillingMode: 'PAY_PER_REQUEST',
+    });
+    await createStream(kinesis, 'edge-keys', 2);
+    for (const item of items)
+      await dynamodb.send(new PutItemCommand({ TableName: 'Keys', Item: item as never }));
+    const scanner = await deployLocalScanner(stack, {
+      tableName: 'Keys',
+      streamName: 'edge-keys',
+      timeoutMs: 1050,
+      handoffMs: 1000,
+      checkpointIntervalMs: 0,
+      pageSize,
+    });
+
+    const start = (await invoke(stack.clients.lambda, scanner.functionName, {})) as StartResponse;
+    const status = await waitForEnd(stack, scanner.functionName);
+    const keys = keySchema.map(([name]) => name);
+    return {
+      status,
+      delivery: checkDelivery(items, keys, await readWholeStream(kinesis, 'edge-keys'), start.scanId),
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
 describe('the scanner on the local stack', () => {
   it('delivers every item of a varied table, unchanged, through a chain of at least five hand-offs', async () => {
     // A window of 0 ms: every invocation writes one page of 100 and hands off (20 pages and the
@@ -54,92 +102,38 @@ describe('the scanner on the local stack', () => {
   });
 
   it('checkpoints and resumes binary keys exactly', async () => {
-    const stack = await startLocalStack({ lambda: { asyncRetryDelaysMs: [100, 200] } });
-    try {
-      const { dynamodb, kinesis } = stack.clients;
-      await createTable(dynamodb, {
-        TableName: 'Blobs',
-        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'B' }],
-        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      });
-      await createStream(kinesis, 'blobs', 2);
-      const items: AttributeMap[] = Array.from({ length: 300 }, (_, i) => ({
-        id: { B: new Uint8Array([0, 255, i % 256, Math.floor(i / 256), 10, 13]) },
-        n: { N: String(i) },
-      }));
-      for (const item of items)
-        await dynamodb.send(new PutItemCommand({ TableName: 'Blobs', Item: item as never }));
-      const scanner = await deployLocalScanner(stack, {
-        tableName: 'Blobs',
-        streamName: 'blobs',
-        timeoutMs: 1050,
-        handoffMs: 1000,
-        checkpointIntervalMs: 0,
-        pageSize: 7,
-      });
+    const items: AttributeMap[] = Array.from({ length: 300 }, (_, i) => ({
+      id: { B: new Uint8Array([0, 255, i % 256, Math.floor(i / 256), 10, 13]) },
+      n: { N: String(i) },
+    }));
 
-      const start = (await invoke(stack.clients.lambda, scanner.functionName, {})) as StartResponse;
-      const status = await waitForEnd(stack, scanner.functionName);
-      const delivery = checkDelivery(items, ['id'], await readWholeStream(kinesis, 'blobs'), start.scanId);
+    const { status, delivery } = await scanKeys([['id', 'B']], items, 7);
 
-      expect(status).toMatchObject({ state: 'COMPLETED', itemsScanned: 300 });
-      expect(status.handoffs).toBeGreaterThanOrEqual(1);
-      expect(delivery).toMatchObject({ distinctItems: 300, missing: 0, altered: 0 });
-    } finally {
-      await stack.stop();
-    }
+    expect(status).toMatchObject({ state: 'COMPLETED', itemsScanned: 300 });
+    expect(status.handoffs).toBeGreaterThanOrEqual(1);
+    expect(delivery).toMatchObject({ distinctItems: 300, missing: 0, altered: 0 });
   });
 
   it('checkpoints keys SSM would refuse as JSON: parameter references and escape-heavy maximum lengths', async () => {
-    const stack = await startLocalStack({ lambda: { asyncRetryDelaysMs: [100, 200] } });
-    try {
-      const { dynamodb, kinesis } = stack.clients;
-      await createTable(dynamodb, {
-        TableName: 'Edges',
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      });
-      await createStream(kinesis, 'edges', 1);
-      // A page of one item: every key below is a checkpoint. JSON escapes each control
-      // character into six, so these keys would take over 9,000 characters as JSON.
-      const items: AttributeMap[] = Array.from({ length: 24 }, (_, i) => ({
-        pk: { S: i % 2 === 0 ? `{{resolve:ssm:/x/${i}}}` : `\u0001${String.fromCharCode(i)}`.repeat(1000) },
-        sk: { S: `}}${'\u001f"{{'.repeat(255)}${i}` },
-        i: { N: String(i) },
-      }));
-      for (const item of items)
-        await dynamodb.send(new PutItemCommand({ TableName: 'Edges', Item: item as never }));
-      const scanner = await deployLocalScanner(stack, {
-        tableName: 'Edges',
-        streamName: 'edges',
-        timeoutMs: 1050,
-        handoffMs: 1000,
-        checkpointIntervalMs: 0,
-        pageSize: 1,
-      });
+    // A page of one item: every key below is a checkpoint. JSON escapes each control
+    // character into six, so these keys would take over 9,000 characters as JSON.
+    const items: AttributeMap[] = Array.from({ length: 24 }, (_, i) => ({
+      pk: { S: i % 2 === 0 ? `{{resolve:ssm:/x/${i}}}` : `\u0001${String.fromCharCode(i)}`.repeat(1000) },
+      sk: { S: `}}${'\u001f"{{'.repeat(255)}${i}` },
+      i: { N: String(i) },
+    }));
 
-      const start = (await invoke(stack.clients.lambda, scanner.functionName, {})) as StartResponse;
-      const status = await waitForEnd(stack, scanner.functionName);
-      const delivery = checkDelivery(
-        items,
-        ['pk', 'sk'],
-        await readWholeStream(kinesis, 'edges'),
-        start.scanId,
-      );
+    const { status, delivery } = await scanKeys(
+      [
+        ['pk', 'S'],
+        ['sk', 'S'],
+      ],
+      items,
+      1,
+    );
 
-      expect(status).toMatchObject({ state: 'COMPLETED', itemsScanned: 24, error: null });
-      expect(delivery).toMatchObject({ distinctItems: 24, missing: 0, altered: 0 });
-    } finally {
-      await stack.stop();
-    }
+    expect(status).toMatchObject({ state: 'COMPLETED', itemsScanned: 24, error: null });
+    expect(delivery).toMatchObject({ distinctItems: 24, missing: 0, altered: 0 });
   });
 
   it('goes on unchanged when a stack update puts the root parameter back mid-scan', async () => {
