@@ -208,6 +208,11 @@ export interface SegmentEvent {
   readonly generation: number;
   /** The hand-off that sent it: the token of the invocation that handed off. */
   readonly from?: string;
+  /**
+   * Sent by the watchdog (or a resume of a running scan) to a chain that had stalled: the
+   * invocation counts the relaunch in the chain's checkpoint before it scans.
+   */
+  readonly relaunch?: true;
 }
 
 export type ScannerEvent =

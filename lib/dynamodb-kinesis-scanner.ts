@@ -256,9 +256,11 @@ export class DynamoDbKinesisScanner extends Construct {
     this.parameter = new ssm.StringParameter(this, 'Parameter', {
       parameterName: props.parameterName ?? defaultParameterName(this),
       // The stack owns this value and may put it back at any update: the scanner only reads it
-      // (for a scan an earlier version kept here), and keeps its state under the path.
+      // (for a scan an earlier version kept here), and keeps its state under the path. Every
+      // property stays as earlier versions had it, so that upgrading does not make CloudFormation
+      // write the parameter (and the scan an earlier version kept in it) over.
       description:
-        'dynamodb-kinesis-scanner: the root of its path. The scan is kept in <name>/scan, chain checkpoints in <name>/segment/<n>',
+        'dynamodb-kinesis-scanner: the current scan; segment checkpoints live under <name>/segment/',
       stringValue: INITIAL_ROOT_PARAMETER_VALUE,
     });
 

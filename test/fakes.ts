@@ -2,7 +2,7 @@ import type { KinesisStreamRecord } from 'aws-lambda';
 import type { CompletionDetail, SegmentEvent } from '../lambda/contract';
 import type { AttributeMap } from '../lambda/core/attribute-value';
 import { batchRecords, recordBytes } from '../lambda/core/batching';
-import { DeadlineError, UnreadableParameterError } from '../lambda/core/errors';
+import { DeadlineError, FatalScanError, UnreadableParameterError } from '../lambda/core/errors';
 import type {
   CheckpointStore,
   Claim,
@@ -187,7 +187,15 @@ export class MemoryStore implements CheckpointStore {
     this.afterSegmentWrite?.(checkpoint);
   }
   async loadSegments(segments: readonly number[]) {
-    return Promise.all(segments.map((segment) => this.loadSegment(segment).catch(() => null)));
+    // As the SSM store: a checkpoint it cannot read is none.
+    return Promise.all(
+      segments.map((segment) =>
+        this.loadSegment(segment).catch((error: unknown) => {
+          if (error instanceof FatalScanError) return null;
+          throw error;
+        }),
+      ),
+    );
   }
   async listSegments() {
     const checkpoints: SegmentCheckpoint[] = [];

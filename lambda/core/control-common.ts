@@ -78,18 +78,19 @@ export async function claim(
 
 export async function launch(
   scan: ScanRecord,
-  chains: readonly { segment: number; generation: number }[],
+  chains: readonly { segment: number; generation: number; relaunch?: true }[],
   ports: ScannerPorts,
   options: { readonly failScanOnError: boolean },
 ): Promise<void> {
   try {
-    await forEachConcurrently(chains, LAUNCH_CONCURRENCY, ({ segment, generation }) =>
+    await forEachConcurrently(chains, LAUNCH_CONCURRENCY, ({ segment, generation, relaunch }) =>
       ports.continuation.continueSegment({
         action: 'segment',
         scanId: scan.scanId,
         segment,
         totalSegments: scan.totalSegments,
         generation,
+        ...(relaunch === true ? { relaunch } : {}),
       }),
     );
   } catch (error) {

@@ -78,6 +78,8 @@ async function sendCompletionEvent(
   ports: ScannerPorts,
 ): Promise<CompletionEventOutcome> {
   const { store, log } = ports;
+  // Versions before this one marked a published event so, after publishing.
+  if ((await store.listClaims('completion', `${scan.scanId}.published`)).length > 0) return 'sent';
   const right = `${scan.scanId}.event`;
   if (!(await persist(() => store.createClaim('completion', right, 0, { holder, at: finishedAt }), ports))) {
     log.warn(

@@ -220,7 +220,11 @@ async function loadCurrent(
 /** A start that lost the start claim waits for the winner's scan and reports it. */
 async function reportConcurrentStart(replaced: string, ports: ScannerPorts): Promise<StartResponse> {
   for (let poll = 0; poll < START_WAIT_POLLS; poll++) {
-    const scan = await ports.store.loadScan();
+    // A record this version cannot read is the one being replaced, until the winner's lands.
+    const scan = await ports.store.loadScan().catch((error: unknown) => {
+      if (error instanceof UnreadableParameterError) return null;
+      throw error;
+    });
     if (scan !== null && scan.scanId !== replaced) {
       nameScan(scan, ports);
       return response(scan, true);

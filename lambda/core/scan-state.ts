@@ -8,7 +8,7 @@ export const MAX_PARAMETER_CHARS = 8192;
 
 /**
  * An error message kept in the scan or a checkpoint is cut to this many characters: with the
- * largest key (4,788 characters encoded) a checkpoint stays under 6,300.
+ * largest key (4,792 characters encoded) a checkpoint stays under 6,300.
  */
 export const MAX_ERROR_CHARS = 1000;
 

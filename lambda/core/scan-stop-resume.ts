@@ -1,17 +1,9 @@
 /** `stop` (a request beside the scan) and `resume` (new chains one generation up). */
 
-/**
- * Relaunches of a chain whose invocations die without moving it on (out of memory, a hang past
- * the timeout) before the scan is FAILED: each comes a stall time (16 min) after the last, and
- * Lambda retries each twice, so about an hour of failing invocations.
- */
-export const MAX_RELAUNCHES = 3;
-
 import { ScannerMetrics, ScanState, SegmentState, type StartResponse } from '../contract';
 import {
   type ControlConfig,
   checkScanId,
-  failScan,
   isStalled,
   launch,
   nameScan,
@@ -24,7 +16,7 @@ import { ConflictError } from './errors';
 import { transition } from './lifecycle';
 import type { ScannerPorts } from './ports';
 import { completeScanIfDone } from './scan-completion';
-import { firstCheckpoint, type ScanRecord, type SegmentCheckpoint } from './scan-state';
+import type { ScanRecord } from './scan-state';
 
 /** Asks every segment to stop at its next checkpoint. Repeating it is harmless. */
 export async function stopScan(ports: ScannerPorts, scanId: string | null = null): Promise<StartResponse> {
@@ -143,30 +135,11 @@ export async function relaunchStalled(
     .filter((segment) => isStalled(checkpoints.get(segment), scan, now, config.stalledAfterMs));
   // Counted before launching: a relaunch that fails leaves them stalled, all the more reason to alarm.
   if (stalled.length > 0) ports.metrics.add(ScannerMetrics.segmentsStalled, stalled.length);
-  const exhausted = stalled
-    .map((segment) => checkpoints.get(segment))
-    .find((checkpoint) => checkpoint !== undefined && checkpoint.relaunches >= MAX_RELAUNCHES);
-  if (exhausted !== undefined) {
-    await failChain(scan, exhausted, now, ports);
-    return 0;
-  }
-  const relaunches: { segment: number; generation: number }[] = [];
-  for (const segment of stalled) {
-    const found = checkpoints.get(segment);
-    const generation = nextGeneration(found);
-    // Recorded first: the count, and a fresh heartbeat, so that the next watchdog gives the new
-    // invocation a whole stall time before it counts again.
-    const base = found ?? firstCheckpoint(scan, segment, generation, now);
-    await ports.store.saveSegment({
-      ...base,
-      state: SegmentState.running,
-      generation,
-      owner: null,
-      relaunches: base.relaunches + 1,
-      updatedAt: now,
-    });
-    relaunches.push({ segment, generation });
-  }
+  const relaunches = stalled.map((segment) => ({
+    segment,
+    generation: nextGeneration(checkpoints.get(segment)),
+    relaunch: true as const,
+  }));
   // A failed relaunch leaves the scan running as it was, only not repaired.
   await launch(scan, relaunches, ports, { failScanOnError: false });
   if (relaunches.length > 0) {
@@ -176,27 +149,4 @@ export async function relaunchStalled(
     });
   }
   return relaunches.length;
-}
-
-/** The chain and the scan FAILED: its invocations keep dying before they move it on. */
-async function failChain(
-  scan: ScanRecord,
-  chain: SegmentCheckpoint,
-  now: number,
-  ports: ScannerPorts,
-): Promise<void> {
-  const message = `Chain ${chain.segment} (segment ${chain.currentSegment}) was relaunched ${chain.relaunches} times without moving on: each invocation ended before its next checkpoint (out of memory, the function's timeout, or a call that hangs). See the function's logs and its failed-invocations queue, fix the cause, then resume.`;
-  ports.log.error('chain failed after relaunches without progress', {
-    segment: chain.segment,
-    currentSegment: chain.currentSegment,
-    relaunches: chain.relaunches,
-  });
-  await ports.store.saveSegment({
-    ...chain,
-    state: SegmentState.failed,
-    owner: null,
-    error: message,
-    updatedAt: now,
-  });
-  await failScan(scan.scanId, message, ports);
 }

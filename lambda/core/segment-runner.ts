@@ -8,6 +8,7 @@ import { AdaptiveRate, RateLimiter, shardSeconds } from './rate-limit';
 import { buildRecord, type RecordContext } from './record-format';
 import { completeScanIfDone, failScan, settleStoppingScan } from './scan-control';
 import { firstCheckpoint, nextSegmentOf, type ScanRecord, type SegmentCheckpoint } from './scan-state';
+import { encodeKey } from './ssm-value';
 import { WriteTurns } from './write-turns';
 
 /**
@@ -22,6 +23,12 @@ export const ChainPolicy = {
   maxStalledHandoffs: 3,
   /** Consecutive invocations that complete no page, for any reason, before the scan is failed. */
   maxIdleHandoffs: 10,
+  /**
+   * Relaunches of a chain (by the watchdog, a stall time after its last heartbeat) that did not
+   * move it on, before the chain and the scan fail: invocations that die every time (out of
+   * memory, a hang past the timeout) end the scan after about an hour, never loop.
+   */
+  maxRelaunches: 3,
   /**
    * An invocation that wrote no page counts as stalled when its first page's write kept failing
    * through this many attempts, or when that write had at least `stallWriteShare` of the
@@ -130,6 +137,8 @@ class SegmentRun {
   private claimed = false;
   /** A cadence checkpoint was tried: the claim is no longer hurried (a throttled one waits its turn). */
   private claimTried = false;
+  /** Where the invocation started: a write further than this moves the chain on. */
+  private claimedAt: Progress | undefined;
   private progress: Progress = {
     currentSegment: 0,
     position: null,
@@ -169,6 +178,7 @@ class SegmentRun {
     try {
       const refusal = await this.claim();
       if (refusal !== undefined) return stale(refusal);
+      if (this.event.relaunch === true) await this.countRelaunch();
       return await this.scanPages();
     } catch (error) {
       // No checkpoint write may land after this invocation ended: a late one would supersede
@@ -256,6 +266,7 @@ class SegmentRun {
       error: null,
     };
     this.progress = pickProgress(this.saved);
+    this.claimedAt = this.progress;
     // The chain writes only in its turns, carried across invocations by its heartbeat, so the
     // chains launched together do not all write at once.
     this.turns = new WriteTurns({
@@ -545,6 +556,21 @@ class SegmentRun {
     return { kind: 'done', scanCompleted, itemsScanned: this.progress.itemsScanned };
   }
 
+  /**
+   * A relaunched chain records the relaunch, in its turn, before it scans: invocations that die
+   * before their first checkpoint (out of memory on a page, a hang past the timeout) are counted
+   * too. Moving the chain on resets the count; past the limit the chain and the scan fail.
+   */
+  private async countRelaunch(): Promise<void> {
+    const saved = this.requireSaved();
+    if (saved.relaunches >= ChainPolicy.maxRelaunches) {
+      throw new FatalScanError(
+        `Chain ${saved.segment} (segment ${saved.currentSegment}) was relaunched ${saved.relaunches} times without moving on: each invocation ended before its next checkpoint (out of memory, the function's timeout, or a call that hangs). See the function's logs and its failed-invocations queue, fix the cause, then resume.`,
+      );
+    }
+    await this.save({ ...saved, relaunches: saved.relaunches + 1 });
+  }
+
   private async fail(error: FatalScanError): Promise<SegmentOutcome> {
     const { clock, log } = this.ports;
     log.error('segment failed', { error: error.message });
@@ -554,6 +580,8 @@ class SegmentRun {
         ...this.saved,
         state: SegmentState.failed,
         error: error.message,
+        // A resume after the cause is fixed gets the whole count of relaunches again.
+        relaunches: 0,
         updatedAt: clock.now(),
       };
       await this.save(failed).catch((cause: unknown) =>
@@ -595,7 +623,7 @@ class SegmentRun {
         : next),
       updatedAt: clock.now(),
       // Moving the chain on ends a run of relaunches that died.
-      relaunches: movedOn(this.found, next) ? 0 : next.relaunches,
+      relaunches: this.claimedAt === undefined || movedOn(this.claimedAt, next) ? 0 : next.relaunches,
     };
     await this.writeSegment(written);
     this.saved = written;
@@ -687,14 +715,18 @@ function stale(reason: string): SegmentOutcome {
   return { kind: 'stale', reason };
 }
 
-/** True when `next` is further than the checkpoint the invocation started from. */
-function movedOn(found: SegmentCheckpoint | null, next: SegmentCheckpoint): boolean {
+/** True when `next` is further than where the invocation started. */
+function movedOn(from: Progress, next: SegmentCheckpoint): boolean {
   return (
-    found === null ||
     next.state === SegmentState.done ||
-    next.currentSegment !== found.currentSegment ||
-    next.itemsScanned !== found.itemsScanned
+    next.currentSegment !== from.currentSegment ||
+    next.itemsScanned !== from.itemsScanned ||
+    keyText(next.position) !== keyText(from.position)
   );
+}
+
+function keyText(key: AttributeMap | null): string {
+  return key === null ? '' : encodeKey(key);
 }
 
 function pickProgress(cp: SegmentCheckpoint): Progress {

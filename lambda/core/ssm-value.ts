@@ -52,7 +52,7 @@ const KEY_FORMAT = 1;
  * Packs a table key (a LastEvaluatedKey or a start key) into base64: per attribute, its name
  * and value as length-prefixed UTF-8 or raw bytes. Nothing is escaped, so a key of DynamoDB's
  * largest size (2,048-byte partition and 1,024-byte sort key, 255-byte names) takes at most
- * 4,788 characters, whatever bytes it holds, and base64 has no braces.
+ * 4,792 characters, whatever bytes it holds, and base64 has no braces.
  *
  * @throws TypeError for a value that cannot be part of a key (any type but S, N and B).
  */

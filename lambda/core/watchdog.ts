@@ -47,9 +47,13 @@ export async function runWatchdog(config: ControlConfig, ports: ScannerPorts): P
   }
   if (scan?.state !== ScanState.stopping) return report;
   const now = clock.now();
-  const checkpoints = new Map((await segmentsOf(scan, ports)).checkpoints.map((s) => [s.segment, s]));
+  const listing = await segmentsOf(scan, ports);
+  const checkpoints = new Map(listing.checkpoints.map((s) => [s.segment, s]));
+  // A chain whose parameter cannot be read is left as it is (a resume names it).
+  const unreadable = new Set(listing.unreadable.map((u) => u.chain));
   let stopped = 0;
   for (let segment = 0; segment < scan.chains; segment++) {
+    if (unreadable.has(segment)) continue;
     const checkpoint = checkpoints.get(segment);
     const ended = checkpoint?.state === SegmentState.done || checkpoint?.state === SegmentState.stopped;
     if (ended || !isStalled(checkpoint, scan, now, config.stalledAfterMs)) continue;

@@ -67,7 +67,15 @@ export function parseEvent(event: unknown): ParsedEvent {
       rejectUnknownFields(fields, ['action']);
       return { action: 'watchdog' };
     case 'segment':
-      rejectUnknownFields(fields, ['action', 'scanId', 'segment', 'totalSegments', 'generation', 'from']);
+      rejectUnknownFields(fields, [
+        'action',
+        'scanId',
+        'segment',
+        'totalSegments',
+        'generation',
+        'from',
+        'relaunch',
+      ]);
       return parseSegmentEvent(fields);
     default:
       throw new ValidationError('action', USER_ACTIONS, action);
@@ -184,11 +192,21 @@ function parseSegmentEvent(fields: Record<string, unknown>): SegmentEvent {
   const totalSegments = integer(fields, 'totalSegments', 1, MAX_TOTAL_SEGMENTS);
   const segment = integer(fields, 'segment', 0, totalSegments - 1);
   const generation = integer(fields, 'generation', 1, Number.MAX_SAFE_INTEGER);
-  if (fields.from === undefined) return { action: 'segment', scanId: id, segment, totalSegments, generation };
-  if (typeof fields.from !== 'string' || !/^[\w-]{1,64}$/.test(fields.from)) {
+  if (fields.relaunch !== undefined && fields.relaunch !== true) {
+    throw new ValidationError('relaunch', 'true, or no such field', fields.relaunch);
+  }
+  if (fields.from !== undefined && (typeof fields.from !== 'string' || !/^[\w-]{1,64}$/.test(fields.from))) {
     throw new ValidationError('from', 'an owner token of 1 to 64 letters, digits, "-" or "_"', fields.from);
   }
-  return { action: 'segment', scanId: id, segment, totalSegments, generation, from: fields.from };
+  return {
+    action: 'segment',
+    scanId: id,
+    segment,
+    totalSegments,
+    generation,
+    ...(typeof fields.from === 'string' ? { from: fields.from } : {}),
+    ...(fields.relaunch === true ? { relaunch: true } : {}),
+  };
 }
 
 function integer(fields: Record<string, unknown>, name: string, min: number, max: number): number {

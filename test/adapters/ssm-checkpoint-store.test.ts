@@ -142,11 +142,32 @@ describe('SsmCheckpointStore', () => {
       await expect(store.loadScan()).resolves.toEqual(scan);
     });
 
-    it('reads a scan an earlier version kept in the root parameter, until a scan record is saved', async () => {
-      const earlier = JSON.stringify({ v: 1, scan: { ...JSON.parse(encodeScan(scan)).scan } });
-      ssm.on(GetParametersCommand).resolves({ Parameters: [{ Name: ROOT, Value: earlier }] });
+    it('reads a scan and a chain an earlier version wrote (the scan in the root parameter)', async () => {
+      // Written by the previous version (7d7c16e): keys as JSON attribute maps, binary as base64.
+      const earlierScan =
+        '{"v":1,"scan":{"scanId":"20261121T131600Z-4f2a9c","state":"STOPPED","tableName":"Orders","keyAttributes":["pk","sk"],"tableItemCount":1000,"options":{"filterExpression":"#s = :s","projectionExpression":null,"expressionNames":{"#s":"status"},"expressionValues":{":s":{"S":"open"},":b":{"B":"AAH+/w=="}},"consistentRead":false,"pageSize":null,"startKey":{"pk":{"B":"AP8K"},"sk":{"N":"7"}},"recordFormat":"dynamodb-stream","maxItemsPerSecond":500,"maxReadUnitsPerSecond":null},"totalSegments":1,"chains":1,"streamShards":4,"startedAt":1700000000000,"finishedAt":null,"error":null,"summary":null,"startRequest":"abcd"}}';
+      const earlierChain =
+        '{"v":1,"scanId":"20261121T131600Z-4f2a9c","segment":0,"currentSegment":0,"totalSegments":1,"generation":4,"owner":null,"state":"STOPPED","position":{"pk":{"B":"AP8L"},"sk":{"N":"9"}},"itemsScanned":40,"recordsPut":40,"bytesPut":4000,"handoffs":3,"handedOffBy":"owner-3","stalls":0,"updatedAt":1700000100000,"error":null}';
+      ssm.on(GetParametersCommand).resolves({
+        Parameters: [
+          { Name: ROOT, Value: earlierScan },
+          { Name: `${ROOT}/segment/0`, Value: earlierChain },
+        ],
+      });
 
-      await expect(newStore().loadScan()).resolves.toEqual(scan);
+      const { scan: found, checkpoint: chain } = await newStore().loadScanAndSegment(0);
+
+      expect(found).toMatchObject({ state: 'STOPPED', startRequest: 'abcd', chains: 1 });
+      expect(found?.options).toMatchObject({
+        expressionValues: { ':s': { S: 'open' }, ':b': { B: new Uint8Array([0, 1, 254, 255]) } },
+        startKey: { pk: { B: new Uint8Array([0, 255, 10]) }, sk: { N: '7' } },
+        maxItemsPerSecond: 500,
+      });
+      expect(chain).toMatchObject({
+        generation: 4,
+        position: { pk: { B: new Uint8Array([0, 255, 11]) }, sk: { N: '9' } },
+        relaunches: 0,
+      });
     });
 
     it('names a scan record it cannot read, and says how to go on', async () => {

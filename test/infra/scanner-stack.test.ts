@@ -144,7 +144,15 @@ describe('ScannerStack with only a tableArn', () => {
     // The value an update puts back is the one the stack always had, and the scanner never
     // writes that parameter (IAM below grants only reads on it): its state lives under the path.
     expect(roots(after)[0]?.Properties.Value).toBe(INITIAL_ROOT_PARAMETER_VALUE);
-    expect(roots(before)[0]?.Properties.Value).toBe(INITIAL_ROOT_PARAMETER_VALUE);
+    // Every property is as earlier versions (which kept the scan in this parameter) had it: an
+    // upgrade that changed one would make CloudFormation write the value over, mid-scan.
+    expect(roots(before)[0]?.Properties).toEqual({
+      Name: `/ddbscan/${STACK_NAME}/Scanner`,
+      Type: 'String',
+      Value: '{"v":1,"scan":null}',
+      Description:
+        'dynamodb-kinesis-scanner: the current scan; segment checkpoints live under <name>/segment/',
+    });
     const { grants, parameterId } = synth();
     const onRoot = grants.filter((g) => canonical(g.resource) === canonical(ssmParameterArn(parameterId)));
     expect(onRoot.map((g) => g.action).sort()).toEqual(SSM_ROOT_ACTIONS);

@@ -21,6 +21,10 @@ describe('parseEvent', () => {
     ],
     [{ action: 'watchdog' }, { action: 'watchdog' }],
     [segment, segment],
+    [
+      { ...segment, from: 'owner-1', relaunch: true },
+      { ...segment, from: 'owner-1', relaunch: true },
+    ],
   ])('accepts %j', (event, expected) => {
     expect(parseEvent(event)).toEqual(expected);
   });
@@ -173,6 +177,11 @@ describe('parseEvent', () => {
       'Invalid totalSegments: expected an integer from 1 to 1000000',
     ],
     ['generation 0', { ...segment, generation: 0 }, 'Invalid generation: expected an integer from 1'],
+    [
+      'relaunch false',
+      { ...segment, relaunch: false },
+      'Invalid relaunch: expected true, or no such field, received false.',
+    ],
     ['a bad scan id', { ...segment, scanId: '../x' }, 'Invalid scanId'],
   ])('rejects %s with a message naming the field', (_, event, message) => {
     expect(() => parseEvent(event)).toThrow(ValidationError);

@@ -670,30 +670,39 @@ describe('runWatchdog', () => {
   it('fails the chain and the scan after 3 relaunches whose invocations all die without progress', async () => {
     const world = fakeWorld(numberedItems(100), { pageSize: 10, msPerPage: 1000 });
     await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
-    // Chain 1 runs out of memory on its first page, every time: it never writes.
-    const crashing = (event: SegmentEvent) => event.segment === 1;
-    const runUntilCrash = async () => {
+    // Chain 1 runs out of memory on its first page, every time: the invocation dies.
+    const read = world.table.readPage.bind(world.table);
+    let outOfMemory = true;
+    world.table.readPage = async (request) => {
+      if (outOfMemory && request.segment === 1)
+        throw new Error('Runtime exited: signal: killed (out of memory)');
+      return read(request);
+    };
+    const runAll = async () => {
       for (let event = world.continuation.events.shift(); event; event = world.continuation.events.shift()) {
-        if (!crashing(event)) await runSegment(event, budget(world), world.ports);
+        await runSegment(event, budget(world), world.ports).catch((error: unknown) => {
+          if (!String(error).includes('out of memory')) throw error;
+        });
       }
     };
-    await runUntilCrash();
+    await runAll();
     const reports = [];
     for (let run = 0; run < 4; run++) {
       world.clock.advance(controlConfig.stalledAfterMs + 1);
       reports.push(await runWatchdog(controlConfig, world.ports));
-      await runUntilCrash();
+      await runAll();
     }
 
-    expect(reports.map((r) => r.relaunched)).toEqual([1, 1, 1, 0]);
+    expect(reports.map((r) => r.relaunched)).toEqual([1, 1, 1, 1]);
     const scan = world.store.scan;
     expect(scan?.state).toBe('FAILED');
     expect(scan?.error).toBe(
       "Chain 1 (segment 1) was relaunched 3 times without moving on: each invocation ended before its next checkpoint (out of memory, the function's timeout, or a call that hangs). See the function's logs and its failed-invocations queue, fix the cause, then resume.",
     );
-    expect((await world.store.loadSegment(1))?.state).toBe('FAILED');
+    expect(await world.store.loadSegment(1)).toMatchObject({ state: 'FAILED', relaunches: 0 });
     // Chain 0 was never touched, and a fixed chain 1 goes on from its checkpoint on resume.
     expect((await world.store.loadSegment(0))?.state).toBe('DONE');
+    outOfMemory = false;
     await resumeScan(controlConfig, world.ports);
     await drain(world);
     expect(world.store.scan?.state).toBe('COMPLETED');
@@ -703,17 +712,22 @@ describe('runWatchdog', () => {
   it('counts relaunches only while the chain does not move on', async () => {
     const world = fakeWorld(numberedItems(100), { pageSize: 10, msPerPage: 1000 });
     await startScan(startOptions(), controlConfig, world.ports);
-    // Each invocation makes some progress, then its hand-off event is lost: relaunched 5 times.
+    // Each invocation moves the chain on, then its hand-off event is lost: relaunched 5 times,
+    // more than the limit, and never failed.
     for (let run = 0; run < 5; run++) {
       const event = shift(world);
+      expect(event.relaunch).toBe(run > 0 ? true : undefined);
       await runSegment(event, budget(world, 17_000), world.ports);
       world.continuation.events.length = 0;
       world.clock.advance(controlConfig.stalledAfterMs + 1);
       expect(await runWatchdog(controlConfig, world.ports)).toMatchObject({ relaunched: 1 });
-      expect((await world.store.loadSegment(0))?.relaunches).toBe(1);
     }
     await drain(world);
+
     expect(world.store.scan?.state).toBe('COMPLETED');
+    const counts = world.store.segmentWrites().map((w) => w.relaunches);
+    expect(Math.max(...counts)).toBe(1);
+    expect(counts.at(-1)).toBe(0);
   });
 
   it('settles a stop whose segment died before saving its checkpoint', async () => {
@@ -767,6 +781,10 @@ describe('parameters this version cannot read', () => {
 
     await stopScan(world.ports);
     await drain(world);
+    // Stopping: the watchdog records a dead chain STOPPED, but not one it cannot read.
+    world.clock.advance(controlConfig.stalledAfterMs + 1);
+    await runWatchdog(controlConfig, world.ports);
+    expect(world.store.segments.get(1)).toBe('{"v":9,"chain":1}');
     const error = await resumeScan(controlConfig, world.ports).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConflictError);
     expect(String(error)).toContain('segment/1');

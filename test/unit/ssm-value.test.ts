@@ -106,6 +106,7 @@ describe('checkpoint positions', () => {
   it('keep the largest, most escape-heavy key with an error quoting it under 6,300 characters', () => {
     const error = `DynamoDB said: ${JSON.stringify(worstKey)}`.repeat(20);
     const text = encodeSegment({ ...checkpoint, position: worstKey, error });
+    expect(encodeKey(worstKey)).toHaveLength(4792);
     expect(text.length).toBeLessThan(6300);
     expect(ssmWouldRefuse(text)).toBe(false);
     expect(decodeSegment(text).position).toEqual(worstKey);
