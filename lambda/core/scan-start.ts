@@ -84,7 +84,7 @@ export async function startScan(
   ports: ScannerPorts,
 ): Promise<StartResponse> {
   const { store, reader, clock, log } = ports;
-  const { current, unreadable } = await loadCurrent(request, ports);
+  const { current, unreadableRecord } = await loadCurrent(request, ports);
   if (current !== null && !request.restart) {
     // A scan whose segments are all done but whose completion was interrupted is completed here,
     // so it cannot block new scans.
@@ -157,7 +157,7 @@ export async function startScan(
   await probe(options, ports);
   // Concurrent starts (the AWS CLI retries a slow synchronous invoke) must make one scan: the
   // one that creates the start claim for the scan being replaced goes on, the others report it.
-  const replaced = current?.scanId ?? (unreadable ? 'unreadable' : 'none');
+  const replaced = current?.scanId ?? (unreadableRecord ? 'unreadable' : 'none');
   if (!(await claim('start', replaced, ports.ids.newOwnerToken(), START_CLAIM_STALE_MS, false, ports))) {
     return reportConcurrentStart(replaced, ports);
   }
@@ -207,13 +207,13 @@ export async function startScan(
 async function loadCurrent(
   request: StartOptions,
   ports: ScannerPorts,
-): Promise<{ current: ScanRecord | null; unreadable: boolean }> {
+): Promise<{ current: ScanRecord | null; unreadableRecord: boolean }> {
   try {
-    return { current: await ports.store.loadScan(), unreadable: false };
+    return { current: await ports.store.loadScan(), unreadableRecord: false };
   } catch (error) {
     if (!(error instanceof UnreadableParameterError) || !request.restart) throw error;
     ports.log.warn('replacing a scan record this version cannot read', { error: error.message });
-    return { current: null, unreadable: true };
+    return { current: null, unreadableRecord: true };
   }
 }
 
