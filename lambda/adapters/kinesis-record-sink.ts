@@ -33,6 +33,10 @@ export interface KinesisRecordSinkOptions {
  * deadline. Throttling (ProvisionedThroughputExceeded) paces every later send to what the
  * stream accepts (`AdaptiveRate`), so a chain runs near its share of the stream's capacity
  * instead of resending most of its records.
+ *
+ * Resending is safe in both cases: a failed entry was not written, and a whole request the SDK
+ * resends after a lost answer writes its records twice, a duplicate that consumers drop by
+ * eventID (delivery is at least once).
  */
 export class KinesisRecordSink implements RecordSink {
   private readonly baseDelayMs: number;
