@@ -8,7 +8,7 @@ import { backoffDelay } from '../core/backoff';
 import { batchRecords, recordBytes } from '../core/batching';
 import { Semaphore } from '../core/concurrency';
 import { DeadlineError, FatalScanError } from '../core/errors';
-import type { Clock, PutSummary, RecordSink, StreamDescription } from '../core/ports';
+import type { Clock, PutOptions, PutSummary, RecordSink, StreamDescription } from '../core/ports';
 import { AdaptiveRate, shardSeconds } from '../core/rate-limit';
 import type { OutboundRecord } from '../core/record-format';
 import { translateAwsError } from './aws-errors';
@@ -68,6 +68,7 @@ export class KinesisRecordSink implements RecordSink {
     records: readonly OutboundRecord[],
     deadline: number,
     pace: AdaptiveRate = this.defaultPace,
+    options: PutOptions = {},
   ): Promise<PutSummary> {
     const units = records.reduce((sum, r) => sum + shardSeconds(recordBytes(r)), 0);
     // A tenth of a second of the pace per request, but not fewer than 25 records: each request
@@ -79,7 +80,7 @@ export class KinesisRecordSink implements RecordSink {
     const batches = batchRecords(records, perRequest);
     // Settle every batch before answering: a caller that hands off must leave no call behind.
     const outcomes = await Promise.allSettled(
-      batches.map((batch) => this.inFlight.run(() => this.putBatch(batch, deadline, pace))),
+      batches.map((batch) => this.inFlight.run(() => this.putBatch(batch, deadline, pace, options))),
     );
     const total = { records: 0, bytes: 0, resent: 0 };
     let failure: unknown;
@@ -124,6 +125,7 @@ export class KinesisRecordSink implements RecordSink {
     batch: readonly OutboundRecord[],
     deadline: number,
     pace: AdaptiveRate,
+    options: PutOptions,
   ): Promise<PutSummary> {
     let pending: PutRecordsRequestEntry[] = batch.map((r) => ({
       Data: r.data,
@@ -133,14 +135,14 @@ export class KinesisRecordSink implements RecordSink {
     for (let attempt = 0; ; attempt++) {
       let failed: PutRecordsRequestEntry[];
       let reason: string;
-      const sentAt = await pace.acquire(
-        pending.reduce(
-          (sum, e) => sum + shardSeconds((e.Data?.byteLength ?? 0) + (e.PartitionKey?.length ?? 0)),
-          0,
-        ),
-        pending.length,
-        deadline,
+      const units = pending.reduce(
+        (sum, e) => sum + shardSeconds((e.Data?.byteLength ?? 0) + (e.PartitionKey?.length ?? 0)),
+        0,
       );
+      const sentAt =
+        attempt === 0 && options.atOnce === true
+          ? pace.charge(units, pending.length)
+          : await pace.acquire(units, pending.length, deadline);
       if (sentAt === undefined) {
         throw new DeadlineError(
           `${pending.length} of ${batch.length} records not sent: the stream's pace leaves no time before the deadline.`,

@@ -44,9 +44,22 @@ export interface RecordSink {
    * (epoch ms), then throws DeadlineError. Non-retryable errors throw FatalScanError. Sends
    * are paced by `pace`, which throttling slows down.
    */
-  putRecords(records: readonly OutboundRecord[], deadline: number, pace?: AdaptiveRate): Promise<PutSummary>;
+  putRecords(
+    records: readonly OutboundRecord[],
+    deadline: number,
+    pace?: AdaptiveRate,
+    options?: PutOptions,
+  ): Promise<PutSummary>;
   /** The stream's capacity mode and open shards, for choosing a segment count. */
   describeStream(): Promise<StreamDescription>;
+}
+
+export interface PutOptions {
+  /**
+   * Send every record's first attempt at once, whatever the pace (which is charged for it, so
+   * later sends wait): an invocation's first page always goes, so a chain always moves on.
+   */
+  readonly atOnce?: boolean;
 }
 
 export interface StreamDescription {

@@ -58,6 +58,13 @@ export class RateLimiter {
     }
   }
 
+  /** Takes `units` at once, without waiting: the bucket may go into debt, the next take waits. */
+  charge(units: number): void {
+    if (this.rate === Number.POSITIVE_INFINITY) return;
+    this.refill();
+    this.tokens -= units;
+  }
+
   /** What an idle caller may save up: a fifth of a second's worth. */
   private burst(): number {
     return this.rate * BURST_SECONDS;
@@ -180,6 +187,16 @@ export class AdaptiveRate {
       while ((this.sent[0]?.at ?? now) < now - WINDOW_MS) this.sent.shift();
     }
     return now;
+  }
+
+  /**
+   * Counts `records` of `units` sent now, without waiting for the pace (an invocation's first
+   * page, which always goes); later sends wait until the pace has paid for it.
+   */
+  charge(units: number, records: number): number {
+    this.records.charge(records);
+    this.limiter.charge(units);
+    return this.clock.now();
   }
 
   /** Kinesis accepted part or all of a request: the pace rises while it is what holds sends back. */

@@ -302,14 +302,21 @@ class SegmentRun {
     });
     const readLimit = new RateLimiter(clock, share(scan.options.maxReadUnitsPerSecond));
     const handOffAt = this.handOffAt();
-    // Until a page says otherwise, an item costs a read unit (a strongly consistent read of 4 KB).
+    // Until a page says otherwise, an item costs a read unit (a strongly consistent read of 4 KB),
+    // and its record the stream time of the chain's average record so far.
     let readUnitsPerItem = 1;
-    // A page holds at most ChainPolicy.pageSeconds of what the chain may write or read, so a slow chain (a
-    // small share of the stream, or a rate limit) still finishes pages well inside an invocation.
+    let unitsPerRecord = shardSeconds(
+      this.progress.recordsPut > 0 ? this.progress.bytesPut / this.progress.recordsPut : 0,
+    );
+    const writeDeadline = config.deadline - config.handoffMs / 2;
+    // A page holds at most ChainPolicy.pageSeconds of what the chain may write or read, and at
+    // most half the invocation's time to write, so a slow chain (a small share of the stream, a
+    // rate limit) or a short invocation still finishes pages inside an invocation.
+    const pageSeconds = Math.min(ChainPolicy.pageSeconds, Math.max(0, writeDeadline - this.startedAt) / 2000);
     const pageLimit = (): number | undefined => {
-      const recordsPerSecond = pace.recordsPerSecond;
+      const recordsPerSecond = Math.min(pace.recordsPerSecond, pace.pace / unitsPerRecord);
       const itemsPerSecond = readLimit.unitsPerSecond / Math.max(readUnitsPerItem, 0.01);
-      const paced = ChainPolicy.pageSeconds * Math.min(recordsPerSecond, itemsPerSecond);
+      const paced = pageSeconds * Math.min(recordsPerSecond, itemsPerSecond);
       const configured = scan.options.pageSize ?? config.pageSize;
       if (paced >= ChainPolicy.unpacedPageItems) return configured;
       return Math.max(1, Math.floor(Math.min(configured ?? paced, paced)));
@@ -333,7 +340,6 @@ class SegmentRun {
       page.catch(() => {});
       return page;
     };
-    const writeDeadline = config.deadline - config.handoffMs / 2;
 
     const writes: PageWrite[] = [];
     try {
@@ -353,6 +359,8 @@ class SegmentRun {
         // A page that would not be written before the write deadline at the chain's pace is
         // left to the next invocation instead of being sent and thrown away.
         const units = records.reduce((sum, r) => sum + shardSeconds(recordBytes(r)), 0);
+        // Small records cost a shard's thousandth of a second exactly, sums' rounding aside.
+        if (records.length > 0) unitsPerRecord = Math.max(shardSeconds(0), units / records.length - 1e-12);
         if (this.pages > 0 && clock.now() + (1000 * units) / pace.pace >= writeDeadline) {
           await this.drain(writes);
           return await this.handOff();
@@ -375,8 +383,11 @@ class SegmentRun {
         const write =
           records.length === 0
             ? Promise.resolve(NOTHING_PUT)
-            : // Leave half the hand-off margin for the checkpoint and the re-invoke.
-              sink.putRecords(records, writeDeadline, pace);
+            : // Leave half the hand-off margin for the checkpoint and the re-invoke. The first
+              // page goes at once, whatever the pace: each invocation moves the chain on.
+              sink.putRecords(records, writeDeadline, pace, {
+                atOnce: this.pages === 0 && writes.length === 0,
+              });
         write.catch(() => {});
         writes.push({ segment: pageSegment, page, write });
         // The first page is written alone, so a stream that refuses an invocation's writes
@@ -491,9 +502,12 @@ class SegmentRun {
         ChainPolicy.stallWriteShare * budget;
     const persistent =
       this.lastDeadline !== undefined && (this.lastDeadline.attempts >= ChainPolicy.stallAttempts || hadTime);
-    // Every invocation without a page counts; a scan fails after a few whose last write was
-    // refused throughout, or after many for any reason (nothing retries forever).
-    const stalls = this.pages > 0 ? 0 : saved.stalls + 1;
+    // An invocation without a page counts when Kinesis refused its write: a scan fails after a few
+    // whose write was refused throughout, or after many (nothing retries forever). A page the
+    // chain's own pace left no time to send (a short invocation, a busy machine) says nothing
+    // about the stream, and does not count.
+    const refused = this.lastDeadline === undefined || this.lastDeadline.attempts > 0;
+    const stalls = this.pages > 0 ? 0 : refused ? saved.stalls + 1 : saved.stalls;
     if ((persistent && stalls >= ChainPolicy.maxStalledHandoffs) || stalls >= ChainPolicy.maxIdleHandoffs) {
       throw new FatalScanError(
         `No page of segment ${this.event.segment} could be written in ${stalls} consecutive invocations: ${this.lastDeadline?.message ?? 'reading and pacing left no time for a page'}`,

@@ -178,6 +178,35 @@ describe('KinesisRecordSink', () => {
     expect(waited).toBeLessThan(1600);
   });
 
+  it('sends a page at once when asked, charging the pace, though the pace alone would leave no time', async () => {
+    const { clock, sleeps } = fakeClock();
+    kinesis.on(PutRecordsCommand).callsFake(answerEach(accepted));
+    // Half a shard: 2,000 records take 4 s, and the deadline is 100 ms away.
+    const pace = new AdaptiveRate(clock, { initial: 0.5 });
+    const deadline = START + 100;
+
+    await expect(newSink(clock).putRecords(records(2000), deadline, pace)).rejects.toThrow(
+      "the stream's pace leaves no time before the deadline",
+    );
+    kinesis.resetHistory();
+    const slept = sleeps.length;
+
+    const summary = await newSink(clock).putRecords(
+      records(2000),
+      deadline,
+      new AdaptiveRate(clock, { initial: 0.5 }),
+      {
+        atOnce: true,
+      },
+    );
+    expect(summary.records).toBe(2000);
+    expect(sleeps.slice(slept)).toEqual([]);
+    // The pace was charged: the next send waits for it, and here that is past the deadline.
+    const charged = new AdaptiveRate(clock, { initial: 0.5 });
+    await newSink(clock).putRecords(records(1000), deadline, charged, { atOnce: true });
+    await expect(charged.acquire(0.001, 1, deadline)).resolves.toBeUndefined();
+  });
+
   it('sends nothing for no records', async () => {
     const summary = await newSink(fakeClock().clock).putRecords([], START + 60_000);
 

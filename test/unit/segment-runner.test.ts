@@ -269,6 +269,30 @@ describe('runSegment', () => {
     );
   });
 
+  it("does not count invocations whose own pace left no time for a page: only Kinesis's refusals do", async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+    let calls = 0;
+    // Twelve invocations in a row send nothing (a short invocation on a busy machine), then pages go.
+    world.sink.beforePut = () => {
+      if (++calls <= 12) {
+        throw new DeadlineError(
+          "10 of 10 records not sent: the stream's pace leaves no time before the deadline.",
+          0,
+        );
+      }
+    };
+    let event: SegmentEvent | undefined = await started(world);
+    let last: SegmentOutcome | undefined;
+    while (event) {
+      last = await runSegment(event, config(world), world.ports);
+      event = world.continuation.events.shift();
+    }
+
+    expect(calls).toBeGreaterThan(ChainPolicy.maxIdleHandoffs);
+    expect(last).toMatchObject({ kind: 'done', scanCompleted: true });
+    expect(world.store.scan?.state).toBe('COMPLETED');
+  });
+
   it('does not count a hand-off as a stall when the write ran out of time after one late attempt', async () => {
     // The budget went elsewhere: each page takes 300 of the invocation's 900 s to read (the
     // fake's clock also counts the page read ahead), so the write starts late, and each of the
