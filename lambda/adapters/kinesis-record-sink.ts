@@ -139,10 +139,11 @@ export class KinesisRecordSink implements RecordSink {
         (sum, e) => sum + shardSeconds((e.Data?.byteLength ?? 0) + (e.PartitionKey?.length ?? 0)),
         0,
       );
+      // A first attempt that must go (an invocation's first page) waits for the pace while
+      // there is time, and goes at once when there is not.
       const sentAt =
-        attempt === 0 && options.atOnce === true
-          ? pace.charge(units, pending.length)
-          : await pace.acquire(units, pending.length, deadline);
+        (await pace.acquire(units, pending.length, deadline)) ??
+        (attempt === 0 && options.atOnce === true ? pace.charge(units, pending.length) : undefined);
       if (sentAt === undefined) {
         throw new DeadlineError(
           `${pending.length} of ${batch.length} records not sent: the stream's pace leaves no time before the deadline.`,

@@ -56,8 +56,9 @@ export interface RecordSink {
 
 export interface PutOptions {
   /**
-   * Send every record's first attempt at once, whatever the pace (which is charged for it, so
-   * later sends wait): an invocation's first page always goes, so a chain always moves on.
+   * Send every record's first attempt before the deadline, at once when the pace leaves no time
+   * (the pace is charged for it, so later sends wait): an invocation's first page always goes,
+   * so a chain always moves on.
    */
   readonly atOnce?: boolean;
 }
