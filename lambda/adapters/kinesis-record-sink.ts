@@ -140,10 +140,10 @@ export class KinesisRecordSink implements RecordSink {
         0,
       );
       // A first attempt that must go (an invocation's first page) waits for the pace while
-      // there is time, and goes at once when there is not.
-      const sentAt =
-        (await pace.acquire(units, pending.length, deadline)) ??
-        (attempt === 0 && options.atOnce === true ? pace.charge(units, pending.length) : undefined);
+      // there is time, and goes at once when there is not, but never after the deadline.
+      const sentAt = await pace.acquire(units, pending.length, deadline, {
+        force: attempt === 0 && options.atOnce === true,
+      });
       if (sentAt === undefined) {
         throw new DeadlineError(
           `${pending.length} of ${batch.length} records not sent: the stream's pace leaves no time before the deadline.`,

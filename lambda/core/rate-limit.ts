@@ -178,25 +178,25 @@ export class AdaptiveRate {
     units: number,
     records: number,
     until = Number.POSITIVE_INFINITY,
+    options: { readonly force?: boolean } = {},
   ): Promise<number | undefined> {
-    if (!(await this.records.take(records, until))) return undefined;
-    if (!(await this.limiter.take(units, until))) return undefined;
+    // Forced (an invocation's first page): what the pace has no time for is charged instead of
+    // waited for, so later sends wait; but nothing is sent after `until`.
+    const force = options.force === true;
+    if (!(await this.records.take(records, until))) {
+      if (!force || this.clock.now() >= until) return undefined;
+      this.records.charge(records);
+    }
+    if (!(await this.limiter.take(units, until))) {
+      if (!force || this.clock.now() >= until) return undefined;
+      this.limiter.charge(units);
+    }
     const now = this.clock.now();
     if (this.limiter.unitsPerSecond === Number.POSITIVE_INFINITY) {
       this.sent.push({ at: now, count: units });
       while ((this.sent[0]?.at ?? now) < now - WINDOW_MS) this.sent.shift();
     }
     return now;
-  }
-
-  /**
-   * Counts `records` of `units` sent now, without waiting for the pace (an invocation's first
-   * page, which always goes); later sends wait until the pace has paid for it.
-   */
-  charge(units: number, records: number): number {
-    this.records.charge(records);
-    this.limiter.charge(units);
-    return this.clock.now();
   }
 
   /** Kinesis accepted part or all of a request: the pace rises while it is what holds sends back. */

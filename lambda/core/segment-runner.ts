@@ -318,7 +318,8 @@ class SegmentRun {
       const itemsPerSecond = readLimit.unitsPerSecond / Math.max(readUnitsPerItem, 0.01);
       const paced = pageSeconds * Math.min(recordsPerSecond, itemsPerSecond);
       const configured = scan.options.pageSize ?? config.pageSize;
-      if (paced >= ChainPolicy.unpacedPageItems) return configured;
+      // NaN: no time and no pace (an unpaced stream with a hand-off margin over the timeout).
+      if (Number.isNaN(paced) || paced >= ChainPolicy.unpacedPageItems) return configured;
       return Math.max(1, Math.floor(Math.min(configured ?? paced, paced)));
     };
     const read = (segment: number, exclusiveStartKey: AttributeMap | null): Promise<Page> => {
@@ -500,14 +501,15 @@ class SegmentRun {
       this.firstWriteAt !== undefined &&
       this.config.deadline - this.config.handoffMs / 2 - this.firstWriteAt >=
         ChainPolicy.stallWriteShare * budget;
+    // Refused by Kinesis (attempts made): a write the chain's own pace held back is not evidence.
     const persistent =
-      this.lastDeadline !== undefined && (this.lastDeadline.attempts >= ChainPolicy.stallAttempts || hadTime);
-    // An invocation without a page counts when Kinesis refused its write: a scan fails after a few
-    // whose write was refused throughout, or after many (nothing retries forever). A page the
-    // chain's own pace left no time to send (a short invocation, a busy machine) says nothing
-    // about the stream, and does not count.
-    const refused = this.lastDeadline === undefined || this.lastDeadline.attempts > 0;
-    const stalls = this.pages > 0 ? 0 : refused ? saved.stalls + 1 : saved.stalls;
+      this.lastDeadline !== undefined &&
+      this.lastDeadline.attempts > 0 &&
+      (this.lastDeadline.attempts >= ChainPolicy.stallAttempts || hadTime);
+    // Every invocation without a page counts: a scan fails after a few whose write Kinesis refused
+    // throughout, or after many for any reason (nothing retries forever). A first page always
+    // goes (at once when the chain's pace leaves no time), so its own pacing cannot stall a chain.
+    const stalls = this.pages > 0 ? 0 : saved.stalls + 1;
     if ((persistent && stalls >= ChainPolicy.maxStalledHandoffs) || stalls >= ChainPolicy.maxIdleHandoffs) {
       throw new FatalScanError(
         `No page of segment ${this.event.segment} could be written in ${stalls} consecutive invocations: ${this.lastDeadline?.message ?? 'reading and pacing left no time for a page'}`,

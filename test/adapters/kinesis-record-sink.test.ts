@@ -179,32 +179,39 @@ describe('KinesisRecordSink', () => {
   });
 
   it('sends a page at once when asked, charging the pace, though the pace alone would leave no time', async () => {
-    const { clock, sleeps } = fakeClock();
     kinesis.on(PutRecordsCommand).callsFake(answerEach(accepted));
     // Half a shard: 2,000 records take 4 s, and the deadline is 100 ms away.
-    const pace = new AdaptiveRate(clock, { initial: 0.5 });
-    const deadline = START + 100;
-
-    await expect(newSink(clock).putRecords(records(2000), deadline, pace)).rejects.toThrow(
-      "the stream's pace leaves no time before the deadline",
-    );
+    const paced = fakeClock();
+    await expect(
+      newSink(paced.clock).putRecords(
+        records(2000),
+        START + 100,
+        new AdaptiveRate(paced.clock, { initial: 0.5 }),
+      ),
+    ).rejects.toThrow("the stream's pace leaves no time before the deadline");
     kinesis.resetHistory();
-    const slept = sleeps.length;
 
-    const summary = await newSink(clock).putRecords(
-      records(2000),
-      deadline,
-      new AdaptiveRate(clock, { initial: 0.5 }),
-      {
-        atOnce: true,
-      },
-    );
+    const { clock, sleeps } = fakeClock();
+    const pace = new AdaptiveRate(clock, { initial: 0.5 });
+    const summary = await newSink(clock).putRecords(records(2000), START + 100, pace, { atOnce: true });
+
     expect(summary.records).toBe(2000);
-    expect(sleeps.slice(slept)).toEqual([]);
-    // The pace was charged: the next send waits for it, and here that is past the deadline.
-    const charged = new AdaptiveRate(clock, { initial: 0.5 });
-    await newSink(clock).putRecords(records(1000), deadline, charged, { atOnce: true });
-    await expect(charged.acquire(0.001, 1, deadline)).resolves.toBeUndefined();
+    expect(clock.now()).toBeLessThan(START + 100);
+    // The pace was charged: the next send waits for it, here past the deadline.
+    await expect(pace.acquire(0.001, 1, START + 100)).resolves.toBeUndefined();
+    expect(sleeps.every((ms) => ms < 100)).toBe(true);
+  });
+
+  it('sends nothing after the deadline, even a page asked to go at once', async () => {
+    kinesis.on(PutRecordsCommand).callsFake(answerEach(accepted));
+    const { clock } = fakeClock(START + 200);
+
+    await expect(
+      newSink(clock).putRecords(records(10), START + 100, new AdaptiveRate(clock, { initial: 0.5 }), {
+        atOnce: true,
+      }),
+    ).rejects.toThrow("the stream's pace leaves no time before the deadline");
+    expect(kinesis).not.toHaveReceivedCommand(PutRecordsCommand);
   });
 
   it('sends nothing for no records', async () => {
