@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { SegmentEvent } from '../../lambda/contract';
 import { getStatus, startScan } from '../../lambda/core/scan-control';
-import { type SegmentCheckpoint, segmentsDone, segmentsOfChain } from '../../lambda/core/scan-state';
+import {
+  firstCheckpoint,
+  type SegmentCheckpoint,
+  segmentsDone,
+  segmentsOfChain,
+} from '../../lambda/core/scan-state';
 import { runSegment, type SegmentOutcome, type SegmentRunConfig } from '../../lambda/core/segment-runner';
 import { WriteTurns } from '../../lambda/core/write-turns';
 import { controlConfig, type FakeWorld, fakeWorld, numberedItems, runConfig, startOptions } from '../fakes';
@@ -121,26 +126,17 @@ describe('chains', () => {
   it('report segments done, running and pending from the chain checkpoints', async () => {
     const world = fakeWorld(numberedItems(100), { pageSize: 5 });
     await startScan(startOptions({ segments: 10, concurrency: 3 }), controlConfig, world.ports);
-    const scanId = world.store.scan?.scanId ?? '';
+    const scan = world.store.scan;
+    if (scan === null) throw new Error('no scan');
     const checkpoint = (segment: number, currentSegment: number, state: SegmentCheckpoint['state']) =>
       world.store.saveSegment({
-        scanId,
-        segment,
+        ...firstCheckpoint(scan, segment, 1, world.clock.now()),
         currentSegment,
-        totalSegments: 10,
-        generation: 1,
         owner: 'o',
         state,
-        position: null,
         itemsScanned: 10,
         recordsPut: 10,
         bytesPut: 100,
-        handoffs: 0,
-        handedOffBy: null,
-        stalls: 0,
-        relaunches: 0,
-        updatedAt: world.clock.now(),
-        error: null,
       });
     // Chain 0 (segments 0, 3, 6, 9) is on 6; chain 1 (1, 4, 7) is done; chain 2 has not written.
     await checkpoint(0, 6, 'RUNNING');

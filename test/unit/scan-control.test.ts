@@ -16,7 +16,7 @@ import {
   startScan,
   stopScan,
 } from '../../lambda/core/scan-control';
-import { decodeScan, encodeScan } from '../../lambda/core/scan-state';
+import { decodeScan, encodeScan, firstCheckpoint } from '../../lambda/core/scan-state';
 import { runSegment, type SegmentOutcome } from '../../lambda/core/segment-runner';
 import { controlConfig, type FakeWorld, fakeWorld, numberedItems, startOptions } from '../fakes';
 
@@ -250,23 +250,11 @@ describe('startScan', () => {
     const world = fakeWorld(numberedItems(10));
     await startScan(startOptions(), controlConfig, world.ports);
     await world.store.saveSegment({
-      scanId: 'scan-1',
-      segment: 0,
-      currentSegment: 0,
-      totalSegments: 1,
-      generation: 1,
-      owner: null,
+      ...firstCheckpoint(world.store.scan ?? fail(), 0, 1, world.clock.now()),
       state: 'DONE',
-      position: null,
       itemsScanned: 10,
       recordsPut: 10,
       bytesPut: 100,
-      handoffs: 0,
-      handedOffBy: null,
-      stalls: 0,
-      relaunches: 0,
-      updatedAt: world.clock.now(),
-      error: null,
     });
 
     expect(await startScan(startOptions(), controlConfig, world.ports)).toMatchObject({
@@ -480,25 +468,14 @@ describe('completion under faults', () => {
     world.events.publishCompletion = async (detail) => {
       world.events.published.push(detail);
       await startScan(startOptions({ restart: true }), controlConfig, world.ports);
-      const fresh = shift(world);
+      shift(world); // the new scan's chain, which this test writes for by hand
       await world.store.saveSegment({
-        scanId: fresh.scanId,
-        segment: 0,
-        currentSegment: 0,
-        totalSegments: 1,
-        generation: 1,
+        ...firstCheckpoint(world.store.scan ?? fail(), 0, 1, world.clock.now()),
         owner: 'b',
-        state: 'RUNNING',
         position: { pk: { N: '4' } },
         itemsScanned: 5,
         recordsPut: 5,
         bytesPut: 5,
-        handoffs: 0,
-        handedOffBy: null,
-        stalls: 0,
-        relaunches: 0,
-        updatedAt: world.clock.now(),
-        error: null,
       });
     };
 
@@ -512,23 +489,11 @@ describe('completion under faults', () => {
     const world = fakeWorld(numberedItems(10), { pageSize: 100 });
     await startScan(startOptions(), controlConfig, world.ports);
     await world.store.saveSegment({
-      scanId: 'scan-1',
-      segment: 0,
-      currentSegment: 0,
-      totalSegments: 1,
-      generation: 1,
-      owner: null,
+      ...firstCheckpoint(world.store.scan ?? fail(), 0, 1, world.clock.now()),
       state: 'DONE',
-      position: null,
       itemsScanned: 10,
       recordsPut: 10,
       bytesPut: 10,
-      handoffs: 0,
-      handedOffBy: null,
-      stalls: 0,
-      relaunches: 0,
-      updatedAt: world.clock.now(),
-      error: null,
     });
     await world.store.createClaim('completion', 'scan-1', 0, {
       holder: 'still-publishing',
