@@ -1,18 +1,16 @@
-import * as path from 'node:path';
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { ConsumerEnv } from '../lambda/contract';
 import { AlarmTopic } from './alarm-topic';
+import { createBundledFunction } from './bundled-function';
 import { DynamoDbKinesisScanner } from './dynamodb-kinesis-scanner';
 import { createFunctionRole } from './function-role';
 import { acknowledgeNagFinding } from './nag';
-import { acknowledgeRuntime, BUNDLE_TARGET, FUNCTION_RUNTIME } from './runtime';
 
 const TABLE_EXAMPLE = 'arn:aws:dynamodb:us-east-1:123456789012:table/Orders';
 const STREAM_EXAMPLE = 'arn:aws:kinesis:us-east-1:123456789012:stream/orders-backfill';
@@ -130,10 +128,7 @@ export class ScannerStack extends Stack {
         retention: logs.RetentionDays.ONE_MONTH,
         removalPolicy: RemovalPolicy.DESTROY,
       });
-      const consumer = new NodejsFunction(this, 'ExampleConsumer', {
-        entry: path.join(__dirname, '..', 'lambda', 'handlers', 'example-consumer.ts'),
-        handler: 'handler',
-        runtime: FUNCTION_RUNTIME,
+      const consumer = createBundledFunction(this, 'ExampleConsumer', 'example-consumer', {
         architecture: lambda.Architecture.ARM_64,
         timeout: Duration.minutes(1),
         memorySize: 512,
@@ -146,17 +141,7 @@ export class ScannerStack extends Stack {
           consumerLogs,
           'dynamodb-kinesis-scanner: example consumer of the scan stream',
         ),
-        bundling: {
-          externalModules: [],
-          minify: true,
-          keepNames: true,
-          sourceMap: true,
-          target: BUNDLE_TARGET,
-        },
-        depsLockFilePath: path.join(__dirname, '..', 'package-lock.json'),
-        projectRoot: path.join(__dirname, '..'),
       });
-      acknowledgeRuntime(consumer);
       idempotency.grantReadWriteData(consumer);
       this.scanner.addConsumer(consumer);
       new CfnOutput(this, 'ExampleConsumerName', { value: consumer.functionName });

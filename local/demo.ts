@@ -7,7 +7,7 @@ import {
   type StartResponse,
   type StatusResponse,
 } from '../lambda/contract';
-import { createConsumerHandler } from '../lambda/handlers/example-consumer';
+import { createConsumerHandler } from '../lambda/consumer/consumer-handler';
 import { checkDelivery, type DeliveryReport } from './delivery-check';
 import { createDemoTable, generateItems, writeItems } from './demo-data';
 import { pollStream } from './kinesis-poller';

@@ -66,11 +66,11 @@ describe('alarms', () => {
     const scanner = stack.scanner;
     expect(alarms(template)).toHaveLength(5);
     expect(scanner.alarms).toEqual([
-      scanner.failedInvocationsAlarm,
-      scanner.errorsAlarm,
-      scanner.stalledSegmentsAlarm,
-      scanner.throttlingAlarm,
-      scanner.scansFailedAlarm,
+      scanner.monitoring.failedInvocationsAlarm,
+      scanner.monitoring.errorsAlarm,
+      scanner.monitoring.stalledSegmentsAlarm,
+      scanner.monitoring.throttlingAlarm,
+      scanner.monitoring.scansFailedAlarm,
     ]);
     for (const alarm of alarms(template)) {
       expect(alarm.Properties.AlarmActions).toBeUndefined();
@@ -94,10 +94,10 @@ describe('alarms', () => {
     });
     const description = asText(alarm.Properties.AlarmDescription);
     expect(description).toContain(`<${queueId}.QueueName>`);
-    expect(description).toContain(`npx --no-install ddbscan status --function <${functionId}>`);
+    expect(description).toContain(`npx dynamodb-kinesis-scanner status --function <${functionId}>`);
     // The scanner's region goes with it, and npx never fetches a package of that name from npm.
     expect(description).toMatch(/--function <\w+> --region \S+/);
-    expect(description).toContain(`npx --no-install ddbscan resume --function <${functionId}>`);
+    expect(description).toContain(`npx dynamodb-kinesis-scanner resume --function <${functionId}>`);
     expect(description).toContain('aws sqs purge-queue');
   });
 
@@ -115,8 +115,8 @@ describe('alarms', () => {
     });
     const description = asText(alarm.Properties.AlarmDescription);
     expect(description).toMatch(/ValidationError/);
-    expect(description).toContain(`npx --no-install ddbscan status --function <${functionId}>`);
-    expect(description).toContain(`npx --no-install ddbscan resume --function <${functionId}>`);
+    expect(description).toContain(`npx dynamodb-kinesis-scanner status --function <${functionId}>`);
+    expect(description).toContain(`npx dynamodb-kinesis-scanner resume --function <${functionId}>`);
   });
 
   it('alarms when the watchdog relaunched a stalled segment, on the metric of this scanner only', () => {
@@ -133,7 +133,7 @@ describe('alarms', () => {
     });
     const description = asText(alarm.Properties.AlarmDescription);
     for (const command of ['status', 'resume', 'stop']) {
-      expect(description).toContain(`npx --no-install ddbscan ${command} --function <${functionId}>`);
+      expect(description).toContain(`npx dynamodb-kinesis-scanner ${command} --function <${functionId}>`);
     }
   });
 
@@ -176,8 +176,8 @@ describe('alarms', () => {
     expect(metrics).toHaveLength(3);
     const description = asText(alarm.Properties.AlarmDescription);
     expect(description).toContain('update-shard-count');
-    expect(description).toContain(`npx --no-install ddbscan stop --function <${functionId}>`);
-    expect(description).toContain(`npx --no-install ddbscan resume --function <${functionId}>`);
+    expect(description).toContain(`npx dynamodb-kinesis-scanner stop --function <${functionId}>`);
+    expect(description).toContain(`npx dynamodb-kinesis-scanner resume --function <${functionId}>`);
   });
 
   it('alarms when a scan ended FAILED, and says where the error is and how to continue', () => {
@@ -193,8 +193,8 @@ describe('alarms', () => {
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     });
     const description = asText(alarm.Properties.AlarmDescription);
-    expect(description).toContain(`npx --no-install ddbscan status --function <${functionId}>`);
-    expect(description).toContain(`npx --no-install ddbscan resume --function <${functionId}>`);
+    expect(description).toContain(`npx dynamodb-kinesis-scanner status --function <${functionId}>`);
+    expect(description).toContain(`npx dynamodb-kinesis-scanner resume --function <${functionId}>`);
   });
 
   it("points Powertools Metrics at the contract's namespace and service, where the alarms look", () => {

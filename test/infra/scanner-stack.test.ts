@@ -579,7 +579,7 @@ describe('addConsumer', () => {
     });
     const description = JSON.stringify(alarm?.Properties?.AlarmDescription);
     expect(description).toContain('failed every retry of the consumer');
-    expect(description).toContain('npx --no-install ddbscan start --restart --function');
+    expect(description).toContain('npx dynamodb-kinesis-scanner start --restart --function');
   });
 
   it("sends the consumer alarm's ALARM and OK to the alarm topic", () => {

@@ -1,0 +1,102 @@
+import { Duration, Names } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { DynamoDbKinesisScanner } from './dynamodb-kinesis-scanner';
+import { acknowledgeNagFinding } from './nag';
+import { CLI, functionFlagOf } from './scanner-monitoring';
+
+/** SQS3 asks every queue for a dead-letter queue; this queue is itself where failures end. */
+const CONSUMER_FAILURES_NAG_REASON =
+  "This queue is itself the dead-letter destination: the consumer's event source mapping on-failure destination, " +
+  'which receives the description of a batch that failed every retry. Nothing consumes it, so a DLQ behind it ' +
+  'would never receive anything. It keeps messages 14 days.';
+
+/** How a consumer reads the stream; every option has a default suited to a backfill. */
+export interface ScanConsumerOptions {
+  /** Records per invocation. @default 100 */
+  readonly batchSize?: number;
+  /** Wait up to this long to fill a batch. @default Duration.seconds(1) */
+  readonly maxBatchingWindow?: Duration;
+  /** Concurrent batches per shard (1 to 10); records of one item stay in order. @default 2 */
+  readonly parallelizationFactor?: number;
+  /** Retries of a failing batch before its records go to the failure queue. @default 3 */
+  readonly retryAttempts?: number;
+  /** Split a failing batch in two to isolate the bad record. @default true */
+  readonly bisectBatchOnError?: boolean;
+  /** @default lambda.StartingPosition.TRIM_HORIZON: every record still in the stream */
+  readonly startingPosition?: lambda.StartingPosition;
+  /**
+   * Where records that failed every retry are described.
+   * @default - a new SQS queue, encrypted, TLS only, kept 14 days
+   */
+  readonly onFailure?: lambda.IEventSourceDlq;
+}
+
+/** What `addConsumer` created. */
+export interface ScanConsumer {
+  readonly eventSource: sources.KinesisEventSource;
+  /** The failure queue, when `addConsumer` created one. */
+  readonly failureQueue?: sqs.Queue;
+  /** In alarm while `failureQueue` holds a message (notifying the alarm topic, if any). */
+  readonly failureAlarm?: cloudwatch.Alarm;
+}
+
+/**
+ * Attaches a consumer Lambda to the scanner's stream (see `DynamoDbKinesisScanner.addConsumer`).
+ * The failure queue and its alarm are the scanner's children, one pair per attachment.
+ */
+export function attachConsumer(
+  scanner: DynamoDbKinesisScanner,
+  consumer: lambda.IFunction,
+  options: ScanConsumerOptions = {},
+): ScanConsumer {
+  const parallelizationFactor = options.parallelizationFactor ?? 2;
+  if (!Number.isInteger(parallelizationFactor) || parallelizationFactor < 1 || parallelizationFactor > 10) {
+    throw new Error(`Invalid parallelizationFactor: expected 1 to 10, received ${parallelizationFactor}.`);
+  }
+  let failureQueue: sqs.Queue | undefined;
+  let failureAlarm: cloudwatch.Alarm | undefined;
+  let onFailure = options.onFailure;
+  if (onFailure === undefined) {
+    const id = `ConsumerFailures${Names.uniqueId(consumer)}`;
+    // A function attached twice gets a queue per attachment.
+    const unique = scanner.node.tryFindChild(id) === undefined ? id : `${id}${scanner.node.children.length}`;
+    failureQueue = new sqs.Queue(scanner, unique, {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    acknowledgeNagFinding(failureQueue, 'AwsSolutions-SQS3', CONSUMER_FAILURES_NAG_REASON);
+    onFailure = new sources.SqsDlq(failureQueue);
+    failureAlarm = failureQueue
+      .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' })
+      .createAlarm(scanner, `${unique}Alarm`, {
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription:
+          `A batch of scan records failed every retry of the consumer ${consumer.functionName}; the queue ` +
+          `${failureQueue.queueName} holds its description (shard and sequence numbers), not the records. Look at the ` +
+          "consumer's logs and the messages (aws sqs receive-message). Fix the consumer, then either read those records " +
+          'again from the stream while it keeps them (24 hours by default), or run the scan again (' +
+          `${CLI} start --restart ${functionFlagOf(scanner.function)}): consumers deduplicate on the record's eventID. Purge the ` +
+          'queue when done (aws sqs purge-queue): the alarm stays on while a message is in it.',
+      });
+    scanner.monitoring.notify(failureAlarm);
+  }
+  const eventSource = new sources.KinesisEventSource(scanner.stream, {
+    startingPosition: options.startingPosition ?? lambda.StartingPosition.TRIM_HORIZON,
+    batchSize: options.batchSize ?? 100,
+    maxBatchingWindow: options.maxBatchingWindow ?? Duration.seconds(1),
+    parallelizationFactor,
+    retryAttempts: options.retryAttempts ?? 3,
+    bisectBatchOnError: options.bisectBatchOnError ?? true,
+    reportBatchItemFailures: true,
+    onFailure,
+  });
+  consumer.addEventSource(eventSource);
+  return { eventSource, failureQueue, failureAlarm };
+}
