@@ -24,7 +24,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'e2e',
-          include: ['test/e2e/**/*.test.ts'],
+          include: ['test/e2e/**/*.test.ts', 'test/package/**/*.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },

@@ -1,23 +1,23 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { awsCapacitySource } from './commands/capacity-source';
+import { version } from '../package.json';
 import { CliError, ExitCode } from './commands/cli-error';
-import { runControlCommand } from './commands/control';
-import { runDemoCommand } from './commands/demo';
 import { processIo } from './commands/io';
-import { runLocalCommand } from './commands/local';
-import { type PlanCommandOptions, runPlanCommand } from './commands/plan';
-import { connectScanner, type TargetOptions } from './commands/scanner-api';
-import { runStartCommand, type StartCommandOptions } from './commands/start';
-import { runStatusCommand } from './commands/status';
+import type { PlanCommandOptions } from './commands/plan';
+import type { ScannerApi, TargetOptions } from './commands/scanner-api';
+import type { StartCommandOptions } from './commands/start';
 
 // The SDK warns on Node 20 that releases after January 2027 need Node 22; the lockfile pins
 // working versions, so the output stays readable.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-/** CLI entry: wires the subcommands; each lives in bin/commands/. */
+/**
+ * CLI entry: wires the subcommands; each lives in bin/commands/ and is required when it runs, so
+ * `--help` loads neither the AWS SDK nor the local stack.
+ */
 const program = new Command()
   .name('ddbscan')
   .description('Scan every item of a DynamoDB table into a Kinesis stream with a self-chaining Lambda.')
+  .version(version, '-V, --version', "print the package's version")
   .option('--verbose', 'print stack traces on errors')
   .showHelpAfterError()
   .exitOverride();
@@ -56,7 +56,8 @@ targeting(program.command('start'))
   .option('--watch', 'follow the scan until it ends', false)
   .option('--interval <seconds>', 'seconds between polls with --watch', positiveNumber, 2)
   .action(async (options: StartCommandOptions & TargetOptions) => {
-    process.exitCode = await runStartCommand(await connectScanner(options), options, processIo);
+    const { runStartCommand } = require('./commands/start') as typeof import('./commands/start');
+    process.exitCode = await runStartCommand(await connect(options), options, processIo);
   });
 
 targeting(program.command('status'))
@@ -64,7 +65,8 @@ targeting(program.command('status'))
   .option('--watch', 'show a progress bar until the scan ends', false)
   .option('--interval <seconds>', 'seconds between polls with --watch', positiveNumber, 2)
   .action(async (options: TargetOptions & { watch: boolean; json: boolean; interval: number }) => {
-    process.exitCode = await runStatusCommand(await connectScanner(options), options, processIo);
+    const { runStatusCommand } = require('./commands/status') as typeof import('./commands/status');
+    process.exitCode = await runStatusCommand(await connect(options), options, processIo);
   });
 
 for (const action of ['stop', 'resume'] as const) {
@@ -75,7 +77,8 @@ for (const action of ['stop', 'resume'] as const) {
         : 'continue a stopped or failed scan',
     )
     .action(async (options: TargetOptions & { json: boolean }) => {
-      process.exitCode = await runControlCommand(await connectScanner(options), action, options, processIo);
+      const { runControlCommand } = require('./commands/control') as typeof import('./commands/control');
+      process.exitCode = await runControlCommand(await connect(options), action, options, processIo);
     });
 }
 
@@ -106,6 +109,9 @@ program
   .option('--json', 'machine-readable output', false)
   .action(async (options: PlanCommandOptions) => {
     const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+    const { runPlanCommand } = require('./commands/plan') as typeof import('./commands/plan');
+    const { awsCapacitySource } =
+      require('./commands/capacity-source') as typeof import('./commands/capacity-source');
     process.exitCode = await runPlanCommand(options, awsCapacitySource(region), processIo);
   });
 
@@ -117,6 +123,7 @@ program
   .option('--seed <n>', 'seed of the generated items', positiveInteger, 1)
   .option('--duplicate-delivery', 'deliver every async invocation twice, as Lambda may', false)
   .action(async (options: { items: number; segments: number; seed: number; duplicateDelivery: boolean }) => {
+    const { runDemoCommand } = require('./commands/demo') as typeof import('./commands/demo');
     process.exitCode = await runDemoCommand(options);
   });
 
@@ -136,8 +143,14 @@ program
       .default('WARN'),
   )
   .action(async (options: { port: number; items: number; logLevel: string }) => {
+    const { runLocalCommand } = require('./commands/local') as typeof import('./commands/local');
     process.exitCode = await runLocalCommand(options);
   });
+
+async function connect(options: TargetOptions): Promise<ScannerApi> {
+  const { connectScanner } = require('./commands/scanner-api') as typeof import('./commands/scanner-api');
+  return connectScanner(options);
+}
 
 function positiveInteger(text: string): number {
   const value = Number(text);

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import { createConsumerHandler } from '../lambda/consumer/consumer-handler';
 import {
   CompletionEvent,
   ConsumerEnv,
@@ -7,7 +8,6 @@ import {
   type StartResponse,
   type StatusResponse,
 } from '../lambda/contract';
-import { createConsumerHandler } from '../lambda/consumer/consumer-handler';
 import { checkDelivery, type DeliveryReport } from './delivery-check';
 import { createDemoTable, generateItems, writeItems } from './demo-data';
 import { pollStream } from './kinesis-poller';

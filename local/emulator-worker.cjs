@@ -3,5 +3,6 @@
 // port it listens on.
 const { parentPort, workerData } = require('node:worker_threads');
 
+// `module` is the resolved path of dynalite or kinesalite.
 const server = require(workerData.module)(workerData.options);
 server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));

@@ -4,8 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import dynalite from 'dynalite';
-import kinesalite from 'kinesalite';
 import { type AwsClients, createAwsClients } from '../lambda/adapters/clients';
 import { FaultProxy } from './fault-proxy';
 import { FaultInjector } from './faults';
@@ -85,10 +83,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const dynamoOptions = { createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 };
   const kinesisOptions = { createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 1000 };
   // The emulators listen on free ports behind fault proxies on the advertised ones.
+  const [dynalite, kinesalite] = [emulatorModule('dynalite'), emulatorModule('kinesalite')];
   const [dynamo, kinesis] = await Promise.all(
     options.emulators === 'threads'
-      ? [startEmulatorThread('dynalite', dynamoOptions), startEmulatorThread('kinesalite', kinesisOptions)]
-      : [startEmulator(dynalite(dynamoOptions)), startEmulator(kinesalite(kinesisOptions))],
+      ? [startEmulatorThread(dynalite, dynamoOptions), startEmulatorThread(kinesalite, kinesisOptions)]
+      : [
+          startEmulator((require(dynalite) as typeof import('dynalite'))(dynamoOptions)),
+          startEmulator((require(kinesalite) as typeof import('kinesalite'))(kinesisOptions)),
+        ],
   );
   const dynamoProxy = new FaultProxy('dynamodb', dynamo.url, faults);
   const kinesisProxy = new FaultProxy('kinesis', kinesis.url, faults);
@@ -130,6 +132,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       for (const client of Object.values(clients)) client.destroy();
     },
   };
+}
+
+/**
+ * Where an emulator's module is. dynalite and kinesalite are optional dependencies of the
+ * package: an install with `--omit=optional` has no local stack, and says how to add it.
+ */
+function emulatorModule(name: 'dynalite' | 'kinesalite'): string {
+  try {
+    return require.resolve(name);
+  } catch (error) {
+    throw new Error(
+      `The local stack needs dynalite and kinesalite (DynamoDB and Kinesis emulators), optional dependencies of ` +
+        `dynamodb-kinesis-scanner, and ${name} is not installed: npm install --save-dev dynalite@^4 kinesalite@^3`,
+      { cause: error },
+    );
+  }
 }
 
 interface RunningEmulator {

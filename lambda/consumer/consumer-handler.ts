@@ -4,8 +4,8 @@ import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dyn
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
-import { parseScanRecord, type ScanStreamRecord } from './parse-scan-record';
 import { ConsumerEnv } from '../contract';
+import { parseScanRecord, type ScanStreamRecord } from './parse-scan-record';
 
 /** How long a processed record id is remembered: longer than the stream keeps records (24 h by default). */
 const REMEMBER_SECONDS = 7 * 24 * 3600;

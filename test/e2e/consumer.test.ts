@@ -1,8 +1,8 @@
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createConsumerHandler } from '../../lambda/consumer/consumer-handler';
 import type { ScanStreamRecord } from '../../lambda/consumer/parse-scan-record';
 import { buildRecord } from '../../lambda/core/record-format';
-import { createConsumerHandler } from '../../lambda/consumer/consumer-handler';
 import { createTable } from '../../local/local-resources';
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
 import { kinesisEventRecord } from '../fakes';
