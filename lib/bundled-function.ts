@@ -44,7 +44,14 @@ export function createBundledFunction(
   props: Omit<lambda.FunctionProps, 'code' | 'handler' | 'runtime'>,
 ): lambda.Function {
   const prebuilt = prebuiltBundleDir(name);
-  const fn = existsSync(path.join(prebuilt, 'index.js'))
+  const entry = path.join(__dirname, '..', LAMBDA_BUNDLES[name]);
+  const usePrebuilt = existsSync(path.join(prebuilt, 'index.js'));
+  if (!usePrebuilt && !existsSync(entry)) {
+    throw new Error(
+      `The dynamodb-kinesis-scanner package has no ${name} bundle (expected ${prebuilt}/index.js): reinstall the package.`,
+    );
+  }
+  const fn = usePrebuilt
     ? new lambda.Function(scope, id, {
         ...props,
         runtime: FUNCTION_RUNTIME,
@@ -54,7 +61,7 @@ export function createBundledFunction(
     : new NodejsFunction(scope, id, {
         ...props,
         runtime: FUNCTION_RUNTIME,
-        entry: path.join(__dirname, '..', LAMBDA_BUNDLES[name]),
+        entry,
         handler: 'handler',
         bundling: { ...BUNDLE_OPTIONS, externalModules: [], format: OutputFormat.CJS },
         depsLockFilePath: path.join(__dirname, '..', 'package-lock.json'),

@@ -6,12 +6,14 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { ScannerMetrics } from '../lambda/contract';
 import type { DynamoDbKinesisScanner, ScannerMetricName } from './dynamodb-kinesis-scanner';
+import { packageVersion } from './package-version';
 
 /**
- * How a runbook runs the CLI: the installed package's when the command is run in the app that
- * depends on it, else npm fetches this package (never another one named like its binary).
+ * How a runbook runs the CLI: the version that synthesized the stack, which npx takes from the app
+ * that installed it, or else fetches from npm (by the package's name, never another package named
+ * like its binary).
  */
-export const CLI = 'npx dynamodb-kinesis-scanner';
+export const CLI = `npx dynamodb-kinesis-scanner@${packageVersion()}`;
 
 /**
  * The throttling alarm fires when more than this percentage of the PutRecords entries the scanner

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BuildOptions, build } from 'esbuild';
 import {
@@ -66,8 +66,6 @@ async function main(): Promise<void> {
   ]);
   // The ES module's types are the CommonJS ones: the same exports.
   writeFileSync(join(dist, 'lambda', 'consumer', 'index.d.mts'), "export * from './index.js';\n");
-  mkdirSync(join(dist, 'bin'), { recursive: true });
-  copyFileSync(join(root, 'local', 'emulator-worker.cjs'), join(dist, 'bin', 'emulator-worker.cjs'));
 }
 
 main().catch((error: unknown) => {

@@ -9,6 +9,7 @@ import { readAlarmContext, readStackContext, ScannerStack } from '../../lib/scan
 import {
   ACCOUNT,
   asText,
+  CLI,
   constructScope,
   isRecord,
   newApp,
@@ -94,10 +95,10 @@ describe('alarms', () => {
     });
     const description = asText(alarm.Properties.AlarmDescription);
     expect(description).toContain(`<${queueId}.QueueName>`);
-    expect(description).toContain(`npx dynamodb-kinesis-scanner status --function <${functionId}>`);
-    // The scanner's region goes with it, and npx never fetches a package of that name from npm.
+    expect(description).toContain(`${CLI} status --function <${functionId}>`);
+    // The scanner's region goes with it.
     expect(description).toMatch(/--function <\w+> --region \S+/);
-    expect(description).toContain(`npx dynamodb-kinesis-scanner resume --function <${functionId}>`);
+    expect(description).toContain(`${CLI} resume --function <${functionId}>`);
     expect(description).toContain('aws sqs purge-queue');
   });
 
@@ -115,8 +116,8 @@ describe('alarms', () => {
     });
     const description = asText(alarm.Properties.AlarmDescription);
     expect(description).toMatch(/ValidationError/);
-    expect(description).toContain(`npx dynamodb-kinesis-scanner status --function <${functionId}>`);
-    expect(description).toContain(`npx dynamodb-kinesis-scanner resume --function <${functionId}>`);
+    expect(description).toContain(`${CLI} status --function <${functionId}>`);
+    expect(description).toContain(`${CLI} resume --function <${functionId}>`);
   });
 
   it('alarms when the watchdog relaunched a stalled segment, on the metric of this scanner only', () => {
@@ -133,7 +134,7 @@ describe('alarms', () => {
     });
     const description = asText(alarm.Properties.AlarmDescription);
     for (const command of ['status', 'resume', 'stop']) {
-      expect(description).toContain(`npx dynamodb-kinesis-scanner ${command} --function <${functionId}>`);
+      expect(description).toContain(`${CLI} ${command} --function <${functionId}>`);
     }
   });
 
@@ -176,8 +177,8 @@ describe('alarms', () => {
     expect(metrics).toHaveLength(3);
     const description = asText(alarm.Properties.AlarmDescription);
     expect(description).toContain('update-shard-count');
-    expect(description).toContain(`npx dynamodb-kinesis-scanner stop --function <${functionId}>`);
-    expect(description).toContain(`npx dynamodb-kinesis-scanner resume --function <${functionId}>`);
+    expect(description).toContain(`${CLI} stop --function <${functionId}>`);
+    expect(description).toContain(`${CLI} resume --function <${functionId}>`);
   });
 
   it('alarms when a scan ended FAILED, and says where the error is and how to continue', () => {
@@ -193,8 +194,8 @@ describe('alarms', () => {
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     });
     const description = asText(alarm.Properties.AlarmDescription);
-    expect(description).toContain(`npx dynamodb-kinesis-scanner status --function <${functionId}>`);
-    expect(description).toContain(`npx dynamodb-kinesis-scanner resume --function <${functionId}>`);
+    expect(description).toContain(`${CLI} status --function <${functionId}>`);
+    expect(description).toContain(`${CLI} resume --function <${functionId}>`);
   });
 
   it("points Powertools Metrics at the contract's namespace and service, where the alarms look", () => {

@@ -16,6 +16,7 @@ import { readStackContext, ScannerStack } from '../../lib/scanner-stack';
 import {
   ACCOUNT,
   asList,
+  CLI,
   canonical,
   collectGrants,
   constructScope,
@@ -579,7 +580,7 @@ describe('addConsumer', () => {
     });
     const description = JSON.stringify(alarm?.Properties?.AlarmDescription);
     expect(description).toContain('failed every retry of the consumer');
-    expect(description).toContain('npx dynamodb-kinesis-scanner start --restart --function');
+    expect(description).toContain(`${CLI} start --restart --function`);
   });
 
   it("sends the consumer alarm's ALARM and OK to the alarm topic", () => {

@@ -4,8 +4,12 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { expect } from 'vitest';
 import { DynamoDbKinesisScanner, type DynamoDbKinesisScannerProps } from '../../lib/dynamodb-kinesis-scanner';
 import { readStackContext, ScannerStack } from '../../lib/scanner-stack';
+import { version } from '../../package.json';
 
 /** Helpers shared by the stack tests (test/infra). */
+
+/** How alarm descriptions run the CLI: this version of the package, by its npm name. */
+export const CLI = `npx dynamodb-kinesis-scanner@${version}`;
 
 export const ACCOUNT = '123456789012';
 export const REGION = 'us-east-1';

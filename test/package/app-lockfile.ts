@@ -1,7 +1,7 @@
 /**
  * A lockfile for a fresh app that depends on the packed tarball and the peer dependencies, made
- * from the project's own lockfile: `npm ci --offline` then installs every package from npm's cache
- * (filled by the project's own `npm ci`), with the versions the project was tested with.
+ * from the project's own lockfile: `npm ci --prefer-offline` then installs every package from npm's
+ * cache (filled by the project's own `npm ci`), with the versions the project was tested with.
  */
 
 interface LockEntry {
@@ -24,7 +24,7 @@ export interface Lockfile {
 export interface PackedPackage {
   readonly name: string;
   readonly version: string;
-  /** The tarball's path relative to the app, e.g. `dynamodb-kinesis-scanner-0.1.0.tgz`. */
+  /** The tarball's path relative to the app, e.g. `../dynamodb-kinesis-scanner-0.1.0.tgz`. */
   readonly tarball: string;
   readonly integrity: string;
   /** The package.json that was packed. */

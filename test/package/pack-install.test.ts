@@ -84,7 +84,8 @@ describe('the npm package', () => {
         integrity: packed.integrity,
         manifest,
       },
-      Object.keys(manifest.peerDependencies),
+      // @types/node: what a TypeScript app has beside them, for the type check below.
+      [...Object.keys(manifest.peerDependencies), '@types/node'],
     );
     await ok('mkdir', ['-p', app], work);
     writeFileSync(join(app, 'package.json'), JSON.stringify(appManifest(lockfile), null, 2));
@@ -97,7 +98,7 @@ describe('the npm package', () => {
     const paths = packed.files.map((file) => file.path).sort();
     for (const path of paths) {
       expect(path).toMatch(
-        /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/ddbscan\.js|dist\/(lib|lambda)\/.+\.(js|mjs|d\.ts|d\.mts)|dist\/assets\/(scanner|example-consumer)\/index\.js(\.map)?|dist\/bin\/(ddbscan\.js|emulator-worker\.cjs))$/,
+        /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/ddbscan\.js|dist\/(lib|lambda)\/.+\.(js|mjs|d\.ts|d\.mts)|dist\/assets\/(scanner|example-consumer)\/index\.js(\.map)?|dist\/bin\/ddbscan\.js)$/,
       );
     }
     expect(paths).toEqual(
@@ -214,23 +215,29 @@ export const names = [scanner.function.functionName, request.action];
 `;
     writeFileSync(join(app, 'typed.ts'), source);
     writeFileSync(join(app, 'typed-esm.mts'), source);
-    writeFileSync(
-      join(app, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          module: 'nodenext',
-          moduleResolution: 'nodenext',
-          target: 'es2022',
-          strict: true,
-          noEmit: true,
-          skipLibCheck: true,
-          types: ['node'],
-          typeRoots: [join(project, 'node_modules', '@types')],
-        },
-        files: ['typed.ts', 'typed-esm.mts'],
-      }),
-    );
-    await ok(process.execPath, [join(project, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], app);
+    // The app's own types only (no typeRoots of this project), and the package's declarations
+    // checked too: a type the package uses but does not bring fails here.
+    const compilerOptions = {
+      target: 'es2022',
+      strict: true,
+      noEmit: true,
+      skipLibCheck: false,
+      types: ['node'],
+    };
+    const tsc = join(project, 'node_modules', 'typescript', 'bin', 'tsc');
+    const check = async (name: string, options: Record<string, unknown>, files: string[]) => {
+      writeFileSync(
+        join(app, name),
+        JSON.stringify({ compilerOptions: { ...compilerOptions, ...options }, files }),
+      );
+      await ok(process.execPath, [tsc, '-p', join(app, name)], app);
+    };
+    await check('tsconfig.json', { module: 'nodenext', moduleResolution: 'nodenext' }, [
+      'typed.ts',
+      'typed-esm.mts',
+    ]);
+    // Older CDK apps: CommonJS with node10 resolution, which reads typesVersions for the subpaths.
+    await check('tsconfig.node10.json', { module: 'commonjs', moduleResolution: 'node10' }, ['typed.ts']);
   });
 
   it('bundles a consumer that decodes a real record, without aws-cdk-lib or the scanner', async () => {
