@@ -10,6 +10,14 @@ import type { StartCommandOptions } from './commands/start';
 // working versions, so the output stays readable.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// Output into a closed pipe (`ddbscan status | head -1`) ends the command quietly, as `cat` would.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(ExitCode.ok);
+  });
+}
+
 /**
  * CLI entry: wires the subcommands; each lives in bin/commands/ and is required when it runs, so
  * `--help` loads neither the AWS SDK nor the local stack.
@@ -19,15 +27,38 @@ const program = new Command()
   .description('Scan every item of a DynamoDB table into a Kinesis stream with a self-chaining Lambda.')
   .version(version, '-V, --version', "print the package's version")
   .option('--verbose', 'print stack traces on errors')
-  .showHelpAfterError()
+  // Usage errors in one line, like the AWS CLI's: `--help` shows the options.
+  .configureOutput({ outputError: (text, write) => write(`ddbscan: ${oneLine(text)}\n`) })
   .exitOverride();
+
+/** Commander's "error: unknown option '--x'\n(Did you mean --y?)" as one line. */
+function oneLine(text: string): string {
+  return text
+    .replace(/^error: /, '')
+    .replace(/\(Did you mean/, '(did you mean')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join(' ');
+}
+
+// `--profile` works as the AWS CLI's does: the profile's credentials (SSO included), region and
+// endpoint_url. Set as AWS_PROFILE, because the SDK reads a profile's endpoint_url only from there.
+program.hook('preAction', (_program, command) => {
+  const { profile } = command.opts<{ profile?: string }>();
+  if (profile !== undefined) process.env.AWS_PROFILE = profile;
+});
 
 /** Options shared by the commands that talk to a deployed (or local) scanner. */
 function targeting(command: Command): Command {
   return command
     .option('--function <name>', 'the scanner function (default: $DDBSCAN_FUNCTION)')
     .option('--stack <name>', "find the function in this CloudFormation stack's FunctionName output")
-    .option('--region <region>', 'AWS region (default: $AWS_REGION)')
+    .option('--region <region>', "AWS region (default: $AWS_REGION, else the profile's)")
+    .option(
+      '--profile <name>',
+      'profile of the shared AWS config and credentials files (default: $AWS_PROFILE)',
+    )
     .option(
       '--endpoint-url <url>',
       "Lambda endpoint, e.g. the local stack's (default: $AWS_ENDPOINT_URL_LAMBDA)",
@@ -105,7 +136,14 @@ program
   .option('--timeout <seconds>', "the function's timeout", '900')
   .option('--handoff <seconds>', 'hand off when less than this remains', '15')
   .option('--memory <mb>', "the function's memory", '1024')
-  .option('--region <region>', 'AWS region of the table and stream (default: $AWS_REGION)')
+  .option(
+    '--region <region>',
+    "AWS region of the table and stream (default: $AWS_REGION, else the profile's)",
+  )
+  .option(
+    '--profile <name>',
+    'profile of the shared AWS config and credentials files (default: $AWS_PROFILE)',
+  )
   .option('--json', 'machine-readable output', false)
   .action(async (options: PlanCommandOptions) => {
     const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;

@@ -13,6 +13,8 @@ export const ExitCode = {
   scanStopped: 5,
   /** Watching: every unfinished segment stalled (no chain alive); `resume` relaunches them. */
   scanStalled: 6,
+  /** Watching: Ctrl-C (128 + SIGINT, as shells report it); the scan goes on. */
+  interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -1,10 +1,24 @@
-import type { StartResponse, StatusResponse } from '../../lambda/contract';
+import { styleText } from 'node:util';
+import { ScanState, type StartResponse, type StatusResponse } from '../../lambda/contract';
 
-/** A status as a few readable lines. */
-export function formatStatus(status: StatusResponse): string[] {
+/** The colour of each state, on a terminal that shows colour. */
+const STATE_COLORS: Record<ScanState, 'cyan' | 'yellow' | 'green' | 'red' | 'gray'> = {
+  [ScanState.idle]: 'gray',
+  [ScanState.running]: 'cyan',
+  [ScanState.stopping]: 'yellow',
+  [ScanState.stopped]: 'yellow',
+  [ScanState.completed]: 'green',
+  [ScanState.failed]: 'red',
+};
+
+/** A status as a few readable lines; with `color`, the state is coloured. */
+export function formatStatus(status: StatusResponse, options: { readonly color?: boolean } = {}): string[] {
   if (status.scanId === null) return ['No scan has run yet.'];
+  const state = options.color
+    ? styleText(['bold', STATE_COLORS[status.state]], status.state, { validateStream: false })
+    : status.state;
   const lines = [
-    `scan ${status.scanId}  ${status.state}  (table ${status.tableName}, started ${status.startedAt}${status.finishedAt ? `, finished ${status.finishedAt}` : ''})`,
+    `scan ${status.scanId}  ${state}  (table ${status.tableName}, started ${status.startedAt}${status.finishedAt ? `, finished ${status.finishedAt}` : ''})`,
   ];
   const of = status.tableItemCount ? ` of ~${count(status.tableItemCount)} (${status.percent ?? 0}%)` : '';
   const eta = status.etaSeconds === null ? '' : `   ETA ${duration(status.etaSeconds)}`;

@@ -45,7 +45,7 @@ export async function runStartCommand(
 export function startRequest(options: StartCommandOptions): StartRequest {
   const request: Record<string, unknown> = { action: 'start' };
   if (options.segments !== undefined)
-    request.segments = options.segments === 'auto' ? 'auto' : Number(options.segments);
+    request.segments = options.segments === 'auto' ? 'auto' : numberOrText(options.segments);
   if (options.concurrency !== undefined) request.concurrency = numberOrText(options.concurrency);
   if (options.restart) request.restart = true;
   if (options.filter !== undefined) request.filter = options.filter;

@@ -20,7 +20,7 @@ export interface StatusOptions {
  * restart replaced the scan.
  */
 export async function runStatusCommand(api: ScannerApi, options: StatusOptions, io: Io): Promise<ExitCode> {
-  let status = await fetchStatus(api);
+  const status = await fetchStatus(api);
   if (!options.watch) {
     print(status, options, io);
     return ExitCode.ok;
@@ -28,6 +28,29 @@ export async function runStatusCommand(api: ScannerApi, options: StatusOptions, 
   const bar =
     options.json || !io.progress.isTTY ? undefined : progressBar(io, (status.tableItemCount ?? 0) > 0);
   bar?.start(total(status), status.itemsScanned, payload(status));
+  // Ctrl-C ends the watch, not the scan: the bar gives the cursor back, the exit code says why.
+  const interrupts = io.interrupts();
+  try {
+    return await watch(api, status, options, io, bar, interrupts.signal);
+  } catch (error) {
+    if (!interrupts.signal.aborted) throw error;
+    bar?.stop();
+    io.err(`Stopped watching scan ${status.scanId}; the scan goes on (\`ddbscan stop\` stops it).`);
+    return ExitCode.interrupted;
+  } finally {
+    interrupts.dispose();
+  }
+}
+
+async function watch(
+  api: ScannerApi,
+  first: StatusResponse,
+  options: StatusOptions,
+  io: Io,
+  bar: SingleBar | undefined,
+  signal: AbortSignal,
+): Promise<ExitCode> {
+  let status = first;
   const { scanId } = status;
   let stalledPolls = 0;
   while (active(status)) {
@@ -39,8 +62,8 @@ export async function runStatusCommand(api: ScannerApi, options: StatusOptions, 
     } else {
       io.err(progressLine(status));
     }
-    await sleep(options.interval * 1000);
-    status = await fetchStatus(api);
+    await sleep(options.interval * 1000, undefined, { signal });
+    status = await abortable(fetchStatus(api), signal);
     if (status.scanId !== scanId) {
       bar?.stop();
       io.err(`Scan ${scanId} was replaced by scan ${status.scanId} (a restart); stopped watching.`);
@@ -65,6 +88,16 @@ export async function runStatusCommand(api: ScannerApi, options: StatusOptions, 
   return outcome(status);
 }
 
+/** The promise, or the signal's reason once it aborts (the call itself runs on; its answer is dropped). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    if (signal.aborted) return abort();
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
 /** Polls in a row that must see a stalled scan before the watch gives up on it. */
 const STALLED_POLLS = 3;
 
@@ -78,7 +111,7 @@ export async function fetchStatus(api: ScannerApi): Promise<StatusResponse> {
 
 function print(status: StatusResponse, options: Pick<StatusOptions, 'json'>, io: Io): void {
   if (options.json) io.out(JSON.stringify(status));
-  else for (const line of formatStatus(status)) io.out(line);
+  else for (const line of formatStatus(status, { color: io.color })) io.out(line);
 }
 
 function active(status: StatusResponse): boolean {

@@ -1,4 +1,7 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,7 +72,7 @@ describe('the ddbscan CLI against the local stack', () => {
     const result = await cli('start', '--segments', 'many');
     expect(result.code).toBe(2);
     expect(result.stderr.trim()).toBe(
-      'ddbscan: Invalid segments: expected an integer from 1 to 1000000, or "auto", received null.',
+      'ddbscan: Invalid segments: expected an integer from 1 to 1000000, or "auto", received "many".',
     );
   });
 
@@ -77,5 +80,70 @@ describe('the ddbscan CLI against the local stack', () => {
     const result = await cli('status', '--function', 'nope');
     expect(result.code).toBe(3);
     expect(result.stderr.trim()).toBe('ddbscan: function nope was not found (check the name and the region)');
+  });
+  it('reports a misspelled flag in one line, with the flag it meant, and no help', async () => {
+    const result = await cli('start', '--segmnets', '8');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe("ddbscan: unknown option '--segmnets' (did you mean --segments?)\n");
+    expect(result.stdout).toBe('');
+  });
+
+  it('ends quietly when its output pipe closes', async () => {
+    // `true` exits without reading: every write of the CLI meets a closed pipe.
+    const shell = `node "$0" plan --table-bytes 10GB --items 1000000 --on-demand | true; echo "exit $\{PIPESTATUS[0]}" >&2`;
+    const { stderr } = await run('bash', ['-c', shell, ddbscan], { env: process.env });
+    expect(stderr).toBe('exit 0\n');
+  });
+
+  it('takes the region, endpoint and credentials from --profile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ddbscan-profile-'));
+    try {
+      writeFileSync(
+        join(dir, 'config'),
+        `[profile local-stack]\nregion = ${stack.env.AWS_REGION}\nendpoint_url = ${stack.env.AWS_ENDPOINT_URL_LAMBDA}\n`,
+      );
+      writeFileSync(
+        join(dir, 'credentials'),
+        '[local-stack]\naws_access_key_id = local\naws_secret_access_key = local\n',
+      );
+      // Nothing else says where the scanner is.
+      const env = Object.fromEntries(
+        Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')),
+      );
+      const { stdout } = await run(
+        process.execPath,
+        [ddbscan, 'status', '--profile', 'local-stack', '--function', 'ddbscan-local', '--json'],
+        {
+          env: {
+            ...env,
+            AWS_CONFIG_FILE: join(dir, 'config'),
+            AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'),
+          },
+        },
+      );
+      expect(JSON.parse(stdout)).toMatchObject({ state: expect.any(String), tableName: 'Orders' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops watching at Ctrl-C with exit code 130, leaving the scan running', async () => {
+    const started = await cli('start', '--restart', '--max-items-per-second', '1', '--json');
+    expect(started.code).toBe(0);
+    const env = { ...process.env, ...stack.env, DDBSCAN_FUNCTION: 'ddbscan-local' };
+    const watcher = spawn(process.execPath, [ddbscan, 'status', '--watch', '--interval', '0.2'], { env });
+    let stderr = '';
+    watcher.stderr.on('data', (chunk: Buffer) => {
+      // One Ctrl-C, once the watch shows its first poll.
+      if (!stderr.includes('RUNNING:') && `${stderr}${chunk}`.includes('RUNNING:')) watcher.kill('SIGINT');
+      stderr += chunk.toString('utf8');
+    });
+    const [code] = await once(watcher, 'exit');
+
+    expect(code).toBe(130);
+    expect(stderr).toContain('Stopped watching scan');
+    const after = await cli('status', '--json');
+    expect(JSON.parse(after.stdout)).toMatchObject({ state: 'RUNNING' });
+    expect((await cli('stop')).code).toBe(0);
   });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CliError, ExitCode } from '../../bin/commands/cli-error';
 import { runControlCommand } from '../../bin/commands/control';
 import { duration, formatStatus } from '../../bin/commands/format-status';
-import type { Io } from '../../bin/commands/io';
+import { colorEnabled, type Io } from '../../bin/commands/io';
 import type { ScannerApi } from '../../bin/commands/scanner-api';
 import { runStartCommand, startRequest } from '../../bin/commands/start';
 import { runStatusCommand } from '../../bin/commands/status';
@@ -64,6 +64,8 @@ function captureIo(): Io & { stdout: string[]; stderr: string[] } {
     out: (l) => stdout.push(l),
     err: (l) => stderr.push(l),
     progress: new PassThrough(),
+    color: false,
+    interrupts: () => ({ signal: new AbortController().signal, dispose: () => {} }),
   };
 }
 
@@ -181,6 +183,40 @@ describe('ddbscan status', () => {
     );
     expect(code).toBe(ExitCode.failure);
     expect(io.stderr.at(-1)).toBe('Scan scan-1 was replaced by scan scan-2 (a restart); stopped watching.');
+  });
+
+  it('ends a watch at Ctrl-C with exit code 130, giving the terminal its cursor back', async () => {
+    const interrupt = new AbortController();
+    const terminal = Object.assign(new PassThrough(), { isTTY: true, columns: 120 });
+    const drawn: string[] = [];
+    terminal.on('data', (chunk: Buffer) => drawn.push(chunk.toString('utf8')));
+    const io = {
+      ...captureIo(),
+      progress: terminal,
+      interrupts: () => ({ signal: interrupt.signal, dispose() {} }),
+    };
+    const api = fakeApi([status()]);
+    const watching = runStatusCommand(api, { watch: true, json: false, interval: 60 }, io);
+    // The first poll is drawn, then the watch sleeps a minute: Ctrl-C ends it at once.
+    setTimeout(() => interrupt.abort(), 10);
+
+    expect(await watching).toBe(ExitCode.interrupted);
+    const output = drawn.join('');
+    expect(output).toContain('\x1b[?25l');
+    expect(output.lastIndexOf('\x1b[?25h')).toBeGreaterThan(output.lastIndexOf('\x1b[?25l'));
+    expect(io.stderr.at(-1)).toBe(
+      'Stopped watching scan scan-1; the scan goes on (`ddbscan stop` stops it).',
+    );
+  });
+
+  it('colours the state on a colour terminal only, and never with NO_COLOR', () => {
+    expect(formatStatus(status({ state: 'FAILED' }), { color: true })[0]).toContain('\x1b[31mFAILED');
+    expect(formatStatus(status({ state: 'COMPLETED' }), { color: true })[0]).toContain('\x1b[32mCOMPLETED');
+    expect(formatStatus(status(), { color: false })[0]).not.toContain('\x1b');
+    expect(colorEnabled({ isTTY: true }, {})).toBe(true);
+    expect(colorEnabled({ isTTY: true }, { NO_COLOR: '1' })).toBe(false);
+    expect(colorEnabled({ isTTY: true }, { TERM: 'dumb' })).toBe(false);
+    expect(colorEnabled({ isTTY: false }, {})).toBe(false);
   });
 
   it('prints one JSON document per poll with --json', async () => {

@@ -556,5 +556,7 @@ function captureIo(): Io & { stdout: string[]; stderr: string[] } {
     out: (l) => stdout.push(l),
     err: (l) => stderr.push(l),
     progress: new PassThrough(),
+    color: false,
+    interrupts: () => ({ signal: new AbortController().signal, dispose: () => {} }),
   };
 }
