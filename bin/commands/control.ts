@@ -1,4 +1,4 @@
-import type { StartResponse } from '../../lambda/contract';
+import { ScanState, type StartResponse } from '../../lambda/contract';
 import { ExitCode } from './cli-error';
 import { formatStart } from './format-status';
 import type { Io } from './io';
@@ -17,8 +17,11 @@ export async function runControlCommand(
 }
 
 function describe(action: 'stop' | 'resume', answer: StartResponse): string {
-  if (action === 'stop')
-    return `Scan ${answer.scanId} is ${answer.state}: each segment stops at its next checkpoint.`;
+  if (action === 'stop') {
+    return answer.state === ScanState.stopping
+      ? `Scan ${answer.scanId} is STOPPING: each segment stops at its next checkpoint.`
+      : `Scan ${answer.scanId} is already ${answer.state}; \`ddbscan resume\` continues it.`;
+  }
   if (answer.relaunched === undefined) return formatStart(answer, 'Resumed');
   const plural = answer.relaunched === 1 ? '' : 's';
   return `Scan ${answer.scanId} is running; relaunched ${answer.relaunched} stalled segment${plural}.`;

@@ -47,8 +47,12 @@ export function formatStatus(status: StatusResponse, options: { readonly color?:
 
 export function formatStart(answer: StartResponse, verb: string): string {
   return answer.alreadyRunning
-    ? `Scan ${answer.scanId} is already running (${answer.segments} segments, started ${answer.startedAt}).`
-    : `${verb} scan ${answer.scanId}: ${answer.state}, ${answer.segments} segment${answer.segments === 1 ? '' : 's'}.`;
+    ? `Scan ${answer.scanId} is already running (${segments(answer.segments)}, started ${answer.startedAt}).`
+    : `${verb} scan ${answer.scanId}: ${answer.state}, ${segments(answer.segments)}.`;
+}
+
+function segments(n: number): string {
+  return `${count(n)} segment${n === 1 ? '' : 's'}`;
 }
 
 export function count(n: number): string {

@@ -37,7 +37,7 @@ export class UnreadableParameterError extends FatalScanError {
     options?: { cause?: unknown },
   ) {
     super(
-      `The parameter ${parameter} cannot be read (${reason}): it was written by another version of the scanner or by hand. Delete it, or start over with {"action":"start","restart":true}, which replaces it.`,
+      `The parameter ${parameter} cannot be read (${reason}): it was written by another version of the scanner or by hand. Delete it, or start over (ddbscan start --restart, or {"action":"start","restart":true}), which replaces it.`,
       options,
     );
   }

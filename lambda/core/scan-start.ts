@@ -24,6 +24,12 @@ const START_WAIT_POLLS = 30;
 
 const START_WAIT_POLL_MS = 500;
 
+/** The expression attribute names start gives the key attributes it adds to a projection. */
+const KEY_NAME_PREFIX = '#ddbscanKey';
+
+/** A scan id's length (`20261121T131600Z-4f2a9c`), for measuring a scan before it has one. */
+const SCAN_ID_OF_ANY_SCAN = '00000000T000000Z-000000';
+
 /** "auto": one segment per 500 MB of table, at most one per MB/s of stream write capacity. */
 const AUTO_BYTES_PER_SEGMENT = 500_000_000;
 
@@ -85,23 +91,8 @@ export async function startScan(
 ): Promise<StartResponse> {
   const { store, reader, clock, log } = ports;
   const { current, unreadableRecord } = await loadCurrent(request, ports);
-  if (current !== null && !request.restart) {
-    // A scan whose segments are all done but whose completion was interrupted is completed here,
-    // so it cannot block new scans.
-    if (
-      ON_START[current.state] === 'report' &&
-      !(await completeScanIfDone(current, repairer(ports), config, ports))
-    ) {
-      nameScan(current, ports);
-      return response(current, true);
-    }
-    if (ON_START[current.state] === 'refuse') {
-      throw new ConflictError(
-        `Scan ${current.scanId} is ${current.state}: resume it with {"action":"resume"}, or start over with {"action":"start","restart":true}.`,
-      );
-    }
-  }
-
+  // Every request is checked whole before a running scan is reported: one that would be
+  // refused is never answered as if it had been taken.
   const [table, stream] = await Promise.all([reader.describeTable(), ports.sink.describeStream()]);
   const totalSegments = request.segments === 'auto' ? autoSegments(table, stream) : request.segments;
   const chains = Math.min(totalSegments, request.concurrency ?? config.defaultConcurrency);
@@ -123,22 +114,11 @@ export async function startScan(
     maxReadUnitsPerSecond: request.maxReadUnitsPerSecond,
   };
 
-  // A restart sent again after its first attempt recorded the new scan (its answer was lost, or
-  // slower than the caller's timeout) reports that scan: one restart request, one new scan.
   const startRequest = fingerprint(request);
-  if (
-    request.restart &&
-    current?.startRequest === startRequest &&
-    current.state !== ScanState.failed &&
-    clock.now() - current.startedAt < RESTART_RESEND_WINDOW_MS
-  ) {
-    nameScan(current, ports);
-    return response(current, isActive(current.state));
-  }
-  // Everything that can refuse the start does so before the first write.
   const now = clock.now();
-  const scan: ScanRecord = {
-    scanId: ports.ids.newScanId(now),
+  // The scan it would be; its id is drawn once the start goes on.
+  const draft: ScanRecord = {
+    scanId: SCAN_ID_OF_ANY_SCAN,
     state: ScanState.running,
     tableName: config.tableName,
     keyAttributes: table.keyAttributes,
@@ -153,8 +133,48 @@ export async function startScan(
     summary: null,
     startRequest,
   };
-  checkScanFits(scan);
+  checkScanFits(draft);
   await probe(options, ports);
+
+  if (current !== null && !request.restart) {
+    // A scan whose segments are all done but whose completion was interrupted is completed here,
+    // so it cannot block new scans.
+    if (
+      ON_START[current.state] === 'report' &&
+      !(await completeScanIfDone(current, repairer(ports), config, ports))
+    ) {
+      // The same request again (a retry) is answered with the running scan; another one would
+      // be taken for accepted while the running scan ignores it.
+      const differ = differingFields(request, draft, current);
+      if (differ.length > 0) {
+        throw new ConflictError(
+          `Scan ${current.scanId} is running with other options (${differ.join(', ')} differ): wait for it to finish, ` +
+            'stop it (ddbscan stop, or {"action":"stop"}), or replace it (ddbscan start --restart, or "restart": true).',
+        );
+      }
+      nameScan(current, ports);
+      return response(current, true);
+    }
+    if (ON_START[current.state] === 'refuse') {
+      throw new ConflictError(
+        `Scan ${current.scanId} is ${current.state}: resume it (ddbscan resume, or {"action":"resume"}), or start over ` +
+          '(ddbscan start --restart, or {"action":"start","restart":true}).',
+      );
+    }
+  }
+
+  // A restart sent again after its first attempt recorded the new scan (its answer was lost, or
+  // slower than the caller's timeout) reports that scan: one restart request, one new scan.
+  if (
+    request.restart &&
+    current?.startRequest === startRequest &&
+    current.state !== ScanState.failed &&
+    clock.now() - current.startedAt < RESTART_RESEND_WINDOW_MS
+  ) {
+    nameScan(current, ports);
+    return response(current, isActive(current.state));
+  }
+  const scan: ScanRecord = { ...draft, scanId: ports.ids.newScanId(now) };
   // Concurrent starts (the AWS CLI retries a slow synchronous invoke) must make one scan: the
   // one that creates the start claim for the scan being replaced goes on, the others report it.
   const replaced = current?.scanId ?? (unreadableRecord ? 'unreadable' : 'none');
@@ -248,6 +268,46 @@ export function autoSegments(table: Pick<TableDescription, 'sizeBytes'>, stream:
   return Math.max(1, Math.min(capacityMBps, bySize, AUTO_MAX_SEGMENTS));
 }
 
+/**
+ * The request fields in which a start differs from the running scan: its options as the scan
+ * would have recorded them, its segments when it names a number, its concurrency when it names
+ * one ("auto" and the default leave the choice to the scanner).
+ */
+function differingFields(request: StartOptions, candidate: ScanRecord, current: ScanRecord): string[] {
+  const fields: string[] = [];
+  if (request.segments !== 'auto' && candidate.totalSegments !== current.totalSegments)
+    fields.push('segments');
+  if (request.concurrency !== null && candidate.chains !== current.chains) fields.push('concurrency');
+  for (const [option, field] of Object.entries(REQUEST_FIELDS)) {
+    const key = option as keyof ScanOptions;
+    if (canonical(candidate.options[key]) !== canonical(current.options[key])) fields.push(field);
+  }
+  return fields;
+}
+
+/** Each scan option by the name of its start request field. */
+const REQUEST_FIELDS: Readonly<Record<keyof ScanOptions, string>> = {
+  filterExpression: 'filter',
+  projectionExpression: 'projection',
+  expressionNames: 'names',
+  expressionValues: 'values',
+  consistentRead: 'consistentRead',
+  pageSize: 'pageSize',
+  startKey: 'startKey',
+  recordFormat: 'recordFormat',
+  maxItemsPerSecond: 'maxItemsPerSecond',
+  maxReadUnitsPerSecond: 'maxReadUnitsPerSecond',
+};
+
+/** A value as text for comparison: object keys in order, bytes as base64. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+    return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  });
+}
+
 /** A short, stable digest of a start request: its options and segmentation, as sent. */
 function fingerprint(request: StartOptions): string {
   const { expressionValues, startKey, ...plain } = request;
@@ -272,12 +332,36 @@ async function probe(options: ScanOptions, ports: ScannerPorts): Promise<void> {
   } catch (error) {
     const cause = error instanceof FatalScanError ? error.cause : undefined;
     if (!(cause instanceof Error) || cause.name !== 'ValidationException') throw error;
+    const field = rejectedField(cause.message);
     throw new ValidationError(
-      rejectedField(cause.message),
-      `an input DynamoDB accepts (DynamoDB said: ${cause.message})`,
-      options.filterExpression ?? options.projectionExpression ?? options.startKey,
+      field,
+      `an input DynamoDB accepts (DynamoDB said: ${withoutKeyNames(cause.message)})`,
+      requestValue(field, options),
     );
   }
+}
+
+/** What the caller sent for the field: without the key attributes start adds to a projection. */
+function requestValue(field: string, options: ScanOptions): unknown {
+  switch (field) {
+    case 'projection':
+      return options.projectionExpression === null ? null : withoutKeyNames(options.projectionExpression);
+    case 'names':
+      return Object.fromEntries(
+        Object.entries(options.expressionNames ?? {}).filter(([name]) => !name.startsWith(KEY_NAME_PREFIX)),
+      );
+    case 'values':
+      return options.expressionValues;
+    case 'startKey':
+      return options.startKey;
+    default:
+      return options.filterExpression;
+  }
+}
+
+/** A projection, or DynamoDB's message quoting it, without the `, #ddbscanKey<n>` start added. */
+function withoutKeyNames(text: string): string {
+  return text.replace(new RegExp(`, ${KEY_NAME_PREFIX}\\d+`, 'g'), '');
 }
 
 function rejectedField(message: string): string {
@@ -291,7 +375,7 @@ function rejectedField(message: string): string {
 /** The projection with the key attributes added (as `#ddbscanKey<n>` placeholders), so every record has its key. */
 function withKeys(projection: string | null, keyAttributes: readonly string[]): string | null {
   if (projection === null) return null;
-  return [projection, ...keyAttributes.map((_, i) => `#ddbscanKey${i}`)].join(', ');
+  return [projection, ...keyAttributes.map((_, i) => `${KEY_NAME_PREFIX}${i}`)].join(', ');
 }
 
 function namesWithKeys(
@@ -300,5 +384,8 @@ function namesWithKeys(
   keyAttributes: readonly string[],
 ): Readonly<Record<string, string>> | null {
   if (projection === null) return names;
-  return { ...names, ...Object.fromEntries(keyAttributes.map((name, i) => [`#ddbscanKey${i}`, name])) };
+  return {
+    ...names,
+    ...Object.fromEntries(keyAttributes.map((name, i) => [`${KEY_NAME_PREFIX}${i}`, name])),
+  };
 }

@@ -61,7 +61,7 @@ export async function resumeScan(
   }
   if (transition(current.state, 'resume') === null) {
     throw new ConflictError(
-      `No scan to resume: scan ${current.scanId} is COMPLETED; start a new one with {"action":"start"}.`,
+      `No scan to resume: scan ${current.scanId} is COMPLETED; start a new one (ddbscan start, or {"action":"start"}).`,
     );
   }
   const { checkpoints: segments, unreadable } = await segmentsOf(current, ports);

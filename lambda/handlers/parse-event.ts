@@ -50,7 +50,8 @@ export function parseEvent(event: unknown): ParsedEvent {
     throw new ValidationError('event', 'a JSON object such as {"action":"start"}', event);
   }
   const fields = event as Record<string, unknown>;
-  const action = fields.action ?? 'start';
+  // Only a missing action means start: a null one (a caller's template left it empty) is refused.
+  const action = fields.action === undefined ? 'start' : fields.action;
   switch (action) {
     case 'start':
       rejectUnknownFields(fields, START_FIELDS);

@@ -182,7 +182,7 @@ describe('SsmCheckpointStore', () => {
       expect(error).toBeInstanceOf(UnreadableParameterError);
       expect(error).toHaveProperty(
         'message',
-        `The parameter ${ROOT}/scan cannot be read (The scan record is corrupt: unexpected version 3): it was written by another version of the scanner or by hand. Delete it, or start over with {"action":"start","restart":true}, which replaces it.`,
+        `The parameter ${ROOT}/scan cannot be read (The scan record is corrupt: unexpected version 3): it was written by another version of the scanner or by hand. Delete it, or start over (ddbscan start --restart, or {"action":"start","restart":true}), which replaces it.`,
       );
     });
 

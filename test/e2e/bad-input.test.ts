@@ -78,6 +78,21 @@ describe('bad input on the local stack', () => {
       'Invalid filter: expected an input DynamoDB accepts (DynamoDB said:',
     ],
     [
+      'a null action (only a missing one means start)',
+      { action: null },
+      'Invalid action: expected "start", "status", "stop", "resume" or "watchdog", received null.',
+    ],
+    [
+      'a projection DynamoDB refuses, shown as sent (without the key attributes start adds)',
+      { restart: true, projection: 'pk,,sk' },
+      'Invalid projection: expected an input DynamoDB accepts (DynamoDB said: Invalid ProjectionExpression: Syntax error; Expected "#", "_", or [a-zA-Z] but "," found.), received "pk,,sk".',
+    ],
+    [
+      'values without a filter, shown as sent',
+      { restart: true, values: { ':s': { S: 'x' } } },
+      'Invalid values: expected an input DynamoDB accepts (DynamoDB said: ExpressionAttributeValues can only be specified when using expressions: FilterExpression is null), received {":s":{"S":"x"}}.',
+    ],
+    [
       'a restart whose options outgrow the scan record',
       { restart: true, filter: MANY_VALUES_FILTER, values: MANY_VALUES },
       "Invalid values: expected the scan's options to take at most 6,",

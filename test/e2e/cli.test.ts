@@ -14,6 +14,15 @@ import { type LocalStack, startLocalStack } from '../../local/local-stack';
 import { readWholeStream } from '../../local/stream-reader';
 
 const run = promisify(execFile);
+
+/** Polls until the check holds; fails when it has not within a deadline that a busy machine stays inside. */
+async function until(check: () => Promise<boolean>, deadlineMs = 120_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('the condition did not hold in time');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
 const ddbscan = join(__dirname, '..', '..', 'bin', 'ddbscan.js');
 
 describe('the ddbscan CLI against the local stack', () => {
@@ -145,5 +154,28 @@ describe('the ddbscan CLI against the local stack', () => {
     const after = await cli('status', '--json');
     expect(JSON.parse(after.stdout)).toMatchObject({ state: 'RUNNING' });
     expect((await cli('stop')).code).toBe(0);
+  });
+  it('checks a start while a scan runs: refuses a bad or different request, reports the same one', async () => {
+    const slow = ['--segments', '2', '--max-items-per-second', '2'];
+    expect((await cli('start', '--restart', ...slow)).code).toBe(0);
+
+    const badFilter = await cli('start', ...slow, '--filter', 'pk = ');
+    expect(badFilter.code).toBe(2);
+    expect(badFilter.stderr).toMatch(
+      /^ddbscan: Invalid filter: expected an input DynamoDB accepts .*received "pk = "\.\n$/,
+    );
+    const different = await cli('start', '--segments', '3');
+    expect(different.code).toBe(2);
+    expect(different.stderr).toContain('is running with other options (segments, maxItemsPerSecond differ)');
+    const same = await cli('start', ...slow);
+    expect(same.code).toBe(0);
+    expect(same.stderr).toMatch(/is already running \(2 segments, started/);
+
+    const stopping = await cli('stop');
+    expect(stopping.stdout).toMatch(/is STOPPING: each segment stops at its next checkpoint\.$/m);
+    await until(async () => JSON.parse((await cli('status', '--json')).stdout).state === 'STOPPED');
+    const stopped = await cli('stop');
+    expect(stopped.code).toBe(0);
+    expect(stopped.stdout).toMatch(/is already STOPPED; `ddbscan resume` continues it\.$/m);
   });
 });

@@ -77,6 +77,11 @@ describe('parseEvent', () => {
       'Invalid action: expected "start", "status", "stop", "resume" or "watchdog", received "stats".',
     ],
     [
+      'a null action (only a missing one means start)',
+      { action: null },
+      'Invalid action: expected "start", "status", "stop", "resume" or "watchdog", received null.',
+    ],
+    [
       'a non-string action',
       { action: 7 },
       'Invalid action: expected "start", "status", "stop", "resume" or "watchdog", received 7.',

@@ -155,13 +155,54 @@ describe('startScan', () => {
     });
   });
 
-  it('reports the running scan instead of starting a second one', async () => {
+  it('reports the running scan to the same request instead of starting a second one', async () => {
     const world = fakeWorld(numberedItems(10));
-    await startScan(startOptions(), controlConfig, world.ports);
-    const again = await startScan(startOptions({ segments: 4 }), controlConfig, world.ports);
+    await startScan(
+      startOptions({ segments: 2, filterExpression: 'n > :n', expressionValues: { ':n': { N: '1' } } }),
+      controlConfig,
+      world.ports,
+    );
+    const again = await startScan(
+      startOptions({ segments: 2, filterExpression: 'n > :n', expressionValues: { ':n': { N: '1' } } }),
+      controlConfig,
+      world.ports,
+    );
 
-    expect(again).toMatchObject({ scanId: 'scan-1', alreadyRunning: true, segments: 1 });
-    expect(world.continuation.events).toHaveLength(1);
+    expect(again).toMatchObject({ scanId: 'scan-1', alreadyRunning: true, segments: 2 });
+    // "auto" and the default concurrency leave the choice to the scanner: the running scan answers.
+    expect(
+      await startScan(
+        startOptions({
+          segments: 'auto',
+          filterExpression: 'n > :n',
+          expressionValues: { ':n': { N: '1' } },
+        }),
+        controlConfig,
+        world.ports,
+      ),
+    ).toMatchObject({ scanId: 'scan-1', alreadyRunning: true });
+    expect(world.continuation.events).toHaveLength(2);
+  });
+
+  it('refuses, naming the fields, a start whose options differ from the running scan, writing nothing', async () => {
+    const world = fakeWorld(numberedItems(10));
+    await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
+    const before = JSON.stringify(world.store.scan);
+
+    await expect(
+      startScan(
+        startOptions({ segments: 4, filterExpression: 'n > :n', expressionValues: { ':n': { N: '1' } } }),
+        controlConfig,
+        world.ports,
+      ),
+    ).rejects.toThrow(
+      'Scan scan-1 is running with other options (segments, filter, values differ): wait for it to finish, stop it (ddbscan stop, or {"action":"stop"}), or replace it (ddbscan start --restart, or "restart": true).',
+    );
+    await expect(
+      startScan(startOptions({ segments: 2, pageSize: 7 }), controlConfig, world.ports),
+    ).rejects.toThrow(ConflictError);
+    expect(JSON.stringify(world.store.scan)).toBe(before);
+    expect(world.continuation.events).toHaveLength(2);
   });
 
   it('starts over with a new scan id when asked to restart', async () => {
@@ -184,7 +225,7 @@ describe('startScan', () => {
     await stopScan(world.ports);
     await expect(startScan(startOptions(), controlConfig, world.ports)).rejects.toThrow(ConflictError);
     await expect(startScan(startOptions(), controlConfig, world.ports)).rejects.toThrow(
-      'Scan scan-1 is STOPPING: resume it with {"action":"resume"}, or start over with {"action":"start","restart":true}.',
+      'Scan scan-1 is STOPPING: resume it (ddbscan resume, or {"action":"resume"}), or start over (ddbscan start --restart, or {"action":"start","restart":true}).',
     );
   });
 
