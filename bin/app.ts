@@ -8,7 +8,7 @@ try {
   new ScannerStack(app, app.node.tryGetContext('stackName') ?? 'DynamoDbKinesisScanner', {
     tableArn: context.tableArn,
     streamArn: context.streamArn,
-    exampleConsumer: ['true', true].includes(app.node.tryGetContext('exampleConsumer')),
+    exampleConsumer: context.exampleConsumer,
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: context.region },
   });
 } catch (error) {

@@ -171,7 +171,7 @@ program
   .option(
     '--port <n>',
     'first of five consecutive ports: DynamoDB, Kinesis, SSM, Lambda, EventBridge',
-    positiveInteger,
+    firstPort,
     4510,
   )
   .option('--items <n>', 'items in the sample table', nonNegativeInteger, 1000)
@@ -194,6 +194,16 @@ function positiveInteger(text: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1)
     throw new InvalidArgumentError(`expected a whole number of at least 1, received "${text}".`);
+  return value;
+}
+
+/** The first of `ddbscan local`'s five consecutive ports. */
+function firstPort(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1 || value > 65_531)
+    throw new InvalidArgumentError(
+      `expected a port from 1 to 65531 (five in a row from it), received "${text}".`,
+    );
   return value;
 }
 

@@ -89,7 +89,10 @@ export class ScannerStack extends Stack {
 
     new CfnOutput(this, 'FunctionName', {
       value: this.scanner.function.functionName,
-      description: 'Start a scan: aws lambda invoke --function-name <this> --payload {"action":"start"}',
+      // As AWS CLI v2 takes it: without --cli-binary-format it reads the payload as base64.
+      description:
+        'Start a scan: aws lambda invoke --function-name <this> --cli-binary-format raw-in-base64-out ' +
+        `--payload '{"action":"start"}' out.json`,
     });
     new CfnOutput(this, 'StreamName', { value: this.scanner.stream.streamName });
     new CfnOutput(this, 'StreamArn', { value: this.scanner.stream.streamArn });
@@ -155,6 +158,8 @@ export interface StackContext {
   readonly streamArn?: string;
   /** The table's region, where the stack deploys. */
   readonly region: string;
+  /** `-c exampleConsumer=true`: deploy the example consumer. */
+  readonly exampleConsumer: boolean;
   readonly alarmEmail?: string;
   readonly alarmTopicArn?: string;
 }
@@ -180,8 +185,17 @@ export function readStackContext(context: (key: string) => unknown): StackContex
     tableArn,
     ...(streamArn === undefined ? {} : { streamArn }),
     region,
+    exampleConsumer: readFlag(context, 'exampleConsumer'),
     ...readAlarmContext(context, region),
   };
+}
+
+/** A true/false context value (`-c name=true`, or a JSON boolean in cdk.json); absent is false. */
+function readFlag(context: (key: string) => unknown, name: string): boolean {
+  const value = context(name);
+  if (value === undefined || value === '' || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw new Error(`Invalid context "${name}": expected true or false, received ${JSON.stringify(value)}.`);
 }
 
 function readStreamArn(context: (key: string) => unknown, region: string): string | undefined {

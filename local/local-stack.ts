@@ -94,13 +94,24 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   );
   const dynamoProxy = new FaultProxy('dynamodb', dynamo.url, faults);
   const kinesisProxy = new FaultProxy('kinesis', kinesis.url, faults);
-  const [dynamodbUrl, kinesisUrl, ssmUrl, lambdaUrl, eventbridgeUrl] = await Promise.all([
-    dynamoProxy.start(ports.dynamodb ?? 0),
-    kinesisProxy.start(ports.kinesis ?? 0),
-    ssm.start(ports.ssm ?? 0),
-    lambda.start(ports.lambda ?? 0),
-    eventbridge.start(ports.eventbridge ?? 0),
-  ]);
+  const endpoints = [
+    ['DynamoDB', dynamoProxy, ports.dynamodb],
+    ['Kinesis', kinesisProxy, ports.kinesis],
+    ['SSM', ssm, ports.ssm],
+    ['Lambda', lambda, ports.lambda],
+    ['EventBridge', eventbridge, ports.eventbridge],
+  ] as const;
+  const started = await Promise.allSettled(endpoints.map(([, endpoint, port]) => endpoint.start(port ?? 0)));
+  const refused = started.findIndex((result) => result.status === 'rejected');
+  if (refused !== -1) {
+    // Nothing stays open after a failed start: the caller gets the error and its process can end.
+    await Promise.all([...endpoints.map(([, endpoint]) => endpoint.stop()), dynamo.stop(), kinesis.stop()]);
+    const [service, , port] = endpoints[refused] as (typeof endpoints)[number];
+    throw listenError(service, port ?? 0, (started[refused] as PromiseRejectedResult).reason);
+  }
+  const [dynamodbUrl = '', kinesisUrl = '', ssmUrl = '', lambdaUrl = '', eventbridgeUrl = ''] = started.map(
+    (result) => (result as PromiseFulfilledResult<string>).value,
+  );
   const env = {
     AWS_REGION: region,
     AWS_ENDPOINT_URL_DYNAMODB: dynamodbUrl,
@@ -132,6 +143,27 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       for (const client of Object.values(clients)) client.destroy();
     },
   };
+}
+
+/** A local endpoint that could not listen on its port. */
+export class PortInUseError extends Error {
+  constructor(
+    readonly service: string,
+    readonly port: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`Port ${port} is in use, so the local ${service} endpoint cannot listen on it.`, options);
+    this.name = 'PortInUseError';
+  }
+}
+
+function listenError(service: string, port: number, error: unknown): Error {
+  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE')
+    return new PortInUseError(service, port, { cause: error });
+  const reason = error instanceof Error ? error.message : String(error);
+  return new Error(`The local ${service} endpoint cannot listen on port ${port}: ${reason}`, {
+    cause: error,
+  });
 }
 
 /**

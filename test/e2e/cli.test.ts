@@ -1,6 +1,8 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -177,5 +179,23 @@ describe('the ddbscan CLI against the local stack', () => {
     const stopped = await cli('stop');
     expect(stopped.code).toBe(0);
     expect(stopped.stdout).toMatch(/is already STOPPED; `ddbscan resume` continues it\.$/m);
+  });
+  it('ends `ddbscan local` at once with what to do when its port is taken, or not a port', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      // It returns (no listener left behind keeps it alive) with one line that says what to do.
+      const busy = await cli('local', '--port', String(port), '--items', '0');
+      expect(busy.code).toBe(2);
+      expect(busy.stderr).toBe(
+        `ddbscan: port ${port} is in use (by another program, or another ddbscan local): pass --port with the first of 5 free ports, e.g. --port ${port + 100}.\n`,
+      );
+    } finally {
+      taken.close();
+    }
+    const outOfRange = await cli('local', '--port', '70000');
+    expect(outOfRange.code).toBe(2);
+    expect(outOfRange.stderr).toContain("argument '70000' is invalid. expected a port from 1 to 65531");
   });
 });

@@ -390,6 +390,7 @@ describe('readAlarmContext', () => {
     expect(readStackContext(contextOf({ tableArn: TABLE_ARN, alarmEmail: 'ops@example.com' }))).toEqual({
       tableArn: TABLE_ARN,
       region: REGION,
+      exampleConsumer: false,
       alarmEmail: 'ops@example.com',
     });
     const tableElsewhere = `arn:aws:dynamodb:eu-west-1:${ACCOUNT}:table/Orders`;

@@ -171,7 +171,13 @@ describe('ScannerStack with only a tableArn', () => {
 
   it('outputs the function name, stream name and ARN, and parameter name', () => {
     const { template, functionId, streamId, parameterId } = synth();
-    template.hasOutput('FunctionName', { Value: { Ref: functionId } });
+    template.hasOutput('FunctionName', {
+      Value: { Ref: functionId },
+      // A hint that works as written on AWS CLI v2, which reads --payload as base64 by default.
+      Description: Match.stringLikeRegexp(
+        '--cli-binary-format raw-in-base64-out --payload \'\\{"action":"start"\\}\'',
+      ),
+    });
     template.hasOutput('StreamName', { Value: { Ref: streamId } });
     template.hasOutput('StreamArn', { Value: getAttArn(streamId) });
     template.hasOutput('ParameterName', { Value: { Ref: parameterId } });
@@ -395,6 +401,7 @@ describe('readStackContext', () => {
       tableArn,
       streamArn,
       region: 'eu-west-1',
+      exampleConsumer: false,
     });
   });
 
@@ -402,7 +409,25 @@ describe('readStackContext', () => {
     expect(readStackContext(contextOf({ tableArn: TABLE_ARN }))).toEqual({
       tableArn: TABLE_ARN,
       region: REGION,
+      exampleConsumer: false,
     });
+  });
+
+  it.each([
+    [true, true],
+    ['true', true],
+    [false, false],
+    ['false', false],
+  ])('reads exampleConsumer %j as %j', (value, expected) => {
+    expect(readStackContext(contextOf({ tableArn: TABLE_ARN, exampleConsumer: value })).exampleConsumer).toBe(
+      expected,
+    );
+  });
+
+  it('refuses an exampleConsumer that is neither true nor false, instead of ignoring it', () => {
+    expect(() => readStackContext(contextOf({ tableArn: TABLE_ARN, exampleConsumer: 'yes' }))).toThrow(
+      'Invalid context "exampleConsumer": expected true or false, received "yes".',
+    );
   });
 });
 

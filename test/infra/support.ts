@@ -38,7 +38,7 @@ export function stackFromContext(context: Record<string, string>): { app: App; s
   const stack = new ScannerStack(app, STACK_NAME, {
     tableArn: read.tableArn,
     streamArn: read.streamArn,
-    exampleConsumer: ['true', true].includes(app.node.tryGetContext('exampleConsumer')),
+    exampleConsumer: read.exampleConsumer,
     env: { account: ACCOUNT, region: read.region },
   });
   return { app, stack };
