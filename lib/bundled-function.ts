@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import { acknowledgeRuntime, BUNDLE_TARGET, FUNCTION_RUNTIME } from './runtime';
 
@@ -63,7 +63,13 @@ export function createBundledFunction(
         runtime: FUNCTION_RUNTIME,
         entry,
         handler: 'handler',
-        bundling: { ...BUNDLE_OPTIONS, externalModules: [], format: OutputFormat.CJS },
+        // esbuild's warnings and errors only, not its size summary.
+        bundling: {
+          ...BUNDLE_OPTIONS,
+          externalModules: [],
+          format: OutputFormat.CJS,
+          logLevel: LogLevel.WARNING,
+        },
         depsLockFilePath: path.join(__dirname, '..', 'package-lock.json'),
         projectRoot: path.join(__dirname, '..'),
       });

@@ -28,7 +28,8 @@ export function formatStatus(status: StatusResponse, options: { readonly color?:
   lines.push(`  records    ${count(status.recordsPut)} put, ${megabytes(status.bytesPut)}`);
   const s = status.segments;
   lines.push(
-    `  segments   ${s.total}: ${s.done} done, ${s.running} running, ${s.stalled} stalled, ${s.stopped} stopped, ${s.failed} failed`,
+    // The counts add up to the total; stalled ones are among the running.
+    `  segments   ${s.total}: ${s.done} done, ${s.running} running (${s.stalled} stalled), ${s.pending} pending, ${s.stopped} stopped, ${s.failed} failed`,
   );
   const age =
     status.checkpointAgeSeconds === null

@@ -139,7 +139,7 @@ describe('ddbscan status', () => {
       'scan scan-1  RUNNING  (table Orders, started 2026-11-21T13:00:00.000Z)',
       '  items      1,500 of ~6,000 (25%)   250 items/s   ETA 18s',
       '  records    1,400 put, 2.5 MB',
-      '  segments   4: 1 done, 3 running, 0 stalled, 0 stopped, 0 failed',
+      '  segments   4: 1 done, 3 running (0 stalled), 0 pending, 0 stopped, 0 failed',
       '  hand-offs  3, oldest checkpoint 4s ago',
     ]);
     expect(formatStatus(status({ scanId: null }))).toEqual(['No scan has run yet.']);

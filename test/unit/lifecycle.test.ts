@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ScanState } from '../../lambda/contract';
 import { isActive, LIFECYCLE, type LifecycleEvent, ON_START, transition } from '../../lambda/core/lifecycle';
@@ -6,6 +8,18 @@ const EVENTS: readonly LifecycleEvent[] = ['stop', 'settle', 'resume', 'complete
 const STATES = Object.keys(LIFECYCLE) as (keyof typeof LIFECYCLE)[];
 
 describe('the scan lifecycle', () => {
+  it("is the README's lifecycle table: each state's row names every state it can move to", () => {
+    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+    for (const state of STATES) {
+      const row = readme.split('\n').find((line) => line.startsWith(`| \`${state}\` |`)) ?? '';
+      const targets = new Set(
+        EVENTS.map((event) => transition(state, event)).filter((to) => to !== null && to !== state),
+      );
+      for (const target of targets) expect(row, `${state} -> ${target}`).toContain(`(→ \`${target}\`)`);
+      if (transition(state, 'stop') === state) expect(row).toContain(`(stays \`${state}\`)`);
+    }
+  });
+
   it('allows exactly the moves of its table, and refuses every other', () => {
     const moves = STATES.flatMap((state) =>
       EVENTS.map((event) => `${state} --${event}--> ${transition(state, event) ?? 'refused'}`),

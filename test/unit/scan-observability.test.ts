@@ -103,6 +103,22 @@ describe('ScansFailed', () => {
     expect(world.metrics.totals.ScansFailed).toBe(1);
   });
 
+  it("reports a failed scan's segments in counts that add up to the total", async () => {
+    const world = fakeWorld(numberedItems(60), { pageSize: 10 });
+    await startScan(startOptions({ segments: 4, concurrency: 2 }), controlConfig, world.ports);
+    // Chain 0 scans a page and hands off; chain 1 then fails the scan.
+    await runSegment(shift(world), budget(world, 20_000), world.ports);
+    world.table.failWith = new FatalScanError('Scan on Orders failed: AccessDeniedException');
+    await runSegment(shift(world), budget(world), world.ports);
+
+    const { state, segments } = await getStatus(controlConfig, world.ports);
+    expect(state).toBe('FAILED');
+    expect(segments.failed).toBe(1);
+    expect(segments.done + segments.running + segments.pending + segments.stopped + segments.failed).toBe(
+      segments.total,
+    );
+  });
+
   it('counts a scan once, not once per segment that marks it failed', async () => {
     const world = fakeWorld(numberedItems(30), { pageSize: 10 });
     await startScan(startOptions({ segments: 3 }), controlConfig, world.ports);
