@@ -97,9 +97,22 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     print(`scan ${start.scanId} started with ${start.segments} segments`);
     const status = await waitForScan(stack, scanner.functionName, print);
     const elapsed = (Date.now() - started) / 1000;
-    const records = await readWholeStream(stack.clients.kinesis, streamName);
+    print(`scan ${status.state} in ${elapsed.toFixed(1)} s; reading the stream back`);
+    const reading = Date.now();
+    const records = await readWholeStream(
+      stack.clients.kinesis,
+      streamName,
+      everyFewSeconds((n) => print(`  ${n} records read`)),
+    );
     const delivery = checkDelivery(items, ['pk', 'sk'], records, start.scanId);
-    const consumed = await runExampleConsumer(stack, streamName);
+    print(`${records.length} records read in ${seconds(reading)} s; the example consumer processes them`);
+    const consuming = Date.now();
+    const consumed = await runExampleConsumer(
+      stack,
+      streamName,
+      everyFewSeconds((n) => print(`  ${n} of ${records.length} records consumed`)),
+    );
+    print(`${consumed.records} records consumed in ${seconds(consuming)} s`);
     const completionEvents = stack.eventbridge.events.filter(
       (e) =>
         e.detailType === CompletionEvent.detailType &&
@@ -227,6 +240,7 @@ export async function invoke(client: LambdaClient, functionName: string, payload
 async function runExampleConsumer(
   stack: LocalStack,
   streamName: string,
+  onProgress: (records: number) => void,
 ): Promise<{ items: number; records: number }> {
   const idempotencyTable = 'ddbscan-idempotency';
   await createTable(stack.clients.dynamodb, {
@@ -246,8 +260,18 @@ async function runExampleConsumer(
       );
     },
   });
-  const report = await pollStream(stack.clients.kinesis, streamName, consumer);
+  const report = await pollStream(stack.clients.kinesis, streamName, consumer, { onProgress });
   return { items: processed.size, records: report.records };
+}
+
+/** The callback, called at most every few seconds: progress that never goes silent for long, nor floods. */
+function everyFewSeconds<T>(report: (value: T) => void): (value: T) => void {
+  let last = Date.now();
+  return (value) => {
+    if (Date.now() - last < 5000) return;
+    last = Date.now();
+    report(value);
+  };
 }
 
 function seconds(since: number): string {

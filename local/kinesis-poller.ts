@@ -29,7 +29,13 @@ export async function pollStream(
   client: KinesisClient,
   streamName: string,
   consumer: KinesisConsumer,
-  options: { readonly batchSize?: number; readonly retries?: number; readonly region?: string } = {},
+  options: {
+    readonly batchSize?: number;
+    readonly retries?: number;
+    readonly region?: string;
+    /** Called after each batch with the records read so far. */
+    readonly onProgress?: (records: number) => void;
+  } = {},
 ): Promise<PollReport> {
   const batchSize = options.batchSize ?? 100;
   const region = options.region ?? 'us-east-1';
@@ -59,6 +65,7 @@ export async function pollStream(
       }
       records = records.slice(index);
     }
+    options.onProgress?.(total);
   }
   return { batches, records: total, failed };
 }

@@ -38,10 +38,15 @@ export async function* shardPages(
  * Reads every record of a stream from the start of each shard to its end.
  * Meant for local checks and small streams: it holds everything in memory.
  */
-export async function readWholeStream(client: KinesisClient, streamName: string): Promise<Uint8Array[]> {
+export async function readWholeStream(
+  client: KinesisClient,
+  streamName: string,
+  onProgress: (recordsRead: number) => void = () => {},
+): Promise<Uint8Array[]> {
   const records: Uint8Array[] = [];
   for await (const page of shardPages(client, streamName, 10_000)) {
     for (const record of page.records) if (record.Data) records.push(record.Data);
+    onProgress(records.length);
   }
   return records;
 }
