@@ -100,6 +100,13 @@ targeting(program.command('status'))
     process.exitCode = await runStatusCommand(await connect(options), options, processIo);
   });
 
+targeting(program.command('history'))
+  .description('list past scans, newest first, with their outcomes')
+  .action(async (options: TargetOptions & { json: boolean }) => {
+    const { runHistoryCommand } = require('./commands/history') as typeof import('./commands/history');
+    process.exitCode = await runHistoryCommand(await connect(options), options, processIo);
+  });
+
 for (const action of ['stop', 'resume'] as const) {
   targeting(program.command(action))
     .description(

@@ -192,6 +192,36 @@ export interface StatusRequest {
   readonly scanId?: string;
 }
 
+/** `history`: the scans the scan record's kept versions show, newest first. */
+export interface HistoryRequest {
+  readonly action: 'history';
+}
+
+/** One past (or the current) scan, as last recorded. */
+export interface ScanHistoryEntry {
+  readonly scanId: string;
+  readonly state: ScanState;
+  readonly tableName: string;
+  readonly startedAt: string;
+  readonly finishedAt: string | null;
+  readonly segments: number;
+  /** From the summary of a completed scan; null for a scan that did not complete. */
+  readonly itemsScanned: number | null;
+  readonly recordsPut: number | null;
+  readonly durationSeconds: number | null;
+  readonly error: string | null;
+  /** The scan that a restart started while this one was still running or stopping. */
+  readonly replacedBy: string | null;
+}
+
+/**
+ * Answer to `history`. SSM keeps the last 100 versions of the scan record, a few per scan (start,
+ * stop, completion), so the history reaches back some dozens of scans.
+ */
+export interface HistoryResponse {
+  readonly scans: readonly ScanHistoryEntry[];
+}
+
 /**
  * Internal: continue one chain. Sent by `start` and at every hand-off; the generation increases
  * by one per hand-off and fences out stale or duplicate invocations.
@@ -218,6 +248,7 @@ export interface SegmentEvent {
 export type ScannerEvent =
   | StartRequest
   | StatusRequest
+  | HistoryRequest
   | StopRequest
   | ResumeRequest
   | WatchdogRequest

@@ -335,11 +335,13 @@ export class DynamoDbKinesisScanner extends Construct {
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         // GetParameters: the scan, its stop request and a chain's checkpoint in one read.
+        // GetParameterHistory: the scan record's kept versions, for `history`.
         actions: [
           'ssm:GetParameter',
           'ssm:GetParameters',
           'ssm:PutParameter',
           'ssm:GetParametersByPath',
+          'ssm:GetParameterHistory',
           'ssm:DeleteParameters',
         ],
         resources: [checkpoints],
@@ -353,7 +355,7 @@ export class DynamoDbKinesisScanner extends Construct {
       'The scanner writes its scan record (<root>/scan), one checkpoint parameter per chain (<root>/segment/<n>, up to 1,000), start and completion ' +
         'claims (<root>/start/<scan>/<n>, <root>/completion/<scan>/<n>) whose names are only known at run time, all under the path of its own ' +
         'root parameter. The wildcard is that path: it matches no parameter outside this scanner, and the actions are ' +
-        'only Get, Put, GetParametersByPath and Delete.',
+        'only Get, Put, GetParametersByPath, GetParameterHistory and Delete.',
     );
     // Invoke itself, in a policy of its own: granting through the role's default policy (as
     // fn.grantInvoke(fn) does) makes the function depend on its own ARN, a dependency cycle.

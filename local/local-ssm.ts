@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FaultInjector } from './faults';
 import { close, listen, readBody, sendJson } from './http';
@@ -9,6 +10,8 @@ const ADVANCED_MAX = 8192;
 const MAX_VERSIONS = 100;
 /** GetParametersByPath: MaxResults 1 to 10. */
 const MAX_PAGE = 10;
+/** GetParameterHistory and DescribeParameters: MaxResults 1 to 50. */
+const MAX_HISTORY_PAGE = 50;
 /** A parameter name has at most 15 levels. */
 const MAX_LEVELS = 15;
 /** GetParameters and DeleteParameters: 1 to 10 names a call. */
@@ -45,6 +48,8 @@ const QUOTA_OF: ReadonlyMap<string, SsmQuotaKind> = new Map([
   ['GetParameter', 'read'],
   ['GetParameters', 'read'],
   ['GetParametersByPath', 'read'],
+  ['GetParameterHistory', 'read'],
+  ['DescribeParameters', 'read'],
 ]);
 
 /** Accepted writes over a window: the busiest whole epoch second and the average. */
@@ -117,9 +122,10 @@ class TokenBucket {
 
 /**
  * A small in-process SSM Parameter Store endpoint speaking the JSON 1.1 protocol: GetParameter,
- * GetParameters, PutParameter, DeleteParameter, DeleteParameters and GetParametersByPath, with
- * SSM's error names, Overwrite and version semantics, the tier size limits, and paging of at
- * most 10 per call. The real SDK client and the scanner's SSM adapter run against it unchanged.
+ * GetParameters, PutParameter, DeleteParameter, DeleteParameters, GetParametersByPath (paged by
+ * at most 10), GetParameterHistory (the last 100 versions) and DescribeParameters (by name or
+ * path; both paged by at most 50), with SSM's error names, Overwrite and version semantics, the
+ * tier size limits and a request id on every answer. The real SDK client and the scanner's SSM adapter run against it unchanged.
  *
  * With {@link LocalSsm.setQuotas} it also enforces SSM's throughput quotas: a call beyond its
  * bucket is refused with `ThrottlingException: Rate exceeded`, which the SDK retries with backoff.
@@ -250,7 +256,8 @@ export class LocalSsm {
     await this.faults?.delay();
     const target = String(request.headers['x-amz-target'] ?? '');
     const operation = target.startsWith('AmazonSSM.') ? target.slice('AmazonSSM.'.length) : target;
-    const headers = { 'content-type': 'application/x-amz-json-1.1' };
+    // Every answer carries a request id, as SSM's do (the SDK reports it in errors and metadata).
+    const headers = { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID() };
     try {
       let input: Record<string, unknown>;
       try {
@@ -312,6 +319,10 @@ export class LocalSsm {
         return this.deleteMany(input.Names);
       case 'GetParametersByPath':
         return this.byPath(input);
+      case 'GetParameterHistory':
+        return this.history(input);
+      case 'DescribeParameters':
+        return this.describeParameters(input);
       default:
         throw new SsmError(
           'UnknownOperationException',
@@ -415,6 +426,30 @@ export class LocalSsm {
     return { Parameters: page.map((name) => this.describe(this.current(name))), NextToken: next };
   }
 
+  /** Every kept version, oldest first, as SSM answers GetParameterHistory. */
+  private history(input: Record<string, unknown>): unknown {
+    const name = requiredName(input.Name);
+    const versions = this.parameters.get(name);
+    if (!versions) throw new SsmError('ParameterNotFound', `Parameter ${name} not found.`);
+    return page(versions, input, (version) => ({
+      ...(this.describe(version) as object),
+      Tier: version.tier,
+      Labels: [],
+    }));
+  }
+
+  /** Metadata of the latest versions, filtered by name prefix or path (the filters the CLI uses most). */
+  private describeParameters(input: Record<string, unknown>): unknown {
+    const filters = Array.isArray(input.ParameterFilters)
+      ? (input.ParameterFilters as Record<string, unknown>[])
+      : [];
+    const names = this.names().filter((name) => filters.every((filter) => matches(name, filter)));
+    return page(names, input, (name) => {
+      const { Value: _, ...metadata } = this.describe(this.current(name)) as Record<string, unknown>;
+      return { ...metadata, Tier: this.current(name).tier };
+    });
+  }
+
   private describe(parameter: StoredParameter): unknown {
     return {
       Name: parameter.name,
@@ -426,6 +461,42 @@ export class LocalSsm {
       DataType: 'text',
     };
   }
+}
+
+/** One page of a listing of up to 50 a call, with SSM's NextToken. */
+function page<T>(items: readonly T[], input: Record<string, unknown>, render: (item: T) => unknown): unknown {
+  const max = input.MaxResults ?? MAX_HISTORY_PAGE;
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > MAX_HISTORY_PAGE) {
+    throw new SsmError(
+      'ValidationException',
+      `1 validation error detected: Value '${String(max)}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to ${MAX_HISTORY_PAGE}`,
+    );
+  }
+  const start =
+    typeof input.NextToken === 'string' ? Number(Buffer.from(input.NextToken, 'base64').toString()) : 0;
+  if (!Number.isInteger(start) || start < 0)
+    throw new SsmError('InvalidNextToken', 'The specified token is not valid.');
+  const next = start + max < items.length ? Buffer.from(String(start + max)).toString('base64') : undefined;
+  return { Parameters: items.slice(start, start + max).map(render), NextToken: next };
+}
+
+/** A DescribeParameters filter: Name (Equals, BeginsWith) or Path (OneLevel, Recursive). */
+function matches(name: string, filter: Record<string, unknown>): boolean {
+  const values = Array.isArray(filter.Values) ? filter.Values.map(String) : [];
+  const option = filter.Option ?? (filter.Key === 'Path' ? 'OneLevel' : 'Equals');
+  if (filter.Key === 'Name' && option === 'Equals') return values.includes(name);
+  if (filter.Key === 'Name' && option === 'BeginsWith')
+    return values.some((prefix) => name.startsWith(prefix));
+  if (filter.Key === 'Path' && (option === 'OneLevel' || option === 'Recursive')) {
+    return values.some((path) => {
+      const prefix = path.endsWith('/') ? path : `${path}/`;
+      return name.startsWith(prefix) && (option === 'Recursive' || !name.slice(prefix.length).includes('/'));
+    });
+  }
+  throw new SsmError(
+    'InvalidFilterOption',
+    `The local SSM supports the filters Name (Equals, BeginsWith) and Path (OneLevel, Recursive), not ${String(filter.Key)} ${String(option)}.`,
+  );
 }
 
 function checkQuota(field: keyof SsmQuotas, value: unknown, expected: string, least: number): number {

@@ -173,6 +173,9 @@ export class MemoryStore implements CheckpointStore {
     this.writes.push({ kind: 'scan', value: scan });
     this.scan = scan;
   }
+  async scanVersions() {
+    return this.writes.flatMap((write) => (write.kind === 'scan' ? [write.value as ScanRecord] : []));
+  }
   async loadSegment(segment: number) {
     const text = this.segments.get(segment);
     return text === undefined ? null : decodeSegment(text);

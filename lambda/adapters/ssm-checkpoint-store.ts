@@ -1,6 +1,7 @@
 import {
   DeleteParametersCommand,
   GetParameterCommand,
+  GetParameterHistoryCommand,
   GetParametersByPathCommand,
   type GetParametersByPathCommandOutput,
   GetParametersCommand,
@@ -110,6 +111,29 @@ export class SsmCheckpointStore implements CheckpointStore {
 
   async saveScan(scan: ScanRecord): Promise<void> {
     await this.put(this.scanName(), encodeScan(scan));
+  }
+
+  async scanVersions(): Promise<readonly ScanRecord[]> {
+    const name = this.scanName();
+    const versions: ScanRecord[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.send(() =>
+          this.client.send(new GetParameterHistoryCommand({ Name: name, MaxResults: 50, NextToken: token })),
+        );
+        for (const { Value: text } of page.Parameters ?? []) {
+          // A version another release wrote, or a hand edit, is not history this one can tell.
+          const scan = text === undefined ? null : decodedOrNull(text);
+          if (scan !== null) versions.push(scan);
+        }
+        token = page.NextToken;
+      } while (token !== undefined);
+    } catch (error) {
+      if (errorName(error) === 'ParameterNotFound') return [];
+      throw translateAwsError(error, `GetParameterHistory ${name}`);
+    }
+    return versions;
   }
 
   async loadSegment(segment: number): Promise<SegmentCheckpoint | null> {
@@ -410,6 +434,14 @@ function readableOrNull<T>(text: string, decode: (text: string) => T): T | null 
     return decode(text);
   } catch (error) {
     if (!(error instanceof FatalScanError)) throw error;
+    return null;
+  }
+}
+
+function decodedOrNull(text: string): ScanRecord | null {
+  try {
+    return decodeScan(text);
+  } catch {
     return null;
   }
 }

@@ -81,6 +81,11 @@ export interface CheckpointStore {
   loadScan(): Promise<ScanRecord | null>;
   saveScan(scan: ScanRecord): Promise<void>;
   /**
+   * Every version of the scan record the store keeps (SSM: the last 100), oldest first;
+   * versions this version cannot read are left out.
+   */
+  scanVersions(): Promise<readonly ScanRecord[]>;
+  /**
    * Asks the scan to stop, in a parameter of its own: a stop never overwrites the scan, so it
    * cannot undo a completion (or a failure) that lands between its read and its write.
    */

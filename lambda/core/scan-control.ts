@@ -5,6 +5,7 @@
  */
 export { type ControlConfig, failScan } from './control-common';
 export { completeScanIfDone, settleStoppingScan } from './scan-completion';
+export { listScans } from './scan-history';
 export { autoSegments, checkAgainstSegments, type StartOptions, startScan } from './scan-start';
 export { getStatus } from './scan-status';
 export { resumeScan, stopScan } from './scan-stop-resume';

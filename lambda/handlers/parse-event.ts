@@ -8,7 +8,7 @@ const MAX_TOTAL_SEGMENTS = 1_000_000;
 /** DynamoDB: an expression is at most 4 KB. */
 const MAX_EXPRESSION_LENGTH = 4096;
 
-const USER_ACTIONS = '"start", "status", "stop", "resume" or "watchdog"';
+const USER_ACTIONS = '"start", "status", "history", "stop", "resume" or "watchdog"';
 const START_FIELDS = [
   'action',
   'segments',
@@ -32,7 +32,7 @@ const MAX_RATE = 10_000_000;
 export type ParsedEvent =
   | { readonly action: 'start'; readonly options: StartOptions }
   | { readonly action: 'status' | 'stop' | 'resume'; readonly scanId: string | null }
-  | { readonly action: 'watchdog' }
+  | { readonly action: 'watchdog' | 'history' }
   | SegmentEvent;
 
 /**
@@ -65,8 +65,9 @@ export function parseEvent(event: unknown): ParsedEvent {
         scanId: fields.scanId === undefined ? null : scanId(fields.scanId),
       };
     case 'watchdog':
+    case 'history':
       rejectUnknownFields(fields, ['action']);
-      return { action: 'watchdog' };
+      return { action: action as 'watchdog' | 'history' };
     case 'segment':
       rejectUnknownFields(fields, [
         'action',

@@ -7,11 +7,12 @@ import { LambdaContinuation } from '../adapters/lambda-continuation';
 import { PowertoolsMetrics, publishesMetrics } from '../adapters/powertools-metrics';
 import { SsmCheckpointStore } from '../adapters/ssm-checkpoint-store';
 import { randomIds, systemClock } from '../adapters/system';
-import type { StartResponse, StatusResponse } from '../contract';
+import type { HistoryResponse, StartResponse, StatusResponse } from '../contract';
 import type { Clock, IdSource, Metrics, ScannerPorts } from '../core/ports';
 import {
   type ControlConfig,
   getStatus,
+  listScans,
   resumeScan,
   runWatchdog,
   startScan,
@@ -28,7 +29,12 @@ export interface InvocationContext {
   getRemainingTimeInMillis(): number;
 }
 
-export type ScannerResult = StartResponse | StatusResponse | SegmentOutcome | WatchdogReport;
+export type ScannerResult =
+  | StartResponse
+  | StatusResponse
+  | HistoryResponse
+  | SegmentOutcome
+  | WatchdogReport;
 
 export interface ScannerHandlerOptions {
   /** @default process.env */
@@ -132,6 +138,8 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
           return await startScan(request.options, control, ports);
         case 'status':
           return await getStatus(control, ports, request.scanId);
+        case 'history':
+          return await listScans(ports);
         case 'stop':
           return await stopScan(ports, request.scanId);
         case 'resume':

@@ -2,6 +2,7 @@ import {
   AccessDeniedException,
   DeleteParametersCommand,
   GetParameterCommand,
+  GetParameterHistoryCommand,
   GetParametersByPathCommand,
   type GetParametersByPathCommandInput,
   GetParametersCommand,
@@ -203,6 +204,32 @@ describe('SsmCheckpointStore', () => {
         Parameters: [root, { Name: `${ROOT}/stop`, Value: '{"scanId":"an-older-scan"}' }],
       });
       await expect(store.loadScan()).resolves.toMatchObject({ state: 'RUNNING' });
+    });
+  });
+
+  describe('the history of the scan record', () => {
+    it('reads every kept version, page by page, oldest first, leaving out what it cannot read', async () => {
+      const older = { ...scan, scanId: '20261120T090000Z-aaaaaa', state: 'COMPLETED' as const };
+      ssm
+        .on(GetParameterHistoryCommand, { Name: `${ROOT}/scan`, NextToken: undefined })
+        .resolves({ Parameters: [{ Value: encodeScan(older) }, { Value: '{"v":9}' }], NextToken: 'page-2' })
+        .on(GetParameterHistoryCommand, { Name: `${ROOT}/scan`, NextToken: 'page-2' })
+        .resolves({ Parameters: [{ Value: encodeScan(scan) }] });
+
+      const versions = await newStore().scanVersions();
+
+      expect(versions.map((v) => [v.scanId, v.state])).toEqual([
+        ['20261120T090000Z-aaaaaa', 'COMPLETED'],
+        [SCAN_ID, 'RUNNING'],
+      ]);
+      expect(ssm.commandCalls(GetParameterHistoryCommand)[0]?.args[0].input).toMatchObject({
+        MaxResults: 50,
+      });
+    });
+
+    it('has no versions before the first scan', async () => {
+      ssm.on(GetParameterHistoryCommand).rejects(notFound());
+      expect(await newStore().scanVersions()).toEqual([]);
     });
   });
 

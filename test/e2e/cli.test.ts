@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StatusResponse } from '../../lambda/contract';
+import type { HistoryResponse, StatusResponse } from '../../lambda/contract';
 import { checkDelivery } from '../../local/delivery-check';
 import { createDemoTable, generateItems, writeItems } from '../../local/demo-data';
 import { createStream } from '../../local/local-resources';
@@ -197,5 +197,21 @@ describe('the ddbscan CLI against the local stack', () => {
     const outOfRange = await cli('local', '--port', '70000');
     expect(outOfRange.code).toBe(2);
     expect(outOfRange.stderr).toContain("argument '70000' is invalid. expected a port from 1 to 65531");
+  });
+  it('lists the scans it ran, newest first, with the outcome of each', async () => {
+    const history = await cli('history', '--json');
+    expect(history.code).toBe(0);
+    const { scans } = JSON.parse(history.stdout) as HistoryResponse;
+    const started = scans.map((scan) => scan.startedAt);
+    expect(started).toEqual([...started].sort().reverse());
+    expect(scans).toContainEqual(
+      expect.objectContaining({ state: 'COMPLETED', segments: 8, itemsScanned: 1200, recordsPut: 1200 }),
+    );
+    const lines = (await cli('history')).stdout.trim().split('\n');
+    expect(lines).toHaveLength(scans.length);
+    expect(lines[0]?.startsWith(`${scans[0]?.scanId}  `)).toBe(true);
+    expect(
+      lines.some((line) => /COMPLETED .* Orders, 8 segments: 1,200 items, 1,200 records in/.test(line)),
+    ).toBe(true);
   });
 });

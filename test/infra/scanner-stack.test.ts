@@ -41,6 +41,7 @@ const SSM_ACTIONS = [
   'ssm:GetParameters',
   'ssm:PutParameter',
   'ssm:GetParametersByPath',
+  'ssm:GetParameterHistory',
   'ssm:DeleteParameters',
 ];
 

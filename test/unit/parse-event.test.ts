@@ -20,6 +20,7 @@ describe('parseEvent', () => {
       { action: 'status', scanId: 'scan-1' },
     ],
     [{ action: 'watchdog' }, { action: 'watchdog' }],
+    [{ action: 'history' }, { action: 'history' }],
     [segment, segment],
     [
       { ...segment, from: 'owner-1', relaunch: true },
@@ -74,17 +75,17 @@ describe('parseEvent', () => {
     [
       'an unknown action',
       { action: 'stats' },
-      'Invalid action: expected "start", "status", "stop", "resume" or "watchdog", received "stats".',
+      'Invalid action: expected "start", "status", "history", "stop", "resume" or "watchdog", received "stats".',
     ],
     [
       'a null action (only a missing one means start)',
       { action: null },
-      'Invalid action: expected "start", "status", "stop", "resume" or "watchdog", received null.',
+      'Invalid action: expected "start", "status", "history", "stop", "resume" or "watchdog", received null.',
     ],
     [
       'a non-string action',
       { action: 7 },
-      'Invalid action: expected "start", "status", "stop", "resume" or "watchdog", received 7.',
+      'Invalid action: expected "start", "status", "history", "stop", "resume" or "watchdog", received 7.',
     ],
     [
       'an unknown field',

@@ -11,6 +11,7 @@ import {
 import {
   autoSegments,
   getStatus,
+  listScans,
   resumeScan,
   runWatchdog,
   startScan,
@@ -903,3 +904,29 @@ describe('autoSegments', () => {
 function fail(): never {
   throw new Error('no scan');
 }
+
+describe('listScans', () => {
+  it('lists every scan newest first, as last recorded, naming the scan that replaced a running one', async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+    expect(await listScans(world.ports)).toEqual({ scans: [] });
+    await startScan(startOptions(), controlConfig, world.ports);
+    for (let event = world.continuation.events.shift(); event; event = world.continuation.events.shift()) {
+      await runSegment(event, budget(world), world.ports);
+    }
+    world.clock.advance(1000);
+    await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
+    world.clock.advance(1000);
+    await startScan(startOptions({ restart: true }), controlConfig, world.ports);
+    await stopScan(world.ports);
+
+    const { scans } = await listScans(world.ports);
+
+    expect(scans.map((s) => [s.scanId, s.state, s.replacedBy])).toEqual([
+      ['scan-3', 'STOPPING', null],
+      ['scan-2', 'RUNNING', 'scan-3'],
+      ['scan-1', 'COMPLETED', null],
+    ]);
+    expect(scans[2]).toMatchObject({ segments: 1, itemsScanned: 30, recordsPut: 30, error: null });
+    expect(scans[1]).toMatchObject({ segments: 2, itemsScanned: null, finishedAt: null });
+  });
+});
