@@ -243,7 +243,12 @@ export class LocalLambda implements ContainerControl {
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     await this.faults?.delay();
-    const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(request.url?.split('?')[0] ?? '');
+    // Every answer carries a request id, as Lambda's do; an invoke's is its invocation's.
+    const requestId = randomUUID();
+    response.setHeader('x-amzn-requestid', requestId);
+    const path = request.url?.split('?')[0] ?? '';
+    if (request.method === 'GET') return this.describe(path, response);
+    const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(path);
     if (request.method !== 'POST' || !match?.[1]) {
       return sendError(
         response,
@@ -253,7 +258,7 @@ export class LocalLambda implements ContainerControl {
       );
     }
     const requested = decodeURIComponent(match[1]);
-    const fn = this.functions.get(requested.split(':').at(requested.startsWith('arn:') ? 6 : 0) ?? requested);
+    const fn = this.lookup(requested);
     if (!fn)
       return sendError(
         response,
@@ -324,8 +329,17 @@ export class LocalLambda implements ContainerControl {
         }
         this.begin();
         try {
-          const outcome = await this.run(fn, event);
-          const headers = { 'content-type': 'application/json', 'x-amz-executed-version': '$LATEST' };
+          const startedAt = Date.now();
+          const outcome = await this.run(fn, event, requestId);
+          const headers: Record<string, string> = {
+            'content-type': 'application/json',
+            'x-amz-executed-version': '$LATEST',
+          };
+          // `--log-type Tail`: the invocation's last 4 KB of log, base64. The local Lambda has the
+          // platform's lines; the handler's own log lines go to the local stack's output.
+          if (String(request.headers['x-amz-log-type'] ?? '') === 'Tail') {
+            headers['x-amz-log-result'] = logTail(requestId, Date.now() - startedAt, outcome);
+          }
           if (outcome.ok) return sendJson(response, 200, outcome.result ?? null, headers);
           return sendJson(
             response,
@@ -404,10 +418,12 @@ export class LocalLambda implements ContainerControl {
     return slots;
   }
 
-  private async run(fn: LocalFunction, event: unknown): Promise<Outcome> {
+  private async run(fn: LocalFunction, event: unknown, requestId: string = randomUUID()): Promise<Outcome> {
     this.stats.invocations++;
     const outcome =
-      fn.kind === 'isolated' ? await this.runIsolated(fn, event) : await this.runInProcess(fn, event);
+      fn.kind === 'isolated'
+        ? await this.runIsolated(fn, event)
+        : await this.runInProcess(fn, event, requestId);
     if (!outcome.ok) {
       this.stats.errors++;
       this.recentErrors.push(`${outcome.errorType}: ${outcome.errorMessage}`);
@@ -416,9 +432,13 @@ export class LocalLambda implements ContainerControl {
     return outcome;
   }
 
-  private async runInProcess(fn: LocalFunction & { kind: 'in-process' }, event: unknown): Promise<Outcome> {
+  private async runInProcess(
+    fn: LocalFunction & { kind: 'in-process' },
+    event: unknown,
+    requestId: string,
+  ): Promise<Outcome> {
     const startedAt = Date.now();
-    const context = this.context(fn, () => Math.max(0, startedAt + fn.timeoutMs - Date.now()));
+    const context = this.context(fn, () => Math.max(0, startedAt + fn.timeoutMs - Date.now()), requestId);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<Outcome>((resolve) => {
       timer = setTimeout(() => resolve(this.timedOut(fn)), fn.timeoutMs);
@@ -524,14 +544,71 @@ export class LocalLambda implements ContainerControl {
     };
   }
 
-  private context(fn: LocalFunction, remaining: () => number): LocalContext {
+  private context(
+    fn: LocalFunction,
+    remaining: () => number,
+    requestId: string = randomUUID(),
+  ): LocalContext {
     return {
       functionName: fn.name,
       functionVersion: '$LATEST',
       invokedFunctionArn: this.arn(fn.name),
       memoryLimitInMB: '1024',
-      awsRequestId: randomUUID(),
+      awsRequestId: requestId,
       getRemainingTimeInMillis: remaining,
+    };
+  }
+
+  /** GetFunction, GetFunctionConfiguration and ListFunctions, as the AWS CLI and SDK call them. */
+  private describe(path: string, response: ServerResponse): void {
+    if (/^\/2015-03-31\/functions\/?$/.test(path)) {
+      const functions = [...this.functions.values()].map((fn) => this.configuration(fn));
+      sendJson(response, 200, { Functions: functions });
+      return;
+    }
+    const match = /^\/2015-03-31\/functions\/([^/]+)(\/configuration)?$/.exec(path);
+    if (match === null) {
+      sendError(
+        response,
+        404,
+        'UnknownOperationException',
+        `GET ${path} is not supported by the local Lambda.`,
+      );
+      return;
+    }
+    const requested = decodeURIComponent(match[1] ?? '');
+    const fn = this.lookup(requested);
+    if (fn === undefined) {
+      sendError(response, 404, 'ResourceNotFoundException', `Function not found: ${this.arn(requested)}`);
+      return;
+    }
+    const configuration = this.configuration(fn);
+    const code = { RepositoryType: 'S3', Location: '' };
+    sendJson(
+      response,
+      200,
+      match[2] === undefined ? { Configuration: configuration, Code: code } : configuration,
+    );
+  }
+
+  /** A function by name, or by its ARN (qualified or not). */
+  private lookup(requested: string): LocalFunction | undefined {
+    return this.functions.get(requested.split(':').at(requested.startsWith('arn:') ? 6 : 0) ?? requested);
+  }
+
+  private configuration(fn: LocalFunction): Record<string, unknown> {
+    return {
+      FunctionName: fn.name,
+      FunctionArn: this.arn(fn.name),
+      Runtime: 'nodejs22.x',
+      Handler: 'index.handler',
+      Timeout: Math.ceil(fn.timeoutMs / 1000),
+      MemorySize: 1024,
+      State: 'Active',
+      LastUpdateStatus: 'Successful',
+      PackageType: 'Zip',
+      Architectures: ['arm64'],
+      LoggingConfig: { LogFormat: 'JSON', LogGroup: `/aws/lambda/${fn.name}` },
     };
   }
 
@@ -551,6 +628,18 @@ export class LocalLambda implements ContainerControl {
       for (const resolve of waiters) resolve();
     }
   }
+}
+
+/** The platform's log lines of one invocation, as `--log-type Tail` returns them: base64, at most 4 KB. */
+function logTail(requestId: string, ms: number, outcome: Outcome): string {
+  const lines = [
+    `START RequestId: ${requestId} Version: $LATEST`,
+    ...(outcome.ok ? [] : [`${outcome.errorType}: ${outcome.errorMessage}`]),
+    `END RequestId: ${requestId}`,
+    `REPORT RequestId: ${requestId}\tDuration: ${ms.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(ms))} ms\tMemory Size: 1024 MB`,
+  ];
+  const text = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+  return text.subarray(Math.max(0, text.byteLength - 4096)).toString('base64');
 }
 
 function sendError(response: ServerResponse, status: number, type: string, message: string): void {

@@ -1,10 +1,18 @@
 import { join } from 'node:path';
 import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  GetFunctionCommand,
+  GetFunctionConfigurationCommand,
+  InvokeCommand,
+  LambdaClient,
+  ListFunctionsCommand,
+} from '@aws-sdk/client-lambda';
 import {
   DeleteParameterCommand,
   DeleteParametersCommand,
+  DescribeParametersCommand,
   GetParameterCommand,
+  GetParameterHistoryCommand,
   GetParametersByPathCommand,
   GetParametersCommand,
   PutParameterCommand,
@@ -133,6 +141,51 @@ describe('the local SSM endpoint, through the real SDK client', () => {
     await expect(
       client.send(new GetParametersCommand({ Names: Array.from({ length: 11 }, (_, i) => `/many/${i}`) })),
     ).rejects.toMatchObject({ name: 'ValidationException' });
+  });
+
+  it('keeps the last 100 versions of a parameter, oldest first, fifty a page', async () => {
+    for (let v = 1; v <= 103; v++) {
+      await client.send(
+        new PutParameterCommand({ Name: '/history/p', Value: `v${v}`, Type: 'String', Overwrite: true }),
+      );
+    }
+    const pages = [];
+    let token: string | undefined;
+    do {
+      const page = await client.send(
+        new GetParameterHistoryCommand({ Name: '/history/p', NextToken: token }),
+      );
+      pages.push(page);
+      token = page.NextToken;
+    } while (token !== undefined);
+    const versions = pages.flatMap((page) => page.Parameters ?? []);
+    expect(pages.map((page) => page.Parameters?.length)).toEqual([50, 50]);
+    expect(versions.map((p) => p.Version)).toEqual(Array.from({ length: 100 }, (_, i) => i + 4));
+    expect(versions.at(-1)).toMatchObject({ Value: 'v103', Name: '/history/p' });
+    expect(pages[0]?.$metadata.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    await expect(
+      client.send(new GetParameterHistoryCommand({ Name: '/history/none' })),
+    ).rejects.toMatchObject({
+      name: 'ParameterNotFound',
+    });
+  });
+
+  it('describes parameters by name prefix or path, without their values', async () => {
+    await client.send(new PutParameterCommand({ Name: '/desc/a', Value: 'A', Type: 'String' }));
+    await client.send(new PutParameterCommand({ Name: '/desc/deep/b', Value: 'B', Type: 'String' }));
+    const byPath = await client.send(
+      new DescribeParametersCommand({
+        ParameterFilters: [{ Key: 'Path', Option: 'OneLevel', Values: ['/desc'] }],
+      }),
+    );
+    expect(byPath.Parameters?.map((p) => p.Name)).toEqual(['/desc/a']);
+    expect(byPath.Parameters?.[0]).not.toHaveProperty('Value');
+    const byName = await client.send(
+      new DescribeParametersCommand({
+        ParameterFilters: [{ Key: 'Name', Option: 'BeginsWith', Values: ['/desc/'] }],
+      }),
+    );
+    expect(byName.Parameters?.map((p) => p.Name).sort()).toEqual(['/desc/a', '/desc/deep/b']);
   });
 
   it('counts the parameters it stores', async () => {
@@ -356,6 +409,35 @@ describe('the local Lambda endpoint, through the real SDK client', () => {
     expect(result.event).toEqual({ a: 1 });
     expect(result.remaining).toBeGreaterThan(4000);
     expect(result.remaining).toBeLessThanOrEqual(5000);
+  });
+
+  it('describes its functions as GetFunction, GetFunctionConfiguration and ListFunctions do', async () => {
+    const fn = await client.send(new GetFunctionCommand({ FunctionName: 'echo' }));
+    expect(fn.Configuration).toMatchObject({
+      FunctionName: 'echo',
+      Runtime: 'nodejs22.x',
+      Timeout: 5,
+      State: 'Active',
+    });
+    expect(fn.$metadata.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await client.send(new GetFunctionConfigurationCommand({ FunctionName: 'echo' }))).toMatchObject({
+      FunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:echo',
+    });
+    const list = await client.send(new ListFunctionsCommand({}));
+    expect(list.Functions?.map((f) => f.FunctionName).sort()).toEqual(['echo', 'flaky', 'slow']);
+    await expect(client.send(new GetFunctionCommand({ FunctionName: 'nope' }))).rejects.toMatchObject({
+      name: 'ResourceNotFoundException',
+    });
+  });
+
+  it("returns the invocation's log tail, under its request id, for --log-type Tail", async () => {
+    const output = await client.send(
+      new InvokeCommand({ FunctionName: 'echo', Payload: payload({}), LogType: 'Tail' }),
+    );
+    const tail = Buffer.from(output.LogResult ?? '', 'base64').toString('utf8');
+    const requestId = output.$metadata.requestId ?? '';
+    expect(tail).toContain(`START RequestId: ${requestId} Version: $LATEST`);
+    expect(tail).toMatch(new RegExp(`REPORT RequestId: ${requestId}\\tDuration: [0-9.]+ ms`));
   });
 
   it('reports a function error as Unhandled with its type and message', async () => {
