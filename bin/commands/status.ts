@@ -137,17 +137,30 @@ function progressBar(io: Io, knownTotal: boolean): SingleBar {
   });
 }
 
+/** A running scan before its chains' first checkpoints: its counts are not in yet, not zero. */
+function uncounted(status: StatusResponse): boolean {
+  return (
+    status.state === ScanState.running &&
+    status.itemsScanned === 0 &&
+    status.handoffs === 0 &&
+    status.segments.done === 0
+  );
+}
+
 function payload(status: StatusResponse) {
   return {
     rate: count(status.itemsPerSecond),
     etaText: status.etaSeconds === null ? '?' : duration(status.etaSeconds),
     done: status.segments.done,
     segments: status.segments.total,
-    state: status.state,
+    state: uncounted(status) ? `${status.state} (counted at the first checkpoints)` : status.state,
   };
 }
 
 function progressLine(status: StatusResponse): string {
+  if (uncounted(status)) {
+    return `${status.state}: ${status.chains} chains scanning; items are counted at their checkpoints, the first within the checkpoint interval (10 s by default)`;
+  }
   const p = payload(status);
   const percent = status.percent === null ? '' : ` (${status.percent}%)`;
   return `${status.state}: ${count(status.itemsScanned)} items${percent}, ${p.rate} items/s, ETA ${p.etaText}, segments ${p.done}/${p.segments} done`;

@@ -209,6 +209,27 @@ describe('ddbscan status', () => {
     );
   });
 
+  it('says a new scan is not counted yet, rather than showing zero items, until its first checkpoints', async () => {
+    const io = captureIo();
+    const fresh = status({
+      itemsScanned: 0,
+      recordsPut: 0,
+      handoffs: 0,
+      itemsPerSecond: 0,
+      percent: 0,
+      etaSeconds: null,
+      segments: { total: 4, done: 0, running: 4, pending: 0, stalled: 0, stopped: 0, failed: 0 },
+    });
+    await runStatusCommand(
+      fakeApi([fresh, status({ state: 'COMPLETED' })]),
+      { watch: true, json: false, interval: 0.001 },
+      io,
+    );
+    expect(io.stderr[0]).toBe(
+      'RUNNING: 4 chains scanning; items are counted at their checkpoints, the first within the checkpoint interval (10 s by default)',
+    );
+  });
+
   it('colours the state on a colour terminal only, and never with NO_COLOR', () => {
     expect(formatStatus(status({ state: 'FAILED' }), { color: true })[0]).toContain('\x1b[31mFAILED');
     expect(formatStatus(status({ state: 'COMPLETED' }), { color: true })[0]).toContain('\x1b[32mCOMPLETED');
