@@ -10,13 +10,15 @@ import type { StartCommandOptions } from './commands/start';
 // working versions, so the output stays readable.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-// Output into a closed pipe (`ddbscan status | head -1`) ends the command quietly, as `cat` would.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-    process.exit(ExitCode.ok);
-  });
-}
+// Output into a closed pipe (`ddbscan status | head -1`) ends the command quietly, as `cat`
+// would, with the exit code it had so far; a closed stderr only loses messages.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(process.exitCode ?? ExitCode.ok);
+});
+process.stderr.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+});
 
 /**
  * CLI entry: wires the subcommands; each lives in bin/commands/ and is required when it runs, so
@@ -43,10 +45,14 @@ function oneLine(text: string): string {
 }
 
 // `--profile` works as the AWS CLI's does: the profile's credentials (SSO included), region and
-// endpoint_url. Set as AWS_PROFILE, because the SDK reads a profile's endpoint_url only from there.
+// endpoint_url, over any keys in the environment. Set as AWS_PROFILE, because the SDK reads a
+// profile's endpoint_url only from there.
 program.hook('preAction', (_program, command) => {
   const { profile } = command.opts<{ profile?: string }>();
-  if (profile !== undefined) process.env.AWS_PROFILE = profile;
+  if (profile === undefined) return;
+  process.env.AWS_PROFILE = profile;
+  for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'])
+    delete process.env[name];
 });
 
 /** Options shared by the commands that talk to a deployed (or local) scanner. */

@@ -6,7 +6,8 @@ import { CliError, ExitCode } from './cli-error';
 export interface ScannerApi {
   /** The function being called, for messages. */
   readonly functionName: string;
-  call(payload: Record<string, unknown>): Promise<unknown>;
+  /** `signal` abandons the call (Ctrl-C): the invoke's request is aborted, the promise rejects. */
+  call(payload: Record<string, unknown>, options?: { readonly signal?: AbortSignal }): Promise<unknown>;
 }
 
 /** Where the scanner is: a function name, or a stack whose FunctionName output names it. */
@@ -42,13 +43,15 @@ export async function connectScanner(options: TargetOptions, env = process.env):
   });
   return {
     functionName,
-    async call(payload) {
+    async call(payload, options) {
       let output: InvokeCommandOutput;
       try {
         output = await client.send(
           new InvokeCommand({ FunctionName: functionName, Payload: Buffer.from(JSON.stringify(payload)) }),
+          { abortSignal: options?.signal },
         );
       } catch (error) {
+        if (options?.signal?.aborted) throw error;
         throw unreachable(error, `function ${functionName}`);
       }
       const text = output.Payload ? Buffer.from(output.Payload).toString('utf8') : 'null';

@@ -25,19 +25,20 @@ export async function runStatusCommand(api: ScannerApi, options: StatusOptions, 
     print(status, options, io);
     return ExitCode.ok;
   }
+  // Ctrl-C ends the watch, not the scan: the bar gives the cursor back, the exit code says why.
+  const interrupts = io.interrupts();
   const bar =
     options.json || !io.progress.isTTY ? undefined : progressBar(io, (status.tableItemCount ?? 0) > 0);
   bar?.start(total(status), status.itemsScanned, payload(status));
-  // Ctrl-C ends the watch, not the scan: the bar gives the cursor back, the exit code says why.
-  const interrupts = io.interrupts();
   try {
     return await watch(api, status, options, io, bar, interrupts.signal);
   } catch (error) {
     if (!interrupts.signal.aborted) throw error;
-    bar?.stop();
     io.err(`Stopped watching scan ${status.scanId}; the scan goes on (\`ddbscan stop\` stops it).`);
     return ExitCode.interrupted;
   } finally {
+    // Whatever ended the watch, the bar's timers stop and the cursor comes back.
+    bar?.stop();
     interrupts.dispose();
   }
 }
@@ -63,7 +64,7 @@ async function watch(
       io.err(progressLine(status));
     }
     await sleep(options.interval * 1000, undefined, { signal });
-    status = await abortable(fetchStatus(api), signal);
+    status = await fetchStatus(api, signal);
     if (status.scanId !== scanId) {
       bar?.stop();
       io.err(`Scan ${scanId} was replaced by scan ${status.scanId} (a restart); stopped watching.`);
@@ -88,16 +89,6 @@ async function watch(
   return outcome(status);
 }
 
-/** The promise, or the signal's reason once it aborts (the call itself runs on; its answer is dropped). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => reject(signal.reason);
-    if (signal.aborted) return abort();
-    signal.addEventListener('abort', abort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
-  });
-}
-
 /** Polls in a row that must see a stalled scan before the watch gives up on it. */
 const STALLED_POLLS = 3;
 
@@ -105,8 +96,8 @@ function total(status: StatusResponse): number {
   return Math.max(status.tableItemCount ?? 0, status.itemsScanned, 1);
 }
 
-export async function fetchStatus(api: ScannerApi): Promise<StatusResponse> {
-  return (await api.call({ action: 'status' })) as StatusResponse;
+export async function fetchStatus(api: ScannerApi, signal?: AbortSignal): Promise<StatusResponse> {
+  return (await api.call({ action: 'status' }, { signal })) as StatusResponse;
 }
 
 function print(status: StatusResponse, options: Pick<StatusOptions, 'json'>, io: Io): void {

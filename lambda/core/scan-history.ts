@@ -6,31 +6,30 @@ import type { ScannerPorts } from './ports';
 import type { ScanRecord } from './scan-state';
 
 /**
- * Every scan the kept versions of the scan record show, newest first, each as it was last
- * recorded: the current scan as `status` sees it (STOPPING once a stop is asked for). A scan a
- * restart replaced while it ran names the scan that replaced it.
+ * Every scan the kept versions of the scan record show, newest started first, each as it was
+ * last recorded: the current scan as `status` sees it (STOPPING once a stop is asked for). A scan
+ * a restart replaced while it ran names the scan that replaced it.
  *
  * @example
  * await listScans(ports); // { scans: [{ scanId: '20261121T131600Z-4f2a9c', state: 'COMPLETED', ... }, ...] }
  */
 export async function listScans(ports: ScannerPorts): Promise<HistoryResponse> {
   const [versions, current] = await Promise.all([ports.store.scanVersions(), ports.store.loadScan()]);
+  // Each scan as last recorded (a late write of an old scan changes its entry, not its place).
   const last = new Map<string, ScanRecord>();
-  for (const version of versions) {
-    // Map order is first insertion: delete first so a scan sits where its latest version is.
-    last.delete(version.scanId);
-    last.set(version.scanId, version);
-  }
-  if (current !== null) {
-    last.delete(current.scanId);
-    last.set(current.scanId, current);
-  }
-  const scans = [...last.values()];
+  for (const version of versions) last.set(version.scanId, version);
+  if (current !== null) last.set(current.scanId, current);
+  const scans = [...last.values()].sort((a, b) => a.startedAt - b.startedAt || compare(a.scanId, b.scanId));
   return {
     scans: scans
-      .map((scan, i) => entry(scan, i + 1 < scans.length && isActive(scan.state) ? scans[i + 1] : undefined))
+      // A scan that was still running or stopping when the next one started was replaced by it.
+      .map((scan, i) => entry(scan, isActive(scan.state) ? scans[i + 1] : undefined))
       .reverse(),
   };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function entry(scan: ScanRecord, replacedBy: ScanRecord | undefined): ScanHistoryEntry {

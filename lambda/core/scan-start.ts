@@ -91,15 +91,35 @@ export async function startScan(
 ): Promise<StartResponse> {
   const { store, reader, clock, log } = ports;
   const { current, unreadableRecord } = await loadCurrent(request, ports);
-  // Every request is checked whole before a running scan is reported: one that would be
+  const startRequest = fingerprint(request);
+  // The scan a plain start would report. One whose segments are all done but whose completion
+  // was interrupted is completed here instead, so it cannot block new scans.
+  const running =
+    current !== null &&
+    !request.restart &&
+    ON_START[current.state] === 'report' &&
+    !(await completeScanIfDone(current, repairer(ports), config, ports))
+      ? current
+      : null;
+  // The very request that started it, again (a retry), is answered with it at once: it was
+  // checked when it started the scan, and the table, stream or defaults may have moved on since.
+  // Any other request is checked whole before a running scan is reported, so one that would be
   // refused is never answered as if it had been taken.
+  if (running !== null && running.startRequest === startRequest) {
+    nameScan(running, ports);
+    return response(running, true);
+  }
   const [table, stream] = await Promise.all([reader.describeTable(), ports.sink.describeStream()]);
   const totalSegments = request.segments === 'auto' ? autoSegments(table, stream) : request.segments;
   const chains = Math.min(totalSegments, request.concurrency ?? config.defaultConcurrency);
   checkAgainstSegments({ ...request, concurrency: chains }, totalSegments);
   const options: ScanOptions = {
     filterExpression: request.filterExpression,
-    projectionExpression: withKeys(request.projectionExpression, table.keyAttributes),
+    projectionExpression: withKeys(
+      request.projectionExpression,
+      request.expressionNames,
+      table.keyAttributes,
+    ),
     expressionNames: namesWithKeys(
       request.projectionExpression,
       request.expressionNames,
@@ -114,7 +134,6 @@ export async function startScan(
     maxReadUnitsPerSecond: request.maxReadUnitsPerSecond,
   };
 
-  const startRequest = fingerprint(request);
   const now = clock.now();
   // The scan it would be; its id is drawn once the start goes on.
   const draft: ScanRecord = {
@@ -136,31 +155,17 @@ export async function startScan(
   checkScanFits(draft);
   await probe(options, ports);
 
-  if (current !== null && !request.restart) {
-    // A scan whose segments are all done but whose completion was interrupted is completed here,
-    // so it cannot block new scans.
-    if (
-      ON_START[current.state] === 'report' &&
-      !(await completeScanIfDone(current, repairer(ports), config, ports))
-    ) {
-      // The same request again (a retry) is answered with the running scan; another one would
-      // be taken for accepted while the running scan ignores it.
-      const differ = differingFields(request, draft, current);
-      if (differ.length > 0) {
-        throw new ConflictError(
-          `Scan ${current.scanId} is running with other options (${differ.join(', ')} differ): wait for it to finish, ` +
-            'stop it (ddbscan stop, or {"action":"stop"}), or replace it (ddbscan start --restart, or "restart": true).',
-        );
-      }
-      nameScan(current, ports);
-      return response(current, true);
-    }
-    if (ON_START[current.state] === 'refuse') {
-      throw new ConflictError(
-        `Scan ${current.scanId} is ${current.state}: resume it (ddbscan resume, or {"action":"resume"}), or start over ` +
-          '(ddbscan start --restart, or {"action":"start","restart":true}).',
-      );
-    }
+  if (running !== null) {
+    // Another request would be taken for accepted while the running scan ignores it.
+    refuseOtherOptions(request, draft, running);
+    nameScan(running, ports);
+    return response(running, true);
+  }
+  if (current !== null && !request.restart && ON_START[current.state] === 'refuse') {
+    throw new ConflictError(
+      `Scan ${current.scanId} is ${current.state}: resume it (ddbscan resume, or {"action":"resume"}), or start over ` +
+        '(ddbscan start --restart, or {"action":"start","restart":true}).',
+    );
   }
 
   // A restart sent again after its first attempt recorded the new scan (its answer was lost, or
@@ -179,7 +184,7 @@ export async function startScan(
   // one that creates the start claim for the scan being replaced goes on, the others report it.
   const replaced = current?.scanId ?? (unreadableRecord ? 'unreadable' : 'none');
   if (!(await claim('start', replaced, ports.ids.newOwnerToken(), START_CLAIM_STALE_MS, false, ports))) {
-    return reportConcurrentStart(replaced, ports);
+    return reportConcurrentStart(replaced, request, draft, ports);
   }
   nameScan(scan, ports);
   try {
@@ -237,8 +242,16 @@ async function loadCurrent(
   }
 }
 
-/** A start that lost the start claim waits for the winner's scan and reports it. */
-async function reportConcurrentStart(replaced: string, ports: ScannerPorts): Promise<StartResponse> {
+/**
+ * A start that lost the start claim waits for the winner's scan and reports it, or refuses when
+ * the winner runs with other options than it asked for.
+ */
+async function reportConcurrentStart(
+  replaced: string,
+  request: StartOptions,
+  draft: ScanRecord,
+  ports: ScannerPorts,
+): Promise<StartResponse> {
   for (let poll = 0; poll < START_WAIT_POLLS; poll++) {
     // A record this version cannot read is the one being replaced, until the winner's lands.
     const scan = await ports.store.loadScan().catch((error: unknown) => {
@@ -246,6 +259,7 @@ async function reportConcurrentStart(replaced: string, ports: ScannerPorts): Pro
       throw error;
     });
     if (scan !== null && scan.scanId !== replaced) {
+      refuseOtherOptions(request, draft, scan);
       nameScan(scan, ports);
       return response(scan, true);
     }
@@ -268,10 +282,20 @@ export function autoSegments(table: Pick<TableDescription, 'sizeBytes'>, stream:
   return Math.max(1, Math.min(capacityMBps, bySize, AUTO_MAX_SEGMENTS));
 }
 
+/** Refuses a start whose options the running scan would ignore, naming the fields that differ. */
+function refuseOtherOptions(request: StartOptions, candidate: ScanRecord, running: ScanRecord): void {
+  const differ = differingFields(request, candidate, running);
+  if (differ.length === 0) return;
+  throw new ConflictError(
+    `Scan ${running.scanId} is running with other options (${differ.join(', ')} differ): wait for it to finish, ` +
+      'stop it (ddbscan stop, or {"action":"stop"}), or replace it (ddbscan start --restart, or "restart": true).',
+  );
+}
+
 /**
  * The request fields in which a start differs from the running scan: its options as the scan
- * would have recorded them, its segments when it names a number, its concurrency when it names
- * one ("auto" and the default leave the choice to the scanner).
+ * would have recorded them, its segments when it names a number, its concurrency and page size
+ * when it names them ("auto" and the defaults leave the choice to the scanner).
  */
 function differingFields(request: StartOptions, candidate: ScanRecord, current: ScanRecord): string[] {
   const fields: string[] = [];
@@ -280,6 +304,8 @@ function differingFields(request: StartOptions, candidate: ScanRecord, current: 
   if (request.concurrency !== null && candidate.chains !== current.chains) fields.push('concurrency');
   for (const [option, field] of Object.entries(REQUEST_FIELDS)) {
     const key = option as keyof ScanOptions;
+    // A page size the request leaves to the function's default is the scanner's choice too.
+    if (key === 'pageSize' && request.pageSize === null) continue;
     if (canonical(candidate.options[key]) !== canonical(current.options[key])) fields.push(field);
   }
   return fields;
@@ -372,10 +398,17 @@ function rejectedField(message: string): string {
   return 'filter';
 }
 
-/** The projection with the key attributes added (as `#ddbscanKey<n>` placeholders), so every record has its key. */
-function withKeys(projection: string | null, keyAttributes: readonly string[]): string | null {
+/** The projection with the key attributes it lacks added (as `#ddbscanKey<n>` placeholders), so every record has its key. */
+function withKeys(
+  projection: string | null,
+  names: Readonly<Record<string, string>> | null,
+  keyAttributes: readonly string[],
+): string | null {
   if (projection === null) return null;
-  return [projection, ...keyAttributes.map((_, i) => `${KEY_NAME_PREFIX}${i}`)].join(', ');
+  const added = missingKeys(projection, names, keyAttributes).map(
+    ({ index }) => `${KEY_NAME_PREFIX}${index}`,
+  );
+  return [projection, ...added].join(', ');
 }
 
 function namesWithKeys(
@@ -384,8 +417,29 @@ function namesWithKeys(
   keyAttributes: readonly string[],
 ): Readonly<Record<string, string>> | null {
   if (projection === null) return names;
+  const missing = missingKeys(projection, names, keyAttributes);
+  // DynamoDB refuses a name no expression uses: add only the placeholders the projection gets.
+  if (missing.length === 0) return names;
   return {
     ...names,
-    ...Object.fromEntries(keyAttributes.map((name, i) => [`${KEY_NAME_PREFIX}${i}`, name])),
+    ...Object.fromEntries(missing.map(({ name, index }) => [`${KEY_NAME_PREFIX}${index}`, name])),
   };
+}
+
+/**
+ * The key attributes a projection does not name at its top level (by name or through a `#name`):
+ * DynamoDB refuses a projection that names one attribute twice.
+ */
+function missingKeys(
+  projection: string,
+  names: Readonly<Record<string, string>> | null,
+  keyAttributes: readonly string[],
+): { readonly name: string; readonly index: number }[] {
+  const named = new Set(
+    projection.split(',').map((path) => {
+      const head = path.trim().split(/[.[]/)[0] ?? '';
+      return head.startsWith('#') ? (names?.[head] ?? head) : head;
+    }),
+  );
+  return keyAttributes.flatMap((name, index) => (named.has(name) ? [] : [{ name, index }]));
 }

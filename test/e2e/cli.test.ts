@@ -79,6 +79,22 @@ describe('the ddbscan CLI against the local stack', () => {
     expect(delivery).toMatchObject({ distinctItems: 1200, missing: 0, altered: 0 });
   });
 
+  it('takes a projection that names the key attributes itself', async () => {
+    // DynamoDB refuses a projection that names an attribute twice: start adds only missing keys.
+    const started = await cli(
+      'start',
+      '--restart',
+      '--projection',
+      'pk, sk, #s',
+      '--names',
+      '{"#s":"status"}',
+      '--json',
+    );
+    expect(started.stderr).toBe('');
+    expect(started.code).toBe(0);
+    await until(async () => JSON.parse((await cli('status', '--json')).stdout).state === 'COMPLETED');
+  });
+
   it('reports rejected input in one line with exit code 2', async () => {
     const result = await cli('start', '--segments', 'many');
     expect(result.code).toBe(2);
@@ -117,11 +133,13 @@ describe('the ddbscan CLI against the local stack', () => {
         join(dir, 'credentials'),
         '[local-stack]\naws_access_key_id = local\naws_secret_access_key = local\n',
       );
-      // Nothing else says where the scanner is.
-      const env = Object.fromEntries(
-        Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')),
-      );
-      const { stdout } = await run(
+      // Nothing else says where the scanner is, and the profile's keys win over the environment's.
+      const env = {
+        ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_'))),
+        AWS_ACCESS_KEY_ID: 'not-the-profile',
+        AWS_SECRET_ACCESS_KEY: 'not-the-profile',
+      };
+      const { stdout, stderr } = await run(
         process.execPath,
         [ddbscan, 'status', '--profile', 'local-stack', '--function', 'ddbscan-local', '--json'],
         {
@@ -133,6 +151,8 @@ describe('the ddbscan CLI against the local stack', () => {
         },
       );
       expect(JSON.parse(stdout)).toMatchObject({ state: expect.any(String), tableName: 'Orders' });
+      // No warning about two sources of credentials.
+      expect(stderr).toBe('');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

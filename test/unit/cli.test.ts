@@ -230,6 +230,27 @@ describe('ddbscan status', () => {
     );
   });
 
+  it('gives the cursor back when a status call fails while watching', async () => {
+    const terminal = Object.assign(new PassThrough(), { isTTY: true, columns: 120 });
+    const drawn: string[] = [];
+    terminal.on('data', (chunk: Buffer) => drawn.push(chunk.toString('utf8')));
+    const io = { ...captureIo(), progress: terminal };
+    let calls = 0;
+    const failing: ScannerApi = {
+      functionName: 'fake',
+      async call() {
+        if (calls++ > 0) throw new CliError('could not reach function fake', ExitCode.unreachable);
+        return status();
+      },
+    };
+
+    await expect(
+      runStatusCommand(failing, { watch: true, json: false, interval: 0.001 }, io),
+    ).rejects.toThrow('could not reach function fake');
+    const output = drawn.join('');
+    expect(output.lastIndexOf('\x1b[?25h')).toBeGreaterThan(output.lastIndexOf('\x1b[?25l'));
+  });
+
   it('colours the state on a colour terminal only, and never with NO_COLOR', () => {
     expect(formatStatus(status({ state: 'FAILED' }), { color: true })[0]).toContain('\x1b[31mFAILED');
     expect(formatStatus(status({ state: 'COMPLETED' }), { color: true })[0]).toContain('\x1b[32mCOMPLETED');

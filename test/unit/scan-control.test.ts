@@ -185,6 +185,69 @@ describe('startScan', () => {
     expect(world.continuation.events).toHaveLength(2);
   });
 
+  it('answers a retry of the very request that started the scan, whatever changed since', async () => {
+    const world = fakeWorld(numberedItems(10));
+    const request = startOptions({ segments: 'auto', maxItemsPerSecond: 2 });
+    await startScan(request, controlConfig, world.ports);
+    // The table grew (auto would now pick more segments than the limit allows chains), and is
+    // throttling: the retry neither re-derives its options nor probes.
+    world.table.sizeBytes = 4_000_000_000;
+    world.table.failWith = new TransientError('Scan throttled');
+
+    expect(await startScan(request, controlConfig, world.ports)).toMatchObject({
+      scanId: 'scan-1',
+      alreadyRunning: true,
+    });
+  });
+
+  it('leaves the page size to the scanner when a request names none, like the segments with "auto"', async () => {
+    const world = fakeWorld(numberedItems(10));
+    await startScan(startOptions({ restart: true }), controlConfig, world.ports);
+    // Not the same request (no restart), and the function's default page size changed since.
+    const redeployed = { ...controlConfig, defaultPageSize: 7 };
+    expect(await startScan(startOptions({ segments: 'auto' }), redeployed, world.ports)).toMatchObject({
+      scanId: 'scan-1',
+      alreadyRunning: true,
+    });
+    await expect(startScan(startOptions({ pageSize: 7 }), redeployed, world.ports)).rejects.toThrow(
+      '(pageSize differ)',
+    );
+  });
+
+  it('refuses a concurrent start with other options instead of reporting the scan that won', async () => {
+    const world = fakeWorld(numberedItems(10));
+    const [first, second] = await Promise.allSettled([
+      startScan(startOptions({ segments: 2 }), controlConfig, world.ports),
+      startScan(startOptions({ segments: 3 }), controlConfig, world.ports),
+    ]);
+    const outcomes = [first, second].map((o) => (o.status === 'fulfilled' ? 'started' : String(o.reason)));
+    expect(outcomes.sort()).toEqual([
+      expect.stringMatching(/^ConflictError: Scan scan-\d is running with other options \(segments differ\)/),
+      'started',
+    ]);
+    expect(world.store.scan?.totalSegments).toBe(first.status === 'fulfilled' ? 2 : 3);
+  });
+
+  it.each([
+    ['names the key', 'pk, #n', { '#n': 'n' }, 'pk, #n', { '#n': 'n' }],
+    ['names the key through a #name', '#k, n', { '#k': 'pk' }, '#k, n', { '#k': 'pk' }],
+    ['lacks the key', 'n', null, 'n, #ddbscanKey0', { '#ddbscanKey0': 'pk' }],
+  ])(
+    'adds to a projection that %s only the key attributes it lacks',
+    async (_, projection, names, recorded, recordedNames) => {
+      const world = fakeWorld(numberedItems(10));
+      await startScan(
+        startOptions({ projectionExpression: projection, expressionNames: names }),
+        controlConfig,
+        world.ports,
+      );
+      expect(world.store.scan?.options).toMatchObject({
+        projectionExpression: recorded,
+        expressionNames: recordedNames,
+      });
+    },
+  );
+
   it('refuses, naming the fields, a start whose options differ from the running scan, writing nothing', async () => {
     const world = fakeWorld(numberedItems(10));
     await startScan(startOptions({ segments: 2 }), controlConfig, world.ports);
@@ -928,5 +991,23 @@ describe('listScans', () => {
     ]);
     expect(scans[2]).toMatchObject({ segments: 1, itemsScanned: 30, recordsPut: 30, error: null });
     expect(scans[1]).toMatchObject({ segments: 2, itemsScanned: null, finishedAt: null });
+  });
+
+  it('keeps the order of starts when an old scan is written after a newer one', async () => {
+    const world = fakeWorld(numberedItems(30), { pageSize: 10 });
+    await startScan(startOptions(), controlConfig, world.ports);
+    const old = world.store.scan;
+    world.clock.advance(1000);
+    await startScan(startOptions({ restart: true }), controlConfig, world.ports);
+    // A late write of the old scan lands after the new one's.
+    if (old === null) throw new Error('no scan');
+    world.store.writes.push({ kind: 'scan', value: { ...old, state: 'FAILED', error: 'late' } });
+
+    const { scans } = await listScans(world.ports);
+
+    expect(scans.map((s) => [s.scanId, s.state, s.replacedBy])).toEqual([
+      ['scan-2', 'RUNNING', null],
+      ['scan-1', 'FAILED', null],
+    ]);
   });
 });
