@@ -3,7 +3,7 @@
 import type { HistoryResponse, ScanHistoryEntry } from '../contract';
 import { isActive } from './lifecycle';
 import type { ScannerPorts } from './ports';
-import type { ScanRecord } from './scan-state';
+import { type ScanRecord, scanHeadline } from './scan-state';
 
 /**
  * Every scan the kept versions of the scan record show, newest started first, each as it was
@@ -34,11 +34,7 @@ function compare(a: string, b: string): number {
 
 function entry(scan: ScanRecord, replacedBy: ScanRecord | undefined): ScanHistoryEntry {
   return {
-    scanId: scan.scanId,
-    state: scan.state,
-    tableName: scan.tableName,
-    startedAt: new Date(scan.startedAt).toISOString(),
-    finishedAt: scan.finishedAt === null ? null : new Date(scan.finishedAt).toISOString(),
+    ...scanHeadline(scan),
     segments: scan.totalSegments,
     itemsScanned: scan.summary?.itemsScanned ?? null,
     recordsPut: scan.summary?.recordsPut ?? null,

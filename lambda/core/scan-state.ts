@@ -270,6 +270,17 @@ export function checkScanFits(scan: ScanRecord): void {
   );
 }
 
+/** What `status` and `history` say first of a scan: its id, state, table, and times as ISO text. */
+export function scanHeadline(scan: ScanRecord) {
+  return {
+    scanId: scan.scanId,
+    state: scan.state,
+    tableName: scan.tableName,
+    startedAt: new Date(scan.startedAt).toISOString(),
+    finishedAt: scan.finishedAt === null ? null : new Date(scan.finishedAt).toISOString(),
+  };
+}
+
 /** Parses the scan record; `null` means no scan has run yet. */
 export function decodeScan(text: string): ScanRecord | null {
   const root = parseObject(text, 'scan record');

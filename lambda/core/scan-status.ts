@@ -13,7 +13,7 @@ import {
 import { isActive } from './lifecycle';
 import type { ScannerPorts } from './ports';
 import { completeScanIfDone } from './scan-completion';
-import { segmentsDone } from './scan-state';
+import { scanHeadline, segmentsDone } from './scan-state';
 
 /** Aggregates the scan and its segments into one progress report. */
 export async function getStatus(
@@ -63,11 +63,7 @@ export async function getStatus(
     scan.tableItemCount > 0 ? Math.min(100, (100 * totals.itemsScanned) / scan.tableItemCount) : null;
   const remaining = scan.tableItemCount - totals.itemsScanned;
   return {
-    scanId: scan.scanId,
-    state: scan.state,
-    tableName: scan.tableName,
-    startedAt: new Date(scan.startedAt).toISOString(),
-    finishedAt: scan.finishedAt === null ? null : new Date(scan.finishedAt).toISOString(),
+    ...scanHeadline(scan),
     itemsScanned: totals.itemsScanned,
     recordsPut: totals.recordsPut,
     bytesPut: totals.bytesPut,
