@@ -11,14 +11,14 @@ describe('bundling', () => {
   afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
   it('bundles the handler with the local esbuild, without Docker', () => {
-    const app = new App({ outdir });
-    new ScannerStack(app, 'Bundled', {
-      tableArn: 'arn:aws:dynamodb:us-east-1:123456789012:table/Orders',
-      env: { region: 'us-east-1' },
-    });
-    // CDK says "Bundling asset …" on stderr; the test's output stays clean.
+    // CDK says "Bundling asset …" on stderr as it builds the function; the test's output stays clean.
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
+      const app = new App({ outdir });
+      new ScannerStack(app, 'Bundled', {
+        tableArn: 'arn:aws:dynamodb:us-east-1:123456789012:table/Orders',
+        env: { region: 'us-east-1' },
+      });
       app.synth();
     } finally {
       stderr.mockRestore();
