@@ -328,6 +328,14 @@ describe('ddbscan plan flags', () => {
       'Invalid --record-bytes: expected a whole number from 1 to 1,048,576, received "2000000".',
     ],
     [
+      { ...flagsAlone, recordBytes: '10 GB per item' },
+      'Invalid --record-bytes: expected a whole number from 1 to 1,048,576, received "10 GB per item".',
+    ],
+    [
+      { ...flagsAlone, tableBytes: '10 GB per item' },
+      'Invalid --table-bytes: expected a whole number of bytes, or a size with a unit such as 500MB, 10GB, 2TB or 1.5GiB, received "10 GB per item".',
+    ],
+    [
       { ...flagsAlone, tableBilling: 'free' },
       'Invalid --table-billing: expected "on-demand" or "provisioned", received "free".',
     ],
