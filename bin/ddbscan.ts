@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { version } from '../package.json';
 import { CliError, ExitCode } from './commands/cli-error';
 import { processIo } from './commands/io';
+import type { LogsOptions } from './commands/logs';
 import type { PlanCommandOptions } from './commands/plan';
 import type { ScannerApi, TargetOptions } from './commands/scanner-api';
 import type { StartCommandOptions } from './commands/start';
@@ -111,6 +112,25 @@ targeting(program.command('history'))
   .action(async (options: TargetOptions & { json: boolean }) => {
     const { runHistoryCommand } = require('./commands/history') as typeof import('./commands/history');
     process.exitCode = await runHistoryCommand(await connect(options), options, processIo);
+  });
+
+targeting(program.command('logs'))
+  .description("show the scanner's log lines of the current scan (CloudWatch Logs), or follow them")
+  .option('--scan <id>', 'the lines of this scan (default: the current or last one)')
+  .option('--all', 'every line of the function, whatever the scan', false)
+  .option('--since <duration>', 'how far back: 30m, 2h, 1d', '1h')
+  .option('--follow', 'print new lines as they come, until Ctrl-C', false)
+  .option('--interval <seconds>', 'seconds between polls with --follow', positiveNumber, 2)
+  .action(async (options: TargetOptions & LogsOptions) => {
+    const { runLogsCommand, cloudWatchLogReader } =
+      require('./commands/logs') as typeof import('./commands/logs');
+    const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+    process.exitCode = await runLogsCommand(
+      await connect(options),
+      cloudWatchLogReader(region),
+      options,
+      processIo,
+    );
   });
 
 for (const action of ['stop', 'resume'] as const) {

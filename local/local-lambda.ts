@@ -1,9 +1,11 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ContainerControl, FaultInjector } from './faults';
 import { close, listen, readBody, sendJson } from './http';
+import { LocalLogs } from './local-logs';
 
 /** Lambda: async (Event) payloads up to 1 MB (older documentation says 256 KB); sync 6 MB. */
 const MAX_EVENT_PAYLOAD = 1024 * 1024;
@@ -60,6 +62,11 @@ export interface LocalLambdaOptions {
    * @default - no limit
    */
   readonly concurrency?: number;
+  /**
+   * Print what in-process handlers write, besides keeping it in their log group (`logs`).
+   * @default true
+   */
+  readonly echoLogs?: boolean;
 }
 
 export interface LocalLambdaStats {
@@ -113,6 +120,52 @@ type Outcome =
 
 const WORKER = join(__dirname, 'lambda-worker.cjs');
 
+/** The invocation whose code is running, for the log lines it writes. */
+const invocationLog = new AsyncLocalStorage<{
+  readonly log: (line: string) => void;
+  readonly echo: boolean;
+}>();
+let captures = 0;
+let restoreWrites: (() => void) | undefined;
+
+/**
+ * Routes what in-process handlers write to stdout and stderr (Powertools' log lines) to their
+ * invocation's log as well, as Lambda sends a function's output to CloudWatch Logs. Writes
+ * outside an invocation pass as they are. One patch for every LocalLambda in the process.
+ */
+function captureWrites(): void {
+  if (captures++ > 0) return;
+  const streams = [process.stdout, process.stderr] as const;
+  const originals = streams.map((stream) => stream.write);
+  streams.forEach((stream, i) => {
+    const original = originals[i] as typeof stream.write;
+    stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+      const invocation = invocationLog.getStore();
+      if (invocation !== undefined) {
+        for (const line of String(chunk).split('\n')) if (line !== '') invocation.log(line);
+        if (!invocation.echo) {
+          // Kept, not printed: a write callback still hears that the write is done.
+          const done = rest.find((arg): arg is (error?: Error | null) => void => typeof arg === 'function');
+          if (done !== undefined) queueMicrotask(() => done(null));
+          return true;
+        }
+      }
+      return (original as (...args: unknown[]) => boolean).call(stream, chunk, ...rest);
+    }) as typeof stream.write;
+  });
+  restoreWrites = () => {
+    streams.forEach((stream, i) => {
+      stream.write = originals[i] as typeof stream.write;
+    });
+  };
+}
+
+function releaseWrites(): void {
+  if (--captures > 0) return;
+  restoreWrites?.();
+  restoreWrites = undefined;
+}
+
 /** How many invocations of a function run now, and the async deliveries waiting for a slot. */
 interface Slots {
   running: number;
@@ -162,6 +215,9 @@ export class LocalLambda implements ContainerControl {
   };
   /** Errors of failed invocations, newest last (bounded). */
   readonly recentErrors: string[] = [];
+  /** What in-process invocations wrote, and the platform's lines, by log group `/aws/lambda/<name>`. */
+  readonly logs = new LocalLogs();
+  private readonly echoLogs: boolean;
 
   constructor(
     options: LocalLambdaOptions = {},
@@ -174,6 +230,7 @@ export class LocalLambda implements ContainerControl {
     this.duplicateMaxDelayMs = options.duplicateMaxDelayMs ?? 2000;
     this.random = options.random ?? Math.random;
     this.concurrency = options.concurrency;
+    this.echoLogs = options.echoLogs ?? true;
     const fraction = this.duplicateFraction;
     if (!(Number.isFinite(fraction) && fraction >= 0 && fraction <= 1)) {
       throw new RangeError(`duplicateFraction must be between 0 and 1; received ${fraction}.`);
@@ -208,6 +265,7 @@ export class LocalLambda implements ContainerControl {
   async start(port = 0): Promise<string> {
     const { server, url } = await listen((req, res) => this.handle(req, res), port);
     this.server = server;
+    captureWrites();
     return url;
   }
 
@@ -215,7 +273,11 @@ export class LocalLambda implements ContainerControl {
     await this.idle();
     for (const container of this.containers.values()) await container.worker.terminate();
     this.containers.clear();
-    if (this.server) await close(this.server);
+    if (this.server) {
+      await close(this.server);
+      this.server = undefined;
+      releaseWrites();
+    }
   }
 
   /** Resolves when no event is queued, waiting for a retry, or running. */
@@ -247,6 +309,9 @@ export class LocalLambda implements ContainerControl {
     const requestId = randomUUID();
     response.setHeader('x-amzn-requestid', requestId);
     const path = request.url?.split('?')[0] ?? '';
+    // CloudWatch Logs' FilterLogEvents, for the functions' log groups (`ddbscan logs`).
+    const target = String(request.headers['x-amz-target'] ?? '');
+    if (target.startsWith('Logs_20140328.')) return this.answerLogs(target, request, response);
     if (request.method === 'GET') return this.describe(path, response);
     const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(path);
     if (request.method !== 'POST' || !match?.[1]) {
@@ -439,13 +504,19 @@ export class LocalLambda implements ContainerControl {
   ): Promise<Outcome> {
     const startedAt = Date.now();
     const context = this.context(fn, () => Math.max(0, startedAt + fn.timeoutMs - Date.now()), requestId);
+    const group = `/aws/lambda/${fn.name}`;
+    const stream = `${new Date(startedAt).toISOString().slice(0, 10).replace(/-/g, '/')}/[$LATEST]local`;
+    const log = (line: string) => this.logs.append(group, stream, line);
+    log(`START RequestId: ${requestId} Version: $LATEST`);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<Outcome>((resolve) => {
       timer = setTimeout(() => resolve(this.timedOut(fn)), fn.timeoutMs);
     });
     // Round-trip through JSON, as Lambda serializes events and results.
     const execution = Promise.resolve()
-      .then(() => fn.handler(structuredClone(event), context))
+      .then(() =>
+        invocationLog.run({ log, echo: this.echoLogs }, () => fn.handler(structuredClone(event), context)),
+      )
       .then(
         (result): Outcome => ({
           ok: true,
@@ -462,7 +533,33 @@ export class LocalLambda implements ContainerControl {
     void execution.finally(() => this.end());
     const outcome = await Promise.race([execution, timeout]);
     clearTimeout(timer);
+    for (const line of platformLines(requestId, Date.now() - startedAt, outcome).slice(1)) log(line);
     return outcome;
+  }
+
+  private async answerLogs(
+    target: string,
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<void> {
+    const headers = { 'content-type': 'application/x-amz-json-1.1' };
+    const fail = (type: string, message: string) =>
+      sendJson(response, 400, { __type: type, message }, { ...headers, 'x-amzn-errortype': type });
+    if (target !== 'Logs_20140328.FilterLogEvents') {
+      return fail('UnknownOperationException', `${target} is not supported by the local stack's logs.`);
+    }
+    let input: Record<string, unknown>;
+    try {
+      input = JSON.parse((await readBody(request)).toString('utf8') || '{}') as Record<string, unknown>;
+    } catch {
+      return fail('SerializationException', 'The request body is not valid JSON.');
+    }
+    try {
+      sendJson(response, 200, { ...this.logs.filter(input), searchedLogStreams: [] }, headers);
+    } catch (error) {
+      const type = (error as { type?: string }).type ?? 'InvalidParameterException';
+      fail(type, error instanceof Error ? error.message : String(error));
+    }
   }
 
   private async runIsolated(fn: LocalFunction & { kind: 'isolated' }, event: unknown): Promise<Outcome> {
@@ -630,15 +727,19 @@ export class LocalLambda implements ContainerControl {
   }
 }
 
-/** The platform's log lines of one invocation, as `--log-type Tail` returns them: base64, at most 4 KB. */
-function logTail(requestId: string, ms: number, outcome: Outcome): string {
-  const lines = [
+/** The platform's log lines of one invocation: START, an error's, END and REPORT. */
+function platformLines(requestId: string, ms: number, outcome: Outcome): string[] {
+  return [
     `START RequestId: ${requestId} Version: $LATEST`,
     ...(outcome.ok ? [] : [`${outcome.errorType}: ${outcome.errorMessage}`]),
     `END RequestId: ${requestId}`,
     `REPORT RequestId: ${requestId}\tDuration: ${ms.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(ms))} ms\tMemory Size: 1024 MB`,
   ];
-  const text = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+}
+
+/** The platform's log lines of one invocation, as `--log-type Tail` returns them: base64, at most 4 KB. */
+function logTail(requestId: string, ms: number, outcome: Outcome): string {
+  const text = Buffer.from(`${platformLines(requestId, ms, outcome).join('\n')}\n`, 'utf8');
   return text.subarray(Math.max(0, text.byteLength - 4096)).toString('base64');
 }
 

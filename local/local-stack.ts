@@ -48,7 +48,7 @@ export interface EmulatorLoad {
 }
 
 export interface LocalStack {
-  /** AWS_ENDPOINT_URL_* for the five services, and the region. */
+  /** AWS_ENDPOINT_URL_* for the five services (and CloudWatch Logs, on the Lambda's), and the region. */
   readonly env: Readonly<Record<string, string>>;
   readonly ssm: LocalSsm;
   readonly lambda: LocalLambda;
@@ -119,6 +119,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     AWS_ENDPOINT_URL_SSM: ssmUrl,
     AWS_ENDPOINT_URL_LAMBDA: lambdaUrl,
     AWS_ENDPOINT_URL_EVENTBRIDGE: eventbridgeUrl,
+    // The local Lambda serves its functions' logs (FilterLogEvents) too.
+    AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: lambdaUrl,
   };
   const clients = createAwsClients(env);
   return {

@@ -1,5 +1,10 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  GetFunctionConfigurationCommand,
+  InvokeCommand,
+  type InvokeCommandOutput,
+  LambdaClient,
+} from '@aws-sdk/client-lambda';
 import { CliError, ExitCode } from './cli-error';
 
 /** How the CLI reaches the scanner: one synchronous invoke per request. A port, so tests can fake it. */
@@ -8,6 +13,8 @@ export interface ScannerApi {
   readonly functionName: string;
   /** `signal` abandons the call (Ctrl-C): the invoke's request is aborted, the promise rejects. */
   call(payload: Record<string, unknown>, options?: { readonly signal?: AbortSignal }): Promise<unknown>;
+  /** The function's log group (its logging configuration's, else `/aws/lambda/<name>`). */
+  logGroup(): Promise<string>;
 }
 
 /** Where the scanner is: a function name, or a stack whose FunctionName output names it. */
@@ -58,6 +65,14 @@ export async function connectScanner(options: TargetOptions, env = process.env):
       const body: unknown = JSON.parse(text);
       if (output.FunctionError) throw functionError(body);
       return body;
+    },
+    async logGroup() {
+      try {
+        const output = await client.send(new GetFunctionConfigurationCommand({ FunctionName: functionName }));
+        return output.LoggingConfig?.LogGroup ?? `/aws/lambda/${functionName}`;
+      } catch (error) {
+        throw unreachable(error, `function ${functionName}`);
+      }
     },
   };
 }

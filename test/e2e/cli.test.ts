@@ -42,7 +42,8 @@ describe('the ddbscan CLI against the local stack', () => {
   };
 
   beforeAll(async () => {
-    stack = await startLocalStack({ lambda: { asyncRetryDelaysMs: [100, 200] } });
+    // The scanner logs at INFO into the local log groups (for `ddbscan logs`), not into this output.
+    stack = await startLocalStack({ lambda: { asyncRetryDelaysMs: [100, 200], echoLogs: false } });
     await createDemoTable(stack.clients.dynamodb, 'Orders');
     await writeItems(stack.clients.dynamodb, 'Orders', items);
     await createStream(stack.clients.kinesis, 'cli', 2);
@@ -53,7 +54,7 @@ describe('the ddbscan CLI against the local stack', () => {
       handoffMs: 1000,
       checkpointIntervalMs: 100,
       pageSize: 50,
-      logLevel: 'SILENT',
+      logLevel: 'INFO',
     });
   });
   afterAll(async () => {
@@ -233,5 +234,18 @@ describe('the ddbscan CLI against the local stack', () => {
     expect(
       lines.some((line) => /COMPLETED .* Orders, 8 segments: 1,200 items, 1,200 records in/.test(line)),
     ).toBe(true);
+  });
+  it("shows the current scan's log lines, and every line with --all", async () => {
+    const { scanId } = JSON.parse((await cli('status', '--json')).stdout) as StatusResponse;
+    const logs = await cli('logs', '--since', '1h');
+    expect(logs.code).toBe(0);
+    const lines = logs.stdout.trim().split('\n');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+Z .*${scanId}`));
+    // The scanner's own JSON lines, with the scan's id among their keys.
+    expect(lines.some((line) => line.includes(`"scanId":"${scanId}"`))).toBe(true);
+    const all = await cli('logs', '--all', '--since', '1h');
+    expect(all.stdout).toContain('START RequestId: ');
+    expect(all.stdout.split('\n').length).toBeGreaterThan(lines.length);
   });
 });

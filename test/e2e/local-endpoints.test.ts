@@ -1,4 +1,6 @@
+import { Console } from 'node:console';
 import { join } from 'node:path';
+import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
 import {
   GetFunctionCommand,
@@ -428,6 +430,46 @@ describe('the local Lambda endpoint, through the real SDK client', () => {
     await expect(client.send(new GetFunctionCommand({ FunctionName: 'nope' }))).rejects.toMatchObject({
       name: 'ResourceNotFoundException',
     });
+  });
+
+  it('keeps what each invocation writes in its log group, served as FilterLogEvents', async () => {
+    const quiet = new LocalLambda({ echoLogs: false });
+    // As Powertools Logger writes outside Lambda's dev mode: a Console on process.stdout.
+    const out = new Console({ stdout: process.stdout, stderr: process.stderr });
+    quiet.register(
+      'talk',
+      async (event) => {
+        const { word } = event as { word: string };
+        out.info(JSON.stringify({ level: 'INFO', message: `said ${word}` }));
+        process.stdout.write(`plain ${word}\n`);
+      },
+      { timeoutMs: 5000 },
+    );
+    const endpoint = await quiet.start();
+    const invoker = new LambdaClient({ endpoint, region: 'us-east-1', maxAttempts: 1 });
+    const logs = new CloudWatchLogsClient({ endpoint, region: 'us-east-1', maxAttempts: 1 });
+    try {
+      await Promise.all(
+        ['one', 'two'].map((word) =>
+          invoker.send(new InvokeCommand({ FunctionName: 'talk', Payload: payload({ word }) })),
+        ),
+      );
+      const { events = [] } = await logs.send(
+        new FilterLogEventsCommand({ logGroupName: '/aws/lambda/talk', filterPattern: '"two"' }),
+      );
+      expect(events.map((e) => e.message)).toEqual(['{"level":"INFO","message":"said two"}', 'plain two']);
+      const all = await logs.send(
+        new FilterLogEventsCommand({ logGroupName: '/aws/lambda/talk', filterPattern: 'START' }),
+      );
+      expect(all.events).toHaveLength(2);
+      await expect(
+        logs.send(new FilterLogEventsCommand({ logGroupName: '/aws/lambda/nope' })),
+      ).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    } finally {
+      invoker.destroy();
+      logs.destroy();
+      await quiet.stop();
+    }
   });
 
   it("returns the invocation's log tail, under its request id, for --log-type Tail", async () => {

@@ -4,6 +4,7 @@ import { CliError, ExitCode } from '../../bin/commands/cli-error';
 import { runControlCommand } from '../../bin/commands/control';
 import { duration, formatStatus } from '../../bin/commands/format-status';
 import { colorEnabled, type Io } from '../../bin/commands/io';
+import { type LogReader, runLogsCommand, sinceMs } from '../../bin/commands/logs';
 import type { ScannerApi } from '../../bin/commands/scanner-api';
 import { runStartCommand, startRequest } from '../../bin/commands/start';
 import { runStatusCommand } from '../../bin/commands/status';
@@ -41,6 +42,7 @@ function fakeApi(statuses: StatusResponse[]): ScannerApi & { calls: Record<strin
   return {
     functionName: 'fake',
     calls,
+    logGroup: async () => '/aws/lambda/fake',
     async call(payload) {
       calls.push(payload);
       if (payload.action === 'status') return statuses[Math.min(next++, statuses.length - 1)];
@@ -238,6 +240,7 @@ describe('ddbscan status', () => {
     let calls = 0;
     const failing: ScannerApi = {
       functionName: 'fake',
+      logGroup: async () => '/aws/lambda/fake',
       async call() {
         if (calls++ > 0) throw new CliError('could not reach function fake', ExitCode.unreachable);
         return status();
@@ -292,5 +295,67 @@ describe('duration', () => {
     [3725, '1h02m'],
   ])('shows %d seconds as %s', (seconds, text) => {
     expect(duration(seconds)).toBe(text);
+  });
+});
+
+describe('ddbscan logs', () => {
+  function fakeReader(pages: { events: { eventId: string; timestamp: number; message: string }[] }[]) {
+    const calls: Parameters<LogReader['filter']>[0][] = [];
+    const reader: LogReader = {
+      async filter(input) {
+        calls.push(input);
+        return pages[Math.min(calls.length - 1, pages.length - 1)] ?? { events: [] };
+      },
+    };
+    return { reader, calls };
+  }
+  const base = Date.now() - 60_000;
+  const event = (n: number) => ({ eventId: `e${n}`, timestamp: base + n, message: `line ${n} scan-1\n` });
+  const at = (n: number) => new Date(base + n).toISOString();
+
+  it("reads the current scan's lines from the function's log group, since the given time", async () => {
+    const io = captureIo();
+    const { reader, calls } = fakeReader([{ events: [event(1), event(2)] }]);
+    const before = Date.now();
+    expect(
+      await runLogsCommand(
+        fakeApi([status()]),
+        reader,
+        { all: false, since: '30m', follow: false, interval: 1 },
+        io,
+      ),
+    ).toBe(ExitCode.ok);
+    expect(calls[0]).toMatchObject({ logGroupName: '/aws/lambda/fake', filterPattern: '"scan-1"' });
+    expect(calls[0]?.startTime).toBeGreaterThanOrEqual(before - 30 * 60_000);
+    expect(io.stdout).toEqual([`${at(1)} line 1 scan-1`, `${at(2)} line 2 scan-1`]);
+  });
+
+  it('shows every line with --all, and each line once while following, until Ctrl-C', async () => {
+    const interrupt = new AbortController();
+    const io = { ...captureIo(), interrupts: () => ({ signal: interrupt.signal, dispose() {} }) };
+    const { reader, calls } = fakeReader([{ events: [event(1)] }, { events: [event(1), event(2)] }]);
+    const following = runLogsCommand(
+      fakeApi([status()]),
+      reader,
+      { all: true, since: '1h', follow: true, interval: 0.001 },
+      io,
+    );
+    while (calls.length < 3) await new Promise((resolve) => setTimeout(resolve, 1));
+    interrupt.abort();
+
+    expect(await following).toBe(ExitCode.interrupted);
+    expect(calls[0]?.filterPattern).toBeUndefined();
+    expect(io.stdout.map((line) => line.split(' ')[2])).toEqual(['1', '2']);
+    // Following goes on from the newest line seen.
+    expect(calls.at(-1)?.startTime).toBe(event(2).timestamp);
+  });
+
+  it('reads a duration such as 30m, 2h or 1d, and names the flag for anything else', () => {
+    expect([sinceMs('90'), sinceMs('30m'), sinceMs('2h'), sinceMs('1d')]).toEqual([
+      90_000, 1_800_000, 7_200_000, 86_400_000,
+    ]);
+    expect(() => sinceMs('an hour')).toThrow(
+      'Invalid --since: expected a duration such as 30m, 2h or 1d, received "an hour".',
+    );
   });
 });
