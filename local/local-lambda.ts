@@ -120,29 +120,35 @@ type Outcome =
 
 const WORKER = join(__dirname, 'lambda-worker.cjs');
 
-/** The invocation whose code is running, for the log lines it writes. */
-const invocationLog = new AsyncLocalStorage<{
+/** An invocation's log: where its lines go, whether they are printed too, and a line not ended yet. */
+interface InvocationLog {
   readonly log: (line: string) => void;
   readonly echo: boolean;
-}>();
-let captures = 0;
-let restoreWrites: (() => void) | undefined;
+  partial: string;
+}
+
+/** The invocation whose code is running, for the log lines it writes. */
+const invocationLog = new AsyncLocalStorage<InvocationLog>();
+let capturing = false;
 
 /**
  * Routes what in-process handlers write to stdout and stderr (Powertools' log lines) to their
- * invocation's log as well, as Lambda sends a function's output to CloudWatch Logs. Writes
- * outside an invocation pass as they are. One patch for every LocalLambda in the process.
+ * invocation's log as well, as Lambda sends a function's output to CloudWatch Logs. Installed
+ * once and never removed: outside an invocation every write passes as it is.
  */
 function captureWrites(): void {
-  if (captures++ > 0) return;
-  const streams = [process.stdout, process.stderr] as const;
-  const originals = streams.map((stream) => stream.write);
-  streams.forEach((stream, i) => {
-    const original = originals[i] as typeof stream.write;
+  if (capturing) return;
+  capturing = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    const original = stream.write;
     stream.write = ((chunk: unknown, ...rest: unknown[]) => {
       const invocation = invocationLog.getStore();
       if (invocation !== undefined) {
-        for (const line of String(chunk).split('\n')) if (line !== '') invocation.log(line);
+        const encoding = typeof rest[0] === 'string' ? (rest[0] as BufferEncoding) : 'utf8';
+        const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString(encoding);
+        const lines = `${invocation.partial}${text}`.split('\n');
+        invocation.partial = lines.pop() ?? '';
+        for (const line of lines) if (line !== '') invocation.log(line);
         if (!invocation.echo) {
           // Kept, not printed: a write callback still hears that the write is done.
           const done = rest.find((arg): arg is (error?: Error | null) => void => typeof arg === 'function');
@@ -152,18 +158,7 @@ function captureWrites(): void {
       }
       return (original as (...args: unknown[]) => boolean).call(stream, chunk, ...rest);
     }) as typeof stream.write;
-  });
-  restoreWrites = () => {
-    streams.forEach((stream, i) => {
-      stream.write = originals[i] as typeof stream.write;
-    });
-  };
-}
-
-function releaseWrites(): void {
-  if (--captures > 0) return;
-  restoreWrites?.();
-  restoreWrites = undefined;
+  }
 }
 
 /** How many invocations of a function run now, and the async deliveries waiting for a slot. */
@@ -273,11 +268,7 @@ export class LocalLambda implements ContainerControl {
     await this.idle();
     for (const container of this.containers.values()) await container.worker.terminate();
     this.containers.clear();
-    if (this.server) {
-      await close(this.server);
-      this.server = undefined;
-      releaseWrites();
-    }
+    if (this.server) await close(this.server);
   }
 
   /** Resolves when no event is queued, waiting for a retry, or running. */
@@ -508,15 +499,14 @@ export class LocalLambda implements ContainerControl {
     const stream = `${new Date(startedAt).toISOString().slice(0, 10).replace(/-/g, '/')}/[$LATEST]local`;
     const log = (line: string) => this.logs.append(group, stream, line);
     log(`START RequestId: ${requestId} Version: $LATEST`);
+    const invocation: InvocationLog = { log, echo: this.echoLogs, partial: '' };
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<Outcome>((resolve) => {
       timer = setTimeout(() => resolve(this.timedOut(fn)), fn.timeoutMs);
     });
     // Round-trip through JSON, as Lambda serializes events and results.
     const execution = Promise.resolve()
-      .then(() =>
-        invocationLog.run({ log, echo: this.echoLogs }, () => fn.handler(structuredClone(event), context)),
-      )
+      .then(() => invocationLog.run(invocation, () => fn.handler(structuredClone(event), context)))
       .then(
         (result): Outcome => ({
           ok: true,
@@ -533,6 +523,9 @@ export class LocalLambda implements ContainerControl {
     void execution.finally(() => this.end());
     const outcome = await Promise.race([execution, timeout]);
     clearTimeout(timer);
+    // A last line without its newline is the invocation's too.
+    if (invocation.partial !== '') log(invocation.partial);
+    invocation.partial = '';
     for (const line of platformLines(requestId, Date.now() - startedAt, outcome).slice(1)) log(line);
     return outcome;
   }

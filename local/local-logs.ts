@@ -54,17 +54,41 @@ export class LocalLogs {
     const start = typeof input.startTime === 'number' ? input.startTime : 0;
     const end = typeof input.endTime === 'number' ? input.endTime : Number.POSITIVE_INFINITY;
     const terms = patternTerms(typeof input.filterPattern === 'string' ? input.filterPattern : '');
+    // The token is the id of the last event returned: a page goes on after it, however the
+    // group grew or dropped its oldest lines since.
+    const after = typeof input.nextToken === 'string' ? input.nextToken : '';
     const matching = events.filter(
-      (e) => e.timestamp >= start && e.timestamp <= end && terms.every((term) => e.message.includes(term)),
+      (e) =>
+        e.eventId > after &&
+        e.timestamp >= start &&
+        e.timestamp <= end &&
+        terms.every((term) => e.message.includes(term)),
     );
     const limit = typeof input.limit === 'number' ? Math.min(MAX_LIMIT, Math.max(1, input.limit)) : MAX_LIMIT;
-    const from = typeof input.nextToken === 'string' ? Number(input.nextToken) : 0;
-    const page = matching.slice(from, from + limit);
-    return { events: page, ...(from + limit < matching.length ? { nextToken: String(from + limit) } : {}) };
+    const page = matching.slice(0, limit);
+    const last = page.at(-1);
+    return { events: page, ...(matching.length > limit && last ? { nextToken: last.eventId } : {}) };
   }
 }
 
-/** The terms of a filter pattern: `"scan started" error` is the two terms `scan started` and `error`. */
+/**
+ * The terms of a filter pattern: `"scan started" error` is the two terms `scan started` and
+ * `error`, both required. JSON (`{ … }`), space-delimited (`[ … ]`), `-term` and `?term`
+ * patterns are refused as CloudWatch would refuse bad syntax, rather than matched as text.
+ */
 export function patternTerms(pattern: string): string[] {
-  return [...pattern.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? '').filter((t) => t !== '');
+  const terms = [...pattern.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => ({
+    quoted: m[1] !== undefined,
+    text: m[1] ?? m[2] ?? '',
+  }));
+  const unsupported = terms.find((t) => !t.quoted && /^[{[?-]/.test(t.text));
+  if (unsupported !== undefined) {
+    throw Object.assign(
+      new Error(
+        `The local stack's logs take terms ("quoted" or plain, all required), not ${JSON.stringify(unsupported.text)}.`,
+      ),
+      { type: 'InvalidParameterException' },
+    );
+  }
+  return terms.map((t) => t.text).filter((t) => t !== '');
 }

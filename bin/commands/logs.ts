@@ -25,23 +25,29 @@ export interface LogEventLine {
 
 /** Where `ddbscan logs` reads: FilterLogEvents. A port, so tests can fake it. */
 export interface LogReader {
-  filter(input: {
-    readonly logGroupName: string;
-    readonly startTime: number;
-    readonly filterPattern?: string;
-    readonly nextToken?: string;
-  }): Promise<{ readonly events?: readonly LogEventLine[]; readonly nextToken?: string }>;
+  /** One page; `null` when the log group does not exist yet (the function has not run). */
+  filter(
+    input: {
+      readonly logGroupName: string;
+      readonly startTime: number;
+      readonly filterPattern?: string;
+      readonly nextToken?: string;
+    },
+    signal?: AbortSignal,
+  ): Promise<{ readonly events?: readonly LogEventLine[]; readonly nextToken?: string } | null>;
 }
 
 /** FilterLogEvents through the SDK; the endpoint comes from AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, as the local stack sets it. */
 export function cloudWatchLogReader(region: string | undefined): LogReader {
   const client = new CloudWatchLogsClient({ region });
   return {
-    async filter(input) {
+    async filter(input, signal) {
       try {
-        return await client.send(new FilterLogEventsCommand(input));
+        return await client.send(new FilterLogEventsCommand(input), { abortSignal: signal });
       } catch (error) {
+        if (signal?.aborted) throw error;
         const name = error instanceof Error ? error.name : 'Error';
+        if (name === 'ResourceNotFoundException') return null;
         const message = error instanceof Error ? error.message : String(error);
         throw new CliError(
           `could not read the log group ${input.logGroupName}: ${name}: ${message}`,
@@ -56,13 +62,19 @@ export function cloudWatchLogReader(region: string | undefined): LogReader {
 }
 
 /**
+ * Lines arrive late by up to this much (each invocation writes its own stream): every poll of
+ * `--follow` looks back this far, and shows each line once.
+ */
+const FOLLOW_WINDOW_MS = 30_000;
+
+/**
  * `ddbscan logs`: the function's log lines of the current scan (or `--scan`, or `--all`), from
  * `--since` ago; with `--follow`, new lines as they come until Ctrl-C (exit 130).
  */
 export async function runLogsCommand(
   api: ScannerApi,
   reader: LogReader,
-  options: LogsOptions,
+  options: LogsOptions & { readonly json?: boolean },
   io: Io,
 ): Promise<ExitCode> {
   const logGroupName = await api.logGroup();
@@ -75,27 +87,48 @@ export async function runLogsCommand(
   }
   const filterPattern = scanId === undefined ? undefined : `"${scanId}"`;
   let startTime = Date.now() - sinceMs(options.since);
-  const shown = new Set<string>();
+  /** Lines shown, by id, with their time: forgotten once they are behind the window. */
+  const shown = new Map<string, number>();
+  let found = false;
   const interrupts = io.interrupts();
+  const { signal } = interrupts;
   try {
     for (;;) {
+      let newest = startTime;
       let nextToken: string | undefined;
       do {
-        const page = await reader.filter({ logGroupName, startTime, filterPattern, nextToken });
-        for (const event of page.events ?? []) {
+        signal.throwIfAborted();
+        // Every page of one poll asks for the same range: the token belongs to it.
+        const page = await reader.filter({ logGroupName, startTime, filterPattern, nextToken }, signal);
+        for (const event of page?.events ?? []) {
+          found = true;
           const id = event.eventId ?? `${event.timestamp}:${event.message}`;
           if (shown.has(id)) continue;
-          shown.add(id);
-          io.out(`${new Date(event.timestamp ?? 0).toISOString()} ${(event.message ?? '').trimEnd()}`);
-          startTime = Math.max(startTime, event.timestamp ?? 0);
+          const timestamp = event.timestamp ?? 0;
+          shown.set(id, timestamp);
+          newest = Math.max(newest, timestamp);
+          const message = (event.message ?? '').trimEnd();
+          io.out(
+            options.json
+              ? JSON.stringify({ timestamp, message })
+              : `${new Date(timestamp).toISOString()} ${message}`,
+          );
         }
-        nextToken = page.nextToken;
+        nextToken = page?.nextToken;
       } while (nextToken !== undefined);
-      if (!options.follow) return ExitCode.ok;
-      await sleep(options.interval * 1000, undefined, { signal: interrupts.signal });
+      if (!options.follow) {
+        if (!found)
+          io.err(
+            `No log lines in ${logGroupName} since ${new Date(startTime).toISOString()}${filterPattern ? ` for scan ${scanId}` : ''}.`,
+          );
+        return ExitCode.ok;
+      }
+      startTime = Math.max(startTime, newest - FOLLOW_WINDOW_MS);
+      for (const [id, timestamp] of shown) if (timestamp < startTime) shown.delete(id);
+      await sleep(options.interval * 1000, undefined, { signal });
     }
   } catch (error) {
-    if (!interrupts.signal.aborted) throw error;
+    if (!signal.aborted) throw error;
     return ExitCode.interrupted;
   } finally {
     interrupts.dispose();

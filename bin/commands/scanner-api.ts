@@ -71,6 +71,9 @@ export async function connectScanner(options: TargetOptions, env = process.env):
         const output = await client.send(new GetFunctionConfigurationCommand({ FunctionName: functionName }));
         return output.LoggingConfig?.LogGroup ?? `/aws/lambda/${functionName}`;
       } catch (error) {
+        // Without lambda:GetFunctionConfiguration, the group Lambda uses by default.
+        if (error instanceof Error && error.name === 'AccessDeniedException')
+          return `/aws/lambda/${functionName}`;
         throw unreachable(error, `function ${functionName}`);
       }
     },

@@ -441,7 +441,9 @@ describe('the local Lambda endpoint, through the real SDK client', () => {
       async (event) => {
         const { word } = event as { word: string };
         out.info(JSON.stringify({ level: 'INFO', message: `said ${word}` }));
-        process.stdout.write(`plain ${word}\n`);
+        // A line in pieces, one of them bytes, is one line.
+        process.stdout.write('plain ');
+        process.stdout.write(Buffer.from(`${word}\n`));
       },
       { timeoutMs: 5000 },
     );
@@ -462,6 +464,27 @@ describe('the local Lambda endpoint, through the real SDK client', () => {
         new FilterLogEventsCommand({ logGroupName: '/aws/lambda/talk', filterPattern: 'START' }),
       );
       expect(all.events).toHaveLength(2);
+      // Pages go on after the last event returned.
+      const first = await logs.send(
+        new FilterLogEventsCommand({ logGroupName: '/aws/lambda/talk', limit: 3 }),
+      );
+      const rest = await logs.send(
+        new FilterLogEventsCommand({
+          logGroupName: '/aws/lambda/talk',
+          limit: 100,
+          nextToken: first.nextToken,
+        }),
+      );
+      expect((first.events?.length ?? 0) + (rest.events?.length ?? 0)).toBe(10);
+      expect(rest.nextToken).toBeUndefined();
+      await expect(
+        logs.send(
+          new FilterLogEventsCommand({
+            logGroupName: '/aws/lambda/talk',
+            filterPattern: '{ $.level = "INFO" }',
+          }),
+        ),
+      ).rejects.toMatchObject({ name: 'InvalidParameterException' });
       await expect(
         logs.send(new FilterLogEventsCommand({ logGroupName: '/aws/lambda/nope' })),
       ).rejects.toMatchObject({ name: 'ResourceNotFoundException' });

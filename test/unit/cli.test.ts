@@ -346,8 +346,42 @@ describe('ddbscan logs', () => {
     expect(await following).toBe(ExitCode.interrupted);
     expect(calls[0]?.filterPattern).toBeUndefined();
     expect(io.stdout.map((line) => line.split(' ')[2])).toEqual(['1', '2']);
-    // Following goes on from the newest line seen.
-    expect(calls.at(-1)?.startTime).toBe(event(2).timestamp);
+    // Following looks back a while from the newest line seen, for lines that arrive late.
+    expect(calls.at(-1)?.startTime).toBe(event(2).timestamp - 30_000);
+  });
+
+  it('asks every page of one read for the same range, and says when there is nothing', async () => {
+    const io = captureIo();
+    const calls: Parameters<LogReader['filter']>[0][] = [];
+    const reader: LogReader = {
+      async filter(input) {
+        calls.push(input);
+        return input.nextToken === undefined
+          ? { events: [event(5)], nextToken: 'e5' }
+          : { events: [event(6)] };
+      },
+    };
+    await runLogsCommand(
+      fakeApi([status()]),
+      reader,
+      { all: false, since: '1h', follow: false, interval: 1 },
+      io,
+    );
+    expect(calls.map((c) => [c.nextToken, c.startTime === calls[0]?.startTime])).toEqual([
+      [undefined, true],
+      ['e5', true],
+    ]);
+    expect(io.stdout).toHaveLength(2);
+
+    const empty = captureIo();
+    const none: LogReader = { filter: async () => null };
+    await runLogsCommand(
+      fakeApi([status()]),
+      none,
+      { all: false, since: '1h', follow: false, interval: 1 },
+      empty,
+    );
+    expect(empty.stderr[0]).toMatch(/^No log lines in \/aws\/lambda\/fake since .* for scan scan-1\.$/);
   });
 
   it('reads a duration such as 30m, 2h or 1d, and names the flag for anything else', () => {
