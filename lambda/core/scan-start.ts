@@ -115,16 +115,7 @@ export async function startScan(
   checkAgainstSegments({ ...request, concurrency: chains }, totalSegments);
   const options: ScanOptions = {
     filterExpression: request.filterExpression,
-    projectionExpression: withKeys(
-      request.projectionExpression,
-      request.expressionNames,
-      table.keyAttributes,
-    ),
-    expressionNames: namesWithKeys(
-      request.projectionExpression,
-      request.expressionNames,
-      table.keyAttributes,
-    ),
+    ...withKeys(request.projectionExpression, request.expressionNames, table.keyAttributes),
     expressionValues: request.expressionValues,
     consistentRead: request.consistentRead,
     pageSize: request.pageSize ?? config.defaultPageSize,
@@ -398,31 +389,23 @@ function rejectedField(message: string): string {
   return 'filter';
 }
 
-/** The projection with the key attributes it lacks added (as `#ddbscanKey<n>` placeholders), so every record has its key. */
+/**
+ * The projection and its names with the key attributes the projection lacks added (as
+ * `#ddbscanKey<n>` placeholders), so every record has its key. Only the placeholders it uses are
+ * added: DynamoDB refuses a name no expression uses.
+ */
 function withKeys(
   projection: string | null,
   names: Readonly<Record<string, string>> | null,
   keyAttributes: readonly string[],
-): string | null {
-  if (projection === null) return null;
-  const added = missingKeys(projection, names, keyAttributes).map(
-    ({ index }) => `${KEY_NAME_PREFIX}${index}`,
-  );
-  return [projection, ...added].join(', ');
-}
-
-function namesWithKeys(
-  projection: string | null,
-  names: Readonly<Record<string, string>> | null,
-  keyAttributes: readonly string[],
-): Readonly<Record<string, string>> | null {
-  if (projection === null) return names;
+): Pick<ScanOptions, 'projectionExpression' | 'expressionNames'> {
+  if (projection === null) return { projectionExpression: null, expressionNames: names };
   const missing = missingKeys(projection, names, keyAttributes);
-  // DynamoDB refuses a name no expression uses: add only the placeholders the projection gets.
-  if (missing.length === 0) return names;
+  if (missing.length === 0) return { projectionExpression: projection, expressionNames: names };
+  const placeholders = missing.map(({ name, index }) => [`${KEY_NAME_PREFIX}${index}`, name] as const);
   return {
-    ...names,
-    ...Object.fromEntries(missing.map(({ name, index }) => [`${KEY_NAME_PREFIX}${index}`, name])),
+    projectionExpression: [projection, ...placeholders.map(([placeholder]) => placeholder)].join(', '),
+    expressionNames: { ...names, ...Object.fromEntries(placeholders) },
   };
 }
 
