@@ -1,6 +1,6 @@
 import type { KinesisStreamRecord } from 'aws-lambda';
 import type { CompletionDetail, SegmentEvent } from '../lambda/contract';
-import type { AttributeMap } from '../lambda/core/attribute-value';
+import { type AttributeMap, toJsonMap } from '../lambda/core/attribute-value';
 import { batchRecords, recordBytes } from '../lambda/core/batching';
 import { DeadlineError, FatalScanError, UnreadableParameterError } from '../lambda/core/errors';
 import type {
@@ -17,6 +17,7 @@ import type {
   Page,
   PageReader,
   PageRequest,
+  PutOptions,
   PutSummary,
   RecordSink,
   ScannerPorts,
@@ -85,7 +86,8 @@ export class FakeTable implements PageReader {
     const read = mine.slice(start, start + size);
     const last = read.at(-1);
     return {
-      items: this.filter ? read.filter(this.filter) : read,
+      // As the reader adapter hands them on: DynamoDB's JSON form.
+      items: (this.filter ? read.filter(this.filter) : read).map(toJsonMap),
       scannedCount: read.length,
       lastEvaluatedKey: start + size < mine.length && last?.pk ? { pk: last.pk } : null,
       // Small items: half a read unit each, as an eventually consistent read of 4 KB.
@@ -126,15 +128,25 @@ export class MemorySink implements RecordSink {
     records: readonly OutboundRecord[],
     deadline = Number.POSITIVE_INFINITY,
     pace?: AdaptiveRate,
+    _options?: PutOptions,
   ): Promise<PutSummary> {
+    // Batches go one after another, so what was accepted is always a prefix of the records.
+    const accepted = { records: 0, bytes: 0 };
     for (const batch of batchRecords(records, pace?.recordsPerRequest)) {
       const units = batch.reduce((sum, r) => sum + shardSeconds(recordBytes(r)), 0);
       if (pace && (await pace.acquire(units, batch.length, deadline)) === undefined) {
-        throw new DeadlineError('the pace leaves no time before the deadline', 0);
+        throw new DeadlineError(
+          'the pace leaves no time before the deadline',
+          0,
+          { ...accepted, resent: 0 },
+          accepted,
+        );
       }
       this.beforePut?.(batch);
       this.clock?.advance(this.msPerPut);
       this.records.push(...batch);
+      accepted.records += batch.length;
+      accepted.bytes += batch.reduce((sum, r) => sum + recordBytes(r), 0);
     }
     return { records: records.length, bytes: records.reduce((sum, r) => sum + recordBytes(r), 0), resent: 0 };
   }

@@ -43,6 +43,12 @@ export function toJsonValue(value: AttributeValue): AttributeValueJson {
   return { BOOL: value.BOOL };
 }
 
+/**
+ * An item as DynamoDB's JSON API sends it (and a Kinesis Data Streams for DynamoDB record
+ * carries it): typed values, numbers as strings, binary as base64.
+ */
+export type ItemJson = Readonly<Record<string, AttributeValueJson>>;
+
 export function toJsonMap(map: AttributeMap): Record<string, AttributeValueJson> {
   const out: Record<string, AttributeValueJson> = {};
   for (const [name, value] of Object.entries(map)) setOwn(out, name, toJsonValue(value));

@@ -64,6 +64,11 @@ export class DeadlineError extends ScannerError {
       bytes: 0,
       resent: 0,
     },
+    /**
+     * The leading records, in the order the write was given them, that were all accepted: a
+     * checkpoint may move past them, so they are not sent again.
+     */
+    readonly acceptedPrefix: { readonly records: number; readonly bytes: number } = { records: 0, bytes: 0 },
   ) {
     super(message);
   }

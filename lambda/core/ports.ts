@@ -1,5 +1,5 @@
 import type { CompletionDetail, ScannerMetrics, SegmentEvent } from '../contract';
-import type { AttributeMap } from './attribute-value';
+import type { AttributeMap, ItemJson } from './attribute-value';
 import type { AdaptiveRate } from './rate-limit';
 import type { OutboundRecord } from './record-format';
 import type { ScanOptions, ScanRecord, SegmentCheckpoint } from './scan-state';
@@ -27,8 +27,8 @@ export interface PageRequest {
 }
 
 export interface Page {
-  /** Items that passed the filter. */
-  readonly items: readonly AttributeMap[];
+  /** Items that passed the filter, in DynamoDB's JSON form (the form a record carries). */
+  readonly items: readonly ItemJson[];
   /** Items read before the filter (DynamoDB's ScannedCount). */
   readonly scannedCount: number;
   /** Absent at the end of the segment. */
@@ -61,6 +61,12 @@ export interface PutOptions {
    * so a chain always moves on.
    */
   readonly atOnce?: boolean;
+  /**
+   * No record's first attempt after this (epoch ms); resends of refused records go on until the
+   * deadline, so the records accepted at a hand-off are as nearly as possible a prefix of the
+   * page. @default the deadline
+   */
+  readonly sendBy?: number;
 }
 
 export interface StreamDescription {

@@ -18,6 +18,8 @@ export class RateLimiter {
   private at: number;
   /** When a take last had to wait: the rate was what held the caller back. */
   lastWaitAt = Number.NEGATIVE_INFINITY;
+  /** The takes before the next one, which waits its turn. */
+  private queue: Promise<boolean> = Promise.resolve(true);
 
   constructor(
     private readonly clock: Clock,
@@ -41,8 +43,16 @@ export class RateLimiter {
   /**
    * Takes `units`, first waiting while the bucket is in debt. False, without taking or waiting,
    * when that wait would pass `until` (epoch ms): the caller stops before its deadline instead.
+   * Callers take in order of arrival: one that waits is never overtaken by a later one, so the
+   * records of a page go out in their order and a checkpoint can move past them at a hand-off.
    */
-  async take(units: number, until = Number.POSITIVE_INFINITY): Promise<boolean> {
+  take(units: number, until = Number.POSITIVE_INFINITY): Promise<boolean> {
+    const turn = this.queue.then(() => this.takeInTurn(units, until));
+    this.queue = turn.catch(() => false);
+    return turn;
+  }
+
+  private async takeInTurn(units: number, until: number): Promise<boolean> {
     for (;;) {
       if (this.rate === Number.POSITIVE_INFINITY) return true;
       if (this.clock.now() > until) return false;
@@ -52,7 +62,8 @@ export class RateLimiter {
         return true;
       }
       const wait = Math.ceil((-this.tokens / this.rate) * 1000);
-      if (this.clock.now() + wait > until) return false;
+      // A wait that would end at `until` leaves no time to send either.
+      if (this.clock.now() + wait >= until) return false;
       this.lastWaitAt = this.clock.now();
       await this.clock.sleep(wait);
     }

@@ -1,11 +1,11 @@
 import { ScannerMetrics, ScanState, type SegmentEvent, SegmentState } from '../contract';
-import type { AttributeMap } from './attribute-value';
+import { type AttributeMap, fromJsonMap } from './attribute-value';
 import { recordBytes } from './batching';
 import { DeadlineError, FatalScanError, isThrottling, StopRequestedError, SupersededError } from './errors';
 import { isActive } from './lifecycle';
 import type { Page, PutSummary, ScannerPorts } from './ports';
 import { AdaptiveRate, RateLimiter, shardSeconds } from './rate-limit';
-import { buildRecord, type RecordContext } from './record-format';
+import { buildRecord, pickKeys, type RecordContext } from './record-format';
 import { completeScanIfDone, failScan, settleStoppingScan } from './scan-control';
 import { firstCheckpoint, nextSegmentOf, type ScanRecord, type SegmentCheckpoint } from './scan-state';
 import { encodeKey } from './ssm-value';
@@ -148,6 +148,8 @@ class SegmentRun {
   };
   /** Pages completed (read and accepted by Kinesis) in this invocation. */
   private pages = 0;
+  /** The progress moved past part of a page the deadline cut short. */
+  private advanced = false;
   private lastDeadline: DeadlineError | undefined;
   /** When this invocation started, and when its first page's write started. */
   private readonly startedAt: number;
@@ -354,27 +356,28 @@ class SegmentRun {
         }
         const page = await next;
         const scannedAt = clock.now();
-        // Records carry the segment they were read from, not the chain's first.
-        const pageContext = segment === context.segment ? context : { ...context, segment };
-        const records = page.items.map((item) => buildRecord(item, pageContext, scannedAt));
-        // A page that would not be written before the write deadline at the chain's pace is
-        // left to the next invocation instead of being sent and thrown away.
-        const units = records.reduce((sum, r) => sum + shardSeconds(recordBytes(r)), 0);
-        // Small records cost a shard's thousandth of a second exactly, sums' rounding aside.
-        if (records.length > 0) unitsPerRecord = Math.max(shardSeconds(0), units / records.length - 1e-12);
-        if (this.pages > 0 && clock.now() + (1000 * units) / pace.pace >= writeDeadline) {
-          await this.drain(writes);
-          return await this.handOff();
-        }
         // Read the following page (of this segment, or the first of the chain's next one) while
-        // this one is written: reading has no side effects, and the checkpoint still moves only
-        // after this page's records were accepted.
+        // this one is encoded and written: reading has no side effects, and the checkpoint still
+        // moves only after this page's records were accepted.
         const pageSegment = segment;
         const following = page.lastEvaluatedKey === null ? nextSegmentOf(scan, segment) : segment;
         const last = following === null;
         if (following !== null && !this.readsExhausted) {
           segment = following;
           next = read(segment, page.lastEvaluatedKey);
+        }
+        // Records carry the segment they were read from, not the chain's first.
+        const pageContext = pageSegment === context.segment ? context : { ...context, segment: pageSegment };
+        const records = page.items.map((item) => buildRecord(item, pageContext, scannedAt));
+        const units = records.reduce((sum, r) => sum + shardSeconds(recordBytes(r)), 0);
+        // Small records cost a shard's thousandth of a second exactly, sums' rounding aside.
+        if (records.length > 0) unitsPerRecord = Math.max(shardSeconds(0), units / records.length - 1e-12);
+        // A page cut short by the deadline resumes after its accepted records when it is
+        // resumable; one that is not, and would not be written before the write deadline at the
+        // chain's pace, is left to the next invocation instead of being sent and thrown away.
+        if (!resumable(page) && this.pages > 0 && clock.now() + (1000 * units) / pace.pace >= writeDeadline) {
+          await this.drain(writes);
+          return await this.handOff();
         }
         metrics.add(ScannerMetrics.itemsScanned, page.scannedCount);
         // A checkpoint that found this invocation superseded (or the scan stopping) ends it
@@ -388,6 +391,7 @@ class SegmentRun {
               // page goes at once, whatever the pace: each invocation moves the chain on.
               sink.putRecords(records, writeDeadline, pace, {
                 atOnce: this.pages === 0 && writes.length === 0,
+                sendBy: writeDeadline - config.handoffMs / 4,
               });
         write.catch(() => {});
         writes.push({ segment: pageSegment, page, write });
@@ -430,6 +434,7 @@ class SegmentRun {
         else if (outcome.reason instanceof DeadlineError) this.countPut(outcome.reason.partial);
       }
       this.lastDeadline = error;
+      this.advancePast(oldest, error.acceptedPrefix);
       return false;
     }
     const { page } = oldest;
@@ -461,6 +466,26 @@ class SegmentRun {
       this.pendingCheckpoint.catch(() => {});
     }
     return true;
+  }
+
+  /**
+   * Moves the progress past the leading records of a page the deadline cut short, when the page
+   * is resumable: the next invocation scans on from the key of the last of them instead of
+   * sending them again. Only the records after the first one Kinesis had not accepted by then
+   * (and the pages after it) are sent again.
+   */
+  private advancePast(write: PageWrite, prefix: { readonly records: number; readonly bytes: number }): void {
+    const { page } = write;
+    const last = page.items[prefix.records - 1];
+    if (last === undefined || !resumable(page)) return;
+    this.progress = {
+      currentSegment: write.segment,
+      position: fromJsonMap(pickKeys(last, this.requireScan().keyAttributes)),
+      itemsScanned: this.progress.itemsScanned + prefix.records,
+      recordsPut: this.progress.recordsPut + prefix.records,
+      bytesPut: this.progress.bytesPut + prefix.bytes,
+    };
+    this.advanced = true;
   }
 
   /** Waits for every page in flight, moving the progress past each one accepted. */
@@ -509,7 +534,7 @@ class SegmentRun {
     // Every invocation without a page counts: a scan fails after a few whose write Kinesis refused
     // throughout, or after many for any reason (nothing retries forever). A first page always
     // goes (at once when the chain's pace leaves no time), so its own pacing cannot stall a chain.
-    const stalls = this.pages > 0 ? 0 : saved.stalls + 1;
+    const stalls = this.pages > 0 || this.advanced ? 0 : saved.stalls + 1;
     if ((persistent && stalls >= ChainPolicy.maxStalledHandoffs) || stalls >= ChainPolicy.maxIdleHandoffs) {
       throw new FatalScanError(
         `No page of segment ${this.event.segment} could be written in ${stalls} consecutive invocations: ${this.lastDeadline?.message ?? 'reading and pacing left no time for a page'}`,
@@ -725,6 +750,14 @@ class SegmentRun {
     if (this.saved === undefined) throw new Error('runSegment: the segment was not claimed');
     return this.saved;
   }
+}
+
+/**
+ * A page whose every item read became a record (no filter dropped any): a checkpoint may then
+ * stop inside it, at the key of an item, and the count of items scanned stays exact.
+ */
+function resumable(page: Page): boolean {
+  return page.scannedCount === page.items.length;
 }
 
 function stale(reason: string): SegmentOutcome {

@@ -164,7 +164,15 @@ describe('DynamoDbPageReader', () => {
 
       const page = await newReader().readPage(pageRequest());
 
-      expect(page).toEqual({ items, scannedCount: 2, lastEvaluatedKey: startKey, readUnits: 0.5 });
+      expect(page).toEqual({
+        items: [
+          { pk: { S: 'customer#1' }, sk: { B: 'AQ==' }, total: { N: '12.50' } },
+          { pk: { S: 'customer#2' }, sk: { B: 'Ag==' }, tags: { SS: ['a', 'b'] } },
+        ],
+        scannedCount: 2,
+        lastEvaluatedKey: startKey,
+        readUnits: 0.5,
+      });
     });
 
     it('returns lastEvaluatedKey null at the end of the segment', async () => {

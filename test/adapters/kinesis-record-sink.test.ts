@@ -328,9 +328,14 @@ describe('KinesisRecordSink', () => {
       .reduce((sum, r) => sum + r.data.byteLength + r.partitionKey.length, 0);
     // 699 accepted; the stuck entry was sent 5 times, resent 4.
     expect((error as DeadlineError).partial).toEqual({ records: 699, bytes, resent: 4 });
+    // A checkpoint may move past the first batch and the second's records before the stuck one.
+    const leading = input
+      .slice(0, 600)
+      .reduce((sum, r) => sum + r.data.byteLength + r.partitionKey.length, 0);
+    expect((error as DeadlineError).acceptedPrefix).toEqual({ records: 600, bytes: leading });
   });
 
-  it('throws DeadlineError instead of sleeping past the deadline when failures persist', async () => {
+  it('resends throttled entries after one step of the backoff each time: the pace spaces them', async () => {
     kinesis.on(PutRecordsCommand).callsFake(answerEach(throttled));
     const { clock, sleeps } = fakeClock();
     const deadline = START + 1000;
@@ -340,10 +345,26 @@ describe('KinesisRecordSink', () => {
       .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(DeadlineError);
-    expect(error).toHaveProperty(
-      'message',
-      expect.stringContaining('ProvisionedThroughputExceededException'),
-    );
+    // Half the 100 ms base each time, never the growing ceilings that would leave them behind;
+    // the pace, slowed by each refusal, spaces the resends until it leaves no time.
+    // A growing backoff would have sent 5 requests in the second (sleeping 50, 100, 200, 400).
+    expect(sleeps.filter((ms) => ms === 50).length).toBeGreaterThan(5);
+    expect(Math.max(...sleeps)).toBeLessThan(200);
+    expect(kinesis.commandCalls(PutRecordsCommand).length).toBeGreaterThan(5);
+    expect(clock.now()).toBeLessThan(deadline);
+  });
+
+  it('throws DeadlineError instead of sleeping past the deadline when failures persist', async () => {
+    kinesis.on(PutRecordsCommand).callsFake(answerEach(internalFailure));
+    const { clock, sleeps } = fakeClock();
+    const deadline = START + 1000;
+
+    const error = await newSink(clock, () => 0.5)
+      .putRecords(records(2), deadline)
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(DeadlineError);
+    expect(error).toHaveProperty('message', expect.stringContaining('InternalFailure'));
     // Ceilings 100, 200, 400, 800, 1600 at random 0.5: the fifth delay (800) would end at START + 1550.
     expect(sleeps).toEqual([50, 100, 200, 400]);
     expect(kinesis).toHaveReceivedCommandTimes(PutRecordsCommand, 5);

@@ -7,7 +7,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScannerMetrics } from '../../lambda/contract';
-import type { AttributeMap } from '../../lambda/core/attribute-value';
+import { type AttributeMap, toJsonMap } from '../../lambda/core/attribute-value';
 import { buildRecord } from '../../lambda/core/record-format';
 import { kinesisEventRecord } from '../fakes';
 import { appLockfile, appManifest, type Lockfile } from './app-lockfile';
@@ -312,7 +312,7 @@ export const handler = createConsumerHandler({ process: async () => {} });
       tag: { B: new Uint8Array([0, 255]) },
     };
     const record = buildRecord(
-      item,
+      toJsonMap(item),
       {
         tableName: 'Orders',
         region: 'us-east-1',

@@ -3,7 +3,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { isScanRecord, NotAScanRecordError, parseScanRecord } from '../../lambda/consumer/parse-scan-record';
 import type { RecordFormat } from '../../lambda/contract';
-import type { AttributeMap } from '../../lambda/core/attribute-value';
+import { type AttributeMap, toJsonMap } from '../../lambda/core/attribute-value';
 import { buildRecord, type RecordContext } from '../../lambda/core/record-format';
 import { kinesisEventRecord } from '../fakes';
 
@@ -40,7 +40,7 @@ const context = (format: RecordFormat): RecordContext => ({
 describe('parseScanRecord', () => {
   it('round-trips every attribute type exactly in the dynamodb-stream format', () => {
     const parsed = parseScanRecord(
-      kinesisEventRecord(buildRecord(item, context('dynamodb-stream'), 1_700_000_000_123).data),
+      kinesisEventRecord(buildRecord(toJsonMap(item), context('dynamodb-stream'), 1_700_000_000_123).data),
     );
     expect(parsed).toMatchObject({
       format: 'dynamodb-stream',
@@ -53,7 +53,7 @@ describe('parseScanRecord', () => {
   });
 
   it('unmarshalls with util-dynamodb without loss when numbers are wrapped', () => {
-    const parsed = parseScanRecord(buildRecord(item, context('dynamodb-stream'), 0).data);
+    const parsed = parseScanRecord(buildRecord(toJsonMap(item), context('dynamodb-stream'), 0).data);
     if (parsed.format !== 'dynamodb-stream') throw new Error('wrong format');
     const native = unmarshall(parsed.newImage as never, { wrapNumbers: true });
     expect(String(native.big)).toBe('12345678901234567890123456789012345678');
@@ -62,7 +62,7 @@ describe('parseScanRecord', () => {
   });
 
   it('gives the plain item in the item format, with the documented losses', () => {
-    const parsed = parseScanRecord(buildRecord(item, context('item'), 0).data);
+    const parsed = parseScanRecord(buildRecord(toJsonMap(item), context('item'), 0).data);
     expect(parsed).toMatchObject({ format: 'item', tableName: 'Orders', scan: { scanId: 'scan-1' } });
     if (parsed.format !== 'item') throw new Error('wrong format');
     expect(parsed.keys).toEqual({ pk: 'customer#1', sk: 'AAEC/w==' });
@@ -115,7 +115,9 @@ describe('parseScanRecord', () => {
 
 describe('records on the stream', () => {
   it('validate against the Powertools schema for DynamoDB stream records carried on Kinesis', () => {
-    const record = kinesisEventRecord(buildRecord(item, context('dynamodb-stream'), 1_700_000_000_123).data);
+    const record = kinesisEventRecord(
+      buildRecord(toJsonMap(item), context('dynamodb-stream'), 1_700_000_000_123).data,
+    );
     const parsed = KinesisDynamoDBStreamSchema.parse({ Records: [record] });
     expect(parsed.Records[0]?.kinesis.data).toMatchObject({
       eventName: 'INSERT',

@@ -19,6 +19,28 @@ function fakeClock(): Clock & { advance(ms: number): void; slept: number } {
 }
 
 describe('RateLimiter', () => {
+  it('lets callers take in order of arrival: a later one never overtakes one that waits', async () => {
+    let now = 0;
+    const sleepers: (() => void)[] = [];
+    const clock: Clock = { now: () => now, sleep: () => new Promise((resolve) => sleepers.push(resolve)) };
+    const limiter = new RateLimiter(clock, 10);
+    await limiter.take(7); // the burst of 2, and 5 in debt
+    const order: string[] = [];
+    const first = limiter.take(1).then(() => order.push('first'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sleepers).toHaveLength(1);
+
+    // The debt is paid while the first still sleeps; a later caller waits behind it.
+    now += 600;
+    const later = limiter.take(1).then(() => order.push('later'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(order).toEqual([]);
+
+    sleepers.shift()?.();
+    await Promise.all([first, later]);
+    expect(order).toEqual(['first', 'later']);
+  });
+
   it('lets a fifth of a second go at once, then paces to the rate', async () => {
     const clock = fakeClock();
     const limiter = new RateLimiter(clock, 100);

@@ -62,6 +62,66 @@ describe('runSegment', () => {
     expect(world.store.scan?.summary?.handoffs).toBe(outcomes.length - 1);
   });
 
+  describe('a page the deadline cuts short', () => {
+    /** The chain's first page is cut after its first 12 records were accepted. */
+    function cutFirstPage(world: FakeWorld): void {
+      const put = world.sink.putRecords.bind(world.sink);
+      let calls = 0;
+      world.sink.putRecords = async (records, deadline, pace, options) => {
+        if (++calls > 1) return put(records, deadline, pace, options);
+        await put(records.slice(0, 12), deadline, pace, options);
+        const bytes = records
+          .slice(0, 12)
+          .reduce((sum, r) => sum + r.data.byteLength + r.partitionKey.length, 0);
+        throw new DeadlineError(
+          '18 of 30 records still failing after 2 attempts (ProvisionedThroughputExceededException); out of time.',
+          2,
+          { records: 12, bytes, resent: 18 },
+          { records: 12, bytes },
+        );
+      };
+    }
+
+    async function runChain(world: FakeWorld): Promise<SegmentOutcome[]> {
+      const outcomes: SegmentOutcome[] = [];
+      let event: SegmentEvent | undefined = await started(world);
+      while (event && outcomes.length < 10) {
+        outcomes.push(await runSegment(event, config(world), world.ports));
+        event = world.continuation.events.shift();
+      }
+      return outcomes;
+    }
+
+    it('resumes after its accepted records, so none is sent twice', async () => {
+      const world = fakeWorld(numberedItems(50), { pageSize: 30 });
+      cutFirstPage(world);
+
+      const outcomes = await runChain(world);
+
+      expect(outcomes.map((o) => o.kind)).toEqual(['handed-off', 'done']);
+      // The next invocation scans on from the last accepted item's key.
+      expect(world.table.requests.at(-2)?.exclusiveStartKey).toEqual({ pk: { N: '11' } });
+      expect(world.sink.itemIds()).toEqual(Array.from({ length: 50 }, (_, i) => i));
+      expect(world.store.scan?.summary).toMatchObject({ itemsScanned: 50, recordsPut: 50, handoffs: 1 });
+    });
+
+    it('is sent again whole when a filter dropped some of its items, so the counts stay exact', async () => {
+      const world = fakeWorld(numberedItems(50), { pageSize: 30 });
+      world.table.filter = (item) =>
+        'N' in (item.pk ?? {}) && Number((item.pk as { N: string }).N) % 10 !== 9;
+      cutFirstPage(world);
+
+      const outcomes = await runChain(world);
+
+      expect(outcomes.map((o) => o.kind)).toEqual(['handed-off', 'done']);
+      const ids = world.sink.itemIds();
+      // The 12 accepted before the deadline are sent again with the rest of their page.
+      expect(ids.slice(0, 12)).toEqual(ids.slice(12, 24));
+      expect(new Set(ids).size).toBe(45);
+      expect(world.store.scan?.summary).toMatchObject({ itemsScanned: 50, recordsPut: 45 });
+    });
+  });
+
   it('checkpoints on the time cadence, not every page', async () => {
     const world = fakeWorld(numberedItems(300), { pageSize: 10, msPerPage: 1_000 });
     await runSegment(await started(world), config(world), world.ports);
