@@ -1,20 +1,22 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import { type KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { build } from 'esbuild';
+import { createAwsClients } from '../lambda/adapters/clients';
 import { ScannerEnv, ScanState, type StartResponse, type StatusResponse } from '../lambda/contract';
 import type { AttributeMap } from '../lambda/core/attribute-value';
 import { createScannerHandler } from '../lambda/handlers/scanner';
 import { invoke } from './demo';
 import { createDemoTable, generateItems, writeItems } from './demo-data';
+import { type FastKinesisThread, startFastKinesis } from './fast-kinesis';
 import { createStream } from './local-resources';
 import { deployLocalScanner } from './local-scanner';
 import { type LocalStack, startLocalStack } from './local-stack';
@@ -30,6 +32,15 @@ interface Profile {
   readonly shards: number;
   readonly items: number;
   readonly itemBytes: number;
+  /**
+   * Kinesis: kinesalite behind the fault proxy, or the fast stand-in (`fast-kinesis.ts`, the same
+   * per-shard limits, nothing stored), so that the emulator is not the chain's ceiling.
+   * @default 'kinesalite'
+   */
+  readonly kinesis?: 'kinesalite' | 'fast';
+  /** The function's timeout and hand-off margin. @default 900 s and 15 s, as deployed */
+  readonly timeoutMs?: number;
+  readonly handoffMs?: number;
 }
 
 /** How busy each thread was during a run: the share of time its event loop was not idle. */
@@ -44,6 +55,8 @@ interface Load {
   readonly cpu: number;
   /** The whole machine's busy share, every process included: 1 means every core was busy. */
   readonly machine: number;
+  /** CPU time of the bench's own thread (where the scanner or the naive loop runs), in ms; null off Linux. */
+  readonly mainCpuMs: number | null;
 }
 
 interface Run {
@@ -56,7 +69,17 @@ interface Run {
   readonly invocations: number;
   readonly throttledEntries: number;
   readonly lost: number;
+  /** Records on the stream beyond one per item: sent twice (a hand-off, a lost answer). */
+  readonly duplicates: number;
+  /** CPU µs per item of the bench's own thread: the scanner (or the naive loop) and the local endpoints. */
+  readonly cpuMicrosPerItem: number | null;
   readonly load: Load;
+}
+
+/** How a run's items arrived on the stream. */
+interface Delivery {
+  readonly lost: number;
+  readonly duplicates: number;
 }
 
 /** Items of about `bytes` each, keyed pk (S) and sk (N) like the demo table. */
@@ -79,14 +102,43 @@ class BenchStack {
   /** Loaded tables by profile: scans only read them, so runs of one size share one. */
   private readonly tables = new Map<string, string>();
 
-  private constructor(readonly stack: LocalStack) {}
+  /** Clients of the fast Kinesis, and the stack's endpoints with it in kinesalite's place. */
+  readonly fastKinesis: KinesisClient;
+  private readonly fastStack: LocalStack;
 
-  static async start(): Promise<BenchStack> {
-    return new BenchStack(await startLocalStack({ emulators: 'threads' }));
+  private constructor(
+    readonly stack: LocalStack,
+    readonly fast: FastKinesisThread,
+  ) {
+    const env = { ...stack.env, AWS_ENDPOINT_URL_KINESIS: fast.url };
+    this.fastKinesis = createAwsClients(env).kinesis;
+    this.fastStack = { ...stack, env };
   }
 
-  stop(): Promise<void> {
-    return this.stack.stop();
+  static async start(): Promise<BenchStack> {
+    const [stack, fast] = await Promise.all([startLocalStack({ emulators: 'threads' }), startFastKinesis()]);
+    return new BenchStack(stack, fast);
+  }
+
+  async stop(): Promise<void> {
+    this.fastKinesis.destroy();
+    await Promise.all([this.stack.stop(), this.fast.stop()]);
+  }
+
+  /** The stack as a run of the profile sees it: with the fast Kinesis, or kinesalite. */
+  stackFor(profile: Profile): LocalStack {
+    return profile.kinesis === 'fast' ? this.fastStack : this.stack;
+  }
+
+  kinesisFor(profile: Profile): KinesisClient {
+    return profile.kinesis === 'fast' ? this.fastKinesis : this.stack.clients.kinesis;
+  }
+
+  /** How the items of a run arrived: read back from kinesalite, or counted by the fast Kinesis. */
+  async delivery(profile: Profile, streamName: string, scanId: string): Promise<Delivery> {
+    if (profile.kinesis !== 'fast') return countDelivery(this.stack, streamName, profile.items, scanId);
+    const { records, distinct } = await this.fast.delivered(streamName);
+    return { lost: profile.items - distinct, duplicates: records - distinct };
   }
 
   /** A loaded table and a fresh stream for one run, then the profile switched on. */
@@ -103,7 +155,8 @@ class BenchStack {
       this.tables.set(size, table);
     }
     const names = { table, stream: `bench-${id}`, id };
-    await createStream(stack.clients.kinesis, names.stream, profile.shards);
+    const fast = profile.kinesis === 'fast';
+    await createStream(this.kinesisFor(profile), names.stream, profile.shards);
     const limits = new ShardLimits(profile.shards);
     const counts = {
       puts: 0,
@@ -112,6 +165,7 @@ class BenchStack {
       events: stack.lambda.stats.events,
     };
     stack.faults.latencyMs = profile.latencyMs;
+    this.fast.setLatency(profile.latencyMs);
     stack.faults.rule = (call) => {
       if (call.operation === 'PutParameter' && String(call.input.Name).includes('/segment/'))
         counts.checkpoints++;
@@ -122,20 +176,26 @@ class BenchStack {
     const load = measureLoad(stack);
     return {
       names,
-      finish: async (items: number, seconds: number, lost: () => Promise<number>): Promise<Run> => {
+      finish: async (items: number, seconds: number, delivery: () => Promise<Delivery>): Promise<Run> => {
         const measured = load();
         stack.faults.latencyMs = 0;
         stack.faults.rule = undefined;
+        this.fast.setLatency(0);
+        const delivered = fast ? await this.fast.delivered(names.stream) : undefined;
+        const { lost, duplicates } = await delivery();
         return {
           itemsPerSecond: Math.round(items / seconds),
           seconds,
-          putRecordsCalls: counts.puts,
+          putRecordsCalls: delivered?.putRecordsCalls ?? counts.puts,
           ssmWrites: (stack.ssm.calls.PutParameter ?? 0) - counts.ssmWrites,
           checkpointWrites: counts.checkpoints,
           // Async invocations only (the chains and their hand-offs), not the harness's calls.
           invocations: stack.lambda.stats.events - counts.events,
-          throttledEntries: limits.throttled,
-          lost: await lost(),
+          throttledEntries: delivered?.throttled ?? limits.throttled,
+          lost,
+          duplicates,
+          cpuMicrosPerItem:
+            measured.mainCpuMs === null ? null : Math.round((10_000 * measured.mainCpuMs) / items) / 10,
           load: measured,
         };
       },
@@ -145,7 +205,7 @@ class BenchStack {
 
 interface Prepared {
   readonly names: { readonly table: string; readonly stream: string; readonly id: number };
-  finish(items: number, seconds: number, lost: () => Promise<number>): Promise<Run>;
+  finish(items: number, seconds: number, delivery: () => Promise<Delivery>): Promise<Run>;
 }
 
 /** Starts measuring each thread's load; the returned function reads it. */
@@ -155,6 +215,7 @@ function measureLoad(stack: LocalStack): () => Load {
   const main = performance.eventLoopUtilization();
   const cpu = process.cpuUsage();
   const machine = machineTimes();
+  const mainCpu = threadCpuMs();
   const started = performance.now();
   const round = (n: number | undefined) => Math.round(100 * (n ?? 0)) / 100;
   return () => {
@@ -166,8 +227,25 @@ function measureLoad(stack: LocalStack): () => Load {
       main: round(performance.eventLoopUtilization(main).utilization),
       cpu: round((used.user + used.system) / 1000 / wallMs),
       machine: round(machineBusy(machine, machineTimes())),
+      mainCpuMs: mainCpu === null ? null : (threadCpuMs() ?? mainCpu) - mainCpu,
     };
   };
+}
+
+/**
+ * CPU time of this thread (user and system) in ms, from Linux's per-thread accounting: the
+ * process's figure would count the emulators' threads too. Null where there is none.
+ */
+function threadCpuMs(): number | null {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    // Fields after the command name: state is the 3rd field, utime the 14th and stime the 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // In clock ticks, which Linux reports at 100 a second.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
+  }
 }
 
 /** Busy and total CPU time of every core since boot. */
@@ -190,13 +268,15 @@ function machineBusy(from: { busy: number; total: number }, to: { busy: number; 
  * from the start call to the scan's completion as the scanner recorded it.
  */
 async function runScanner(bench: BenchStack, profile: Profile, segments: number): Promise<Run> {
-  const { stack } = bench;
+  const stack = bench.stackFor(profile);
   const { names, finish } = await bench.prepare(profile);
   const { functionName } = await deployLocalScanner(stack, {
     tableName: names.table,
     streamName: names.stream,
     functionName: `ddbscan-bench-${names.id}`,
     parameterName: `/ddbscan/bench/${names.id}`,
+    timeoutMs: profile.timeoutMs,
+    handoffMs: profile.handoffMs,
   });
   const started = Date.now();
   const start = (await invoke(stack.clients.lambda, functionName, {
@@ -209,9 +289,7 @@ async function runScanner(bench: BenchStack, profile: Profile, segments: number)
     throw new Error(`The bench scan ended ${status.state}: ${status.error ?? 'no error recorded'}`);
   }
   const seconds = (Date.parse(status.finishedAt) - started) / 1000;
-  return finish(status.itemsScanned, seconds, () =>
-    countLost(stack, names.stream, profile.items, start.scanId),
-  );
+  return finish(status.itemsScanned, seconds, () => bench.delivery(profile, names.stream, start.scanId));
 }
 
 /**
@@ -219,7 +297,8 @@ async function runScanner(bench: BenchStack, profile: Profile, segments: number)
  * entries), write the checkpoint, repeat.
  */
 async function runNaive(bench: BenchStack, profile: Profile): Promise<Run> {
-  const { dynamodb, kinesis, ssm } = bench.stack.clients;
+  const { dynamodb, ssm } = bench.stack.clients;
+  const kinesis = bench.kinesisFor(profile);
   const { names, finish } = await bench.prepare(profile);
   const started = Date.now();
   let exclusiveStartKey: Record<string, AttributeValue> | undefined;
@@ -259,24 +338,27 @@ async function runNaive(bench: BenchStack, profile: Profile): Promise<Run> {
     items += page.Items?.length ?? 0;
   } while (exclusiveStartKey);
   const seconds = (Date.now() - started) / 1000;
-  return finish(items, seconds, async () => profile.items - items);
+  return finish(items, seconds, async () => ({ lost: profile.items - items, duplicates: 0 }));
 }
 
-async function countLost(
+async function countDelivery(
   stack: LocalStack,
   streamName: string,
   items: number,
   scanId: string,
-): Promise<number> {
+): Promise<Delivery> {
   const seen = new Set<string>();
+  let records = 0;
   for (const data of await readWholeStream(stack.clients.kinesis, streamName)) {
     const record = JSON.parse(Buffer.from(data).toString('utf8')) as {
       scan?: { scanId?: string };
       dynamodb?: { Keys?: unknown };
     };
-    if (record.scan?.scanId === scanId) seen.add(JSON.stringify(record.dynamodb?.Keys));
+    if (record.scan?.scanId !== scanId) continue;
+    records++;
+    seen.add(JSON.stringify(record.dynamodb?.Keys));
   }
-  return items - seen.size;
+  return { lost: items - seen.size, duplicates: records - seen.size };
 }
 
 const execFileAsync = promisify(execFile);
@@ -322,7 +404,8 @@ async function measureMemory(items: number): Promise<{ peakRssMb: number; lost: 
       maxBuffer: 64 * 1024 * 1024,
     });
     const { peakRssMb } = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '{}') as { peakRssMb: number };
-    return { peakRssMb, lost: await countLost(stack, 'bench', items, start.scanId) };
+    const { lost } = await countDelivery(stack, 'bench', items, start.scanId);
+    return { peakRssMb, lost };
   } finally {
     await stack.stop();
   }
@@ -357,7 +440,11 @@ function scannerEnv(env: Readonly<Record<string, string>>): Record<string, strin
 }
 
 const P1: Profile = { latencyMs: 40, shards: 32, items: 20_000, itemBytes: 400 };
+/** P1 with the fast Kinesis: what one chain reaches when the emulator is not its ceiling. */
+const P1_FAST: Profile = { ...P1, kinesis: 'fast' };
 const P2: Profile = { latencyMs: 20, shards: 2, items: 60_000, itemBytes: 400 };
+/** P2 with invocations of 10 s (a 2 s hand-off margin): every chain hands off several times. */
+const P2_SHORT: Profile = { ...P2, timeoutMs: 10_000, handoffMs: 2_000 };
 /** P1 with enough items that each of 8 segments writes several pages. */
 const SCALING: Profile = { ...P1, items: 80_000 };
 /** The memory probe's table sizes: the peak should not grow with the item count. */
@@ -380,17 +467,25 @@ async function main(): Promise<number> {
   const warmUp: Run[] = [];
   let naive: Run;
   let scanner: Run;
+  let naiveFast: Run;
+  let scannerFast: Run;
   let streamBound: Run;
+  let shortInvocations: Run;
   const scaling: Record<number, Run> = {};
   try {
     // The JIT compiles the emulators, the SDK and the scanner during the first seconds: a small
     // run of each first, so neither side of the comparison pays for it.
     const small = { ...P1, items: 5000 };
     warmUp.push(await runNaive(bench, small), await runScanner(bench, small, 2));
+    warmUp.push(await runNaive(bench, { ...small, kinesis: 'fast' }));
+    warmUp.push(await runScanner(bench, { ...small, kinesis: 'fast' }, 1));
     naive = await runNaive(bench, P1);
     scanner = await runScanner(bench, P1, 1);
+    naiveFast = await runNaive(bench, P1_FAST);
+    scannerFast = await runScanner(bench, P1_FAST, 1);
     for (const segments of [1, 2, 4, 8]) scaling[segments] = await runScanner(bench, SCALING, segments);
     streamBound = await runScanner(bench, P2, 4);
+    shortInvocations = await runScanner(bench, P2_SHORT, 4);
   } finally {
     await bench.stop();
   }
@@ -404,6 +499,18 @@ async function main(): Promise<number> {
   const results = {
     machine: { cores: availableParallelism(), node: process.version },
     p1: { profile: P1, scanner, naive, speedUp: ratio(scanner.itemsPerSecond, naive.itemsPerSecond) },
+    p1Fast: {
+      profile: P1_FAST,
+      scanner: scannerFast,
+      naive: naiveFast,
+      speedUp: ratio(scannerFast.itemsPerSecond, naiveFast.itemsPerSecond),
+      // The stream's capacity: 1,000 records/s per shard.
+      percentOfCapacity: Math.round((100 * scannerFast.itemsPerSecond) / (P1.shards * 1000)),
+      cpuVsNaive:
+        scannerFast.cpuMicrosPerItem === null || naiveFast.cpuMicrosPerItem === null
+          ? null
+          : Math.round((100 * scannerFast.cpuMicrosPerItem) / naiveFast.cpuMicrosPerItem) / 100,
+    },
     scaling: {
       profile: SCALING,
       kinesaliteCeiling,
@@ -420,8 +527,16 @@ async function main(): Promise<number> {
       recordsPerSecond: streamBound.itemsPerSecond,
       percentOfCapacity: Math.round((100 * streamBound.itemsPerSecond) / capacity),
       percentResent: Math.round((1000 * streamBound.throttledEntries) / P2.items) / 10,
+      percentDuplicates: Math.round((1000 * streamBound.duplicates) / P2.items) / 10,
       secondsPerCheckpointPerSegment:
         Math.round((10 * streamBound.seconds * 4) / Math.max(1, streamBound.checkpointWrites)) / 10,
+    },
+    p2Short: {
+      profile: P2_SHORT,
+      run: shortInvocations,
+      percentOfCapacity: Math.round((100 * shortInvocations.itemsPerSecond) / capacity),
+      percentResent: Math.round((1000 * shortInvocations.throttledEntries) / P2.items) / 10,
+      percentDuplicates: Math.round((1000 * shortInvocations.duplicates) / P2.items) / 10,
     },
     memory: MEMORY_ITEMS.map((items, i) => ({ items, itemBytes: 390_000, ...memory[i] })),
     costPerMillionItems: {
@@ -439,6 +554,17 @@ async function main(): Promise<number> {
     `  naive loop  ${naive.itemsPerSecond} items/s (${naive.seconds.toFixed(1)} s; ${describeLoad(naive.load)})`,
   );
   print(`  speed-up    ${results.p1.speedUp}x`);
+  print('P1 with the fast Kinesis (same per-shard limits, nothing stored): the emulator is not the ceiling');
+  print(
+    `  scanner     ${scannerFast.itemsPerSecond} items/s, ${results.p1Fast.percentOfCapacity}% of the stream's capacity (${scannerFast.seconds.toFixed(1)} s; ${describeLoad(scannerFast.load)})`,
+  );
+  print(
+    `  naive loop  ${naiveFast.itemsPerSecond} items/s (${naiveFast.seconds.toFixed(1)} s; ${describeLoad(naiveFast.load)})`,
+  );
+  print(`  speed-up    ${results.p1Fast.speedUp}x`);
+  print(
+    `  CPU of the bench's thread per item: scanner ${scannerFast.cpuMicrosPerItem} µs, naive loop ${naiveFast.cpuMicrosPerItem} µs (${results.p1Fast.cpuVsNaive}x; both include the local DynamoDB proxy, SSM and Lambda endpoints on that thread)`,
+  );
   print('Scaling: P1 with 80,000 items');
   for (const [segments, run] of Object.entries(results.scaling.runs)) {
     print(
@@ -452,8 +578,13 @@ async function main(): Promise<number> {
   print(
     `  ${results.p2.recordsPerSecond} records/s = ${results.p2.percentOfCapacity}% of capacity; ${results.p2.percentResent}% of records throttled and resent (${streamBound.seconds.toFixed(1)} s)`,
   );
+  print(`  ${results.p2.percentDuplicates}% of items on the stream twice`);
   print(
     `  checkpoints: ${streamBound.checkpointWrites} writes by 4 segments in ${streamBound.seconds.toFixed(1)} s, one per ${results.p2.secondsPerCheckpointPerSegment} s per segment (claims and the final DONE included)`,
+  );
+  print('P2 with 10 s invocations (2 s hand-off margin): hand-offs every few seconds');
+  print(
+    `  ${shortInvocations.itemsPerSecond} records/s = ${results.p2Short.percentOfCapacity}% of capacity; ${results.p2Short.percentResent}% throttled and resent; ${results.p2Short.percentDuplicates}% of items on the stream twice; ${shortInvocations.invocations} invocations (${shortInvocations.seconds.toFixed(1)} s)`,
   );
   print(
     `Memory: peak RSS of a chain (the Lambda bundle) scanning items of 390 KB: ${MEMORY_ITEMS.map((items, i) => `${memory[i]?.peakRssMb} MB for ${items} items`).join(', ')}`,
@@ -464,10 +595,17 @@ async function main(): Promise<number> {
   );
   mkdirSync('bench-results', { recursive: true });
   writeFileSync('bench-results/latest.json', `${JSON.stringify(results, null, 2)}\n`);
-  const lost = [...warmUp, naive, scanner, streamBound, ...memory, ...Object.values(scaling)].reduce(
-    (sum, run) => sum + run.lost,
-    0,
-  );
+  const lost = [
+    ...warmUp,
+    naive,
+    scanner,
+    naiveFast,
+    scannerFast,
+    streamBound,
+    shortInvocations,
+    ...memory,
+    ...Object.values(scaling),
+  ].reduce((sum, run) => sum + run.lost, 0);
   if (lost > 0) console.error(`FAILED: ${lost} items lost`);
   return lost > 0 ? 1 : 0;
 }
