@@ -134,15 +134,14 @@ export class KinesisRecordSink implements RecordSink {
     pace: AdaptiveRate,
     options: PutOptions,
   ): Promise<PutSummary> {
-    // Each entry is encoded once, however often it is sent again.
-    let pending: EncodedEntry[] = batch.map(encodeEntry);
+    let pending: BatchEntry[] = batch.map(batchEntry);
     const done = { records: 0, bytes: 0, resent: 0 };
     const accepted = new Uint8Array(batch.length);
     const entries = pending;
     const outOfTime = (message: string, attempts: number) =>
       new DeadlineError(message, attempts, done, leadingAccepted(entries, accepted));
     for (let attempt = 0; ; attempt++) {
-      let failed: EncodedEntry[];
+      let failed: BatchEntry[];
       let reason: string;
       const units = pending.reduce((sum, e) => sum + shardSeconds(e.bytes), 0);
       // A first attempt goes no later than `sendBy`, so that the time after it is left to
@@ -159,7 +158,12 @@ export class KinesisRecordSink implements RecordSink {
         );
       }
       try {
-        const output = await this.client.send(putRecordsCommand(this.streamName, pending));
+        const output = await this.client.send(
+          new PutRecordsCommand({
+            StreamName: this.streamName,
+            Records: pending.map(({ record }) => ({ Data: record.data, PartitionKey: record.partitionKey })),
+          }),
+        );
         const results = output.Records ?? [];
         if (results.length !== pending.length) {
           throw new FatalScanError(
@@ -202,30 +206,21 @@ export class KinesisRecordSink implements RecordSink {
   }
 }
 
-/** A record with its PutRecords entry as JSON, Data in base64. */
-interface EncodedEntry {
+/** A record of a batch, with its place in it and its size as Kinesis counts it. */
+interface BatchEntry {
   readonly record: OutboundRecord;
-  /** Its place in the batch. */
   readonly index: number;
-  readonly json: Buffer;
-  /** Data plus partition key, as Kinesis counts a record's size. */
+  /** Data plus partition key. */
   readonly bytes: number;
 }
 
-function encodeEntry(record: OutboundRecord, index: number): EncodedEntry {
-  const { data, partitionKey } = record;
-  const base64 = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
-  return {
-    record,
-    index,
-    json: Buffer.from(`{"Data":"${base64}","PartitionKey":${JSON.stringify(partitionKey)}}`, 'utf8'),
-    bytes: recordBytes(record),
-  };
+function batchEntry(record: OutboundRecord, index: number): BatchEntry {
+  return { record, index, bytes: recordBytes(record) };
 }
 
 /** The batch's leading entries that were accepted, up to the first that was not. */
 function leadingAccepted(
-  entries: readonly EncodedEntry[],
+  entries: readonly BatchEntry[],
   accepted: Uint8Array,
 ): { records: number; bytes: number } {
   const prefix = { records: 0, bytes: 0 };
@@ -235,43 +230,4 @@ function leadingAccepted(
     prefix.bytes += entry.bytes;
   }
   return prefix;
-}
-
-const COMMA = Buffer.from(',');
-const CLOSE = Buffer.from(']}');
-
-/**
- * A PutRecords call whose body is the entries' own JSON. The command's input names every entry
- * (as a test double sees it), but the SDK serializes and logs an empty list: its JSON writer
- * encodes Data to base64 byte by byte in JavaScript, and with its schema walk that was most of a
- * record's CPU. The body is set before the SDK computes its length and signs it, as bytes, so
- * neither converts it again, and retries resend it as is.
- */
-function putRecordsCommand(streamName: string, entries: readonly EncodedEntry[]): PutRecordsCommand {
-  const command = new PutRecordsCommand({
-    StreamName: streamName,
-    Records: entries.map(({ record }) => ({ Data: record.data, PartitionKey: record.partitionKey })),
-  });
-  const parts: Buffer[] = [Buffer.from(`{"StreamName":${JSON.stringify(streamName)},"Records":[`, 'utf8')];
-  for (const [i, entry] of entries.entries()) {
-    if (i > 0) parts.push(COMMA);
-    parts.push(entry.json);
-  }
-  parts.push(CLOSE);
-  const body = Buffer.concat(parts);
-  command.middlewareStack.add((next) => (args) => next({ ...args, input: { ...args.input, Records: [] } }), {
-    step: 'initialize',
-    priority: 'high',
-    name: 'ddbscanEncodedEntries',
-  });
-  command.middlewareStack.add(
-    (next) => (args) => {
-      const request = args.request as { body?: unknown; headers?: Record<string, string> };
-      request.body = body;
-      if (request.headers !== undefined) request.headers['content-length'] = String(body.byteLength);
-      return next(args);
-    },
-    { step: 'build', priority: 'high', name: 'ddbscanEncodedBody' },
-  );
-  return command;
 }

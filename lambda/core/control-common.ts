@@ -4,7 +4,7 @@ import { ScannerMetrics, ScanState, SegmentState, type StartResponse } from '../
 import { forEachConcurrently } from './concurrency';
 import { ValidationError } from './errors';
 import { transition } from './lifecycle';
-import type { ClaimKind, ScannerPorts, SegmentListing } from './ports';
+import type { ClaimKind, NumberedClaim, ScannerPorts, SegmentListing } from './ports';
 import type { ScanRecord, ScanSummary, SegmentCheckpoint } from './scan-state';
 
 /** Segment chains launched at once by start and resume: Invoke calls are ~20-50 ms each. */
@@ -65,10 +65,12 @@ export async function claim(
   staleAfterMs: number,
   force: boolean,
   ports: ScannerPorts,
+  /** The claims as a read begun earlier found them (a caller overlaps it with other work). */
+  listed: Promise<NumberedClaim[]> = ports.store.listClaims(kind, key),
 ): Promise<boolean> {
   const { store, clock } = ports;
+  const latest = (await listed).at(-1);
   const mine = { holder, at: clock.now() };
-  const latest = (await store.listClaims(kind, key)).at(-1);
   if (latest === undefined) return store.createClaim(kind, key, 0, mine);
   if (latest.claim.holder === holder) return true;
   if (!force && clock.now() - latest.claim.at <= staleAfterMs) return false;

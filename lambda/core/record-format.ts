@@ -28,8 +28,8 @@ export interface OutboundRecord {
  * (as the Scan response carried it), which is the form the record carries, so it is serialized
  * once, as it is, and never copied or converted. The default format has the shape of a Kinesis
  * Data Streams for DynamoDB record (eventName INSERT, typed attribute values, so a consumer of
- * live changes handles it unchanged); the `item` format is the plain item. Both carry a `scan`
- * block with the scan id, segment and scan time.
+ * live changes handles it unchanged), written around the item's JSON; the `item` format is the
+ * plain item. Both carry a `scan` block with the scan id, segment and scan time.
  *
  * `eventID` is deterministic for (scan, item) so consumers can deduplicate; the partition key
  * is a hash of the item's key alone, so every copy of an item lands on the same shard.
@@ -37,37 +37,33 @@ export interface OutboundRecord {
  * @throws FatalScanError when the record exceeds Kinesis's 1 MiB record limit: never dropped silently.
  */
 export function buildRecord(item: ItemJson, context: RecordContext, scannedAt: number): OutboundRecord {
-  const keys = pickKeys(item, context.keyAttributes);
-  // The key in key-schema order, one attribute per element: [{"pk":{"S":"a"}},{"sk":{"N":"1"}}].
-  let canonicalKey = '[';
+  // The key attributes in key-schema order, as the members of the record's Keys and as the
+  // canonical key the hashes are taken of, one attribute an element: [{"pk":{"S":"a"}},{"sk":{"N":"1"}}].
+  let keys = '';
+  let canonicalKey = '';
   for (const name of context.keyAttributes) {
-    if (canonicalKey.length > 1) canonicalKey += ',';
-    canonicalKey += `{${JSON.stringify(name)}:${JSON.stringify(keys[name])}}`;
+    const member = `${JSON.stringify(name)}:${JSON.stringify(keyValue(item, name))}`;
+    keys += keys === '' ? member : `,${member}`;
+    canonicalKey += canonicalKey === '' ? `{${member}}` : `,{${member}}`;
   }
-  canonicalKey += ']';
+  canonicalKey = `[${canonicalKey}]`;
   const partitionKey = hash('md5', canonicalKey, 'hex');
   const eventID = hash('sha256', `${context.scanId}\n${canonicalKey}`, 'hex').slice(0, 32);
   const scan: ScanRecordMetadata = { scanId: context.scanId, segment: context.segment, scannedAt };
-  const body =
+  const text =
     context.format === RecordFormat.item
-      ? { eventID, tableName: context.tableName, keys: toPlainMap(keys), item: toPlainMap(item), scan }
-      : {
-          awsRegion: context.region,
+      ? JSON.stringify({
           eventID,
-          eventName: 'INSERT',
-          userIdentity: null,
-          recordFormat: 'application/json',
           tableName: context.tableName,
-          dynamodb: {
-            ApproximateCreationDateTime: scannedAt,
-            Keys: keys,
-            NewImage: item,
-            SizeBytes: itemSize(item),
-          },
-          eventSource: 'aws:dynamodb',
+          keys: toPlainMap(pickKeys(item, context.keyAttributes)),
+          item: toPlainMap(item),
           scan,
-        };
-  const data = Buffer.from(JSON.stringify(body), 'utf8');
+        })
+      : `{"awsRegion":${JSON.stringify(context.region)},"eventID":"${eventID}","eventName":"INSERT",` +
+        `"userIdentity":null,"recordFormat":"application/json","tableName":${JSON.stringify(context.tableName)},` +
+        `"dynamodb":{"ApproximateCreationDateTime":${scannedAt},"Keys":{${keys}},"NewImage":${JSON.stringify(item)},` +
+        `"SizeBytes":${itemSize(item)}},"eventSource":"aws:dynamodb","scan":${JSON.stringify(scan)}}`;
+  const data = Buffer.from(text, 'utf8');
   const size = data.byteLength + partitionKey.length;
   if (size > MAX_RECORD_BYTES) {
     throw new FatalScanError(
@@ -104,13 +100,14 @@ export function toPlainMap(map: ItemJson): Record<string, unknown> {
 /** The item's key attributes, in key-schema order. */
 export function pickKeys(item: ItemJson, keyAttributes: readonly string[]): ItemJson {
   const keys: Record<string, AttributeValueJson> = {};
-  for (const name of keyAttributes) {
-    const value = Object.hasOwn(item, name) ? item[name] : undefined;
-    if (value === undefined)
-      throw new FatalScanError(`An item has no key attribute ${JSON.stringify(name)}.`);
-    setOwn(keys, name, value);
-  }
+  for (const name of keyAttributes) setOwn(keys, name, keyValue(item, name));
   return keys;
+}
+
+function keyValue(item: ItemJson, name: string): AttributeValueJson {
+  const value = Object.hasOwn(item, name) ? item[name] : undefined;
+  if (value === undefined) throw new FatalScanError(`An item has no key attribute ${JSON.stringify(name)}.`);
+  return value;
 }
 
 /** DynamoDB's item size rules (attribute names plus values), as reported in `SizeBytes`. */

@@ -29,10 +29,12 @@ export async function completeScanIfDone(
     readonly force?: boolean;
     /** The chain that just finished: the check starts with the chains after it. */
     readonly after?: number;
+    /** The DONE checkpoint that chain just wrote, so it is not read back. */
+    readonly done?: SegmentCheckpoint;
   } = {},
 ): Promise<boolean> {
   const { store, clock } = ports;
-  const segments = options.segments ?? (await allChainsDone(scan, options.after ?? -1, ports));
+  const segments = options.segments ?? (await allChainsDone(scan, options.after ?? -1, options.done, ports));
   if (segments === null) return false;
   if (segments.length < scan.chains || segments.some((s) => s.state !== SegmentState.done)) return false;
   const current = await store.loadScan();
@@ -114,10 +116,14 @@ async function sendCompletionEvent(
 async function allChainsDone(
   scan: ScanRecord,
   after: number,
+  done: SegmentCheckpoint | undefined,
   ports: ScannerPorts,
 ): Promise<SegmentCheckpoint[] | null> {
-  const order = Array.from({ length: scan.chains }, (_, i) => (after + 1 + i) % scan.chains);
-  const checkpoints: SegmentCheckpoint[] = [];
+  const known = done?.segment === after && done.state === SegmentState.done ? done : undefined;
+  const order = Array.from({ length: scan.chains }, (_, i) => (after + 1 + i) % scan.chains).filter(
+    (chain) => known === undefined || chain !== after,
+  );
+  const checkpoints: SegmentCheckpoint[] = known === undefined ? [] : [known];
   for (let i = 0; i < order.length; i += 10) {
     const batch = await ports.store.loadSegments(order.slice(i, i + 10));
     for (const checkpoint of batch) {

@@ -90,6 +90,11 @@ export async function startScan(
   ports: ScannerPorts,
 ): Promise<StartResponse> {
   const { store, reader, clock, log } = ports;
+  // The table and the stream are described while the scan record is read: they are needed
+  // unless the request is a retry of the running scan's, which is answered without them (and
+  // without waiting for them, whatever they answer).
+  const described = Promise.all([reader.describeTable(), ports.sink.describeStream()]);
+  described.catch(() => {});
   const { current, unreadableRecord } = await loadCurrent(request, ports);
   const startRequest = fingerprint(request);
   // The scan a plain start would report. One whose segments are all done but whose completion
@@ -109,7 +114,7 @@ export async function startScan(
     nameScan(running, ports);
     return response(running, true);
   }
-  const [table, stream] = await Promise.all([reader.describeTable(), ports.sink.describeStream()]);
+  const [table, stream] = await described;
   const totalSegments = request.segments === 'auto' ? autoSegments(table, stream) : request.segments;
   const chains = Math.min(totalSegments, request.concurrency ?? config.defaultConcurrency);
   checkAgainstSegments({ ...request, concurrency: chains }, totalSegments);
@@ -144,6 +149,10 @@ export async function startScan(
     startRequest,
   };
   checkScanFits(draft);
+  // The claim this start would take is read while the probe runs: both only read.
+  const replaced = current?.scanId ?? (unreadableRecord ? 'unreadable' : 'none');
+  const startClaims = store.listClaims('start', replaced);
+  startClaims.catch(() => {});
   await probe(options, ports);
 
   if (running !== null) {
@@ -173,21 +182,24 @@ export async function startScan(
   const scan: ScanRecord = { ...draft, scanId: ports.ids.newScanId(now) };
   // Concurrent starts (the AWS CLI retries a slow synchronous invoke) must make one scan: the
   // one that creates the start claim for the scan being replaced goes on, the others report it.
-  const replaced = current?.scanId ?? (unreadableRecord ? 'unreadable' : 'none');
-  if (!(await claim('start', replaced, ports.ids.newOwnerToken(), START_CLAIM_STALE_MS, false, ports))) {
+  const owner = ports.ids.newOwnerToken();
+  if (!(await claim('start', replaced, owner, START_CLAIM_STALE_MS, false, ports, startClaims))) {
     return reportConcurrentStart(replaced, request, draft, ports);
   }
   nameScan(scan, ports);
   try {
     // Checkpoints and claims of an earlier scan (completed, failed or restarted) are cleared first.
     // So are chains' parameters this version cannot read: a restart goes on past them.
-    const { checkpoints, unreadable } = await store.listSegments();
+    // The two are independent: the completion claims are named by the scan they complete.
+    const [{ checkpoints, unreadable }] = await Promise.all([
+      store.listSegments(),
+      store.deleteClaims('completion'),
+    ]);
     const leftovers = [
       ...checkpoints.map((s) => s.segment),
       ...unreadable.flatMap((u) => (u.chain === null ? [] : [u.chain])),
     ];
     if (leftovers.length > 0) await store.deleteSegments(leftovers);
-    await store.deleteClaims('completion');
     await store.saveScan(scan);
   } catch (error) {
     await store.deleteClaims('start'); // let the next start try again at once

@@ -588,9 +588,7 @@ class SegmentRun {
       this.holder(),
       this.config,
       this.ports,
-      {
-        after: this.event.segment,
-      },
+      { after: this.event.segment, done: this.saved },
     );
     if (!scanCompleted) await settleStoppingScan(this.event.scanId, this.holder(), this.config, this.ports);
     log.info('segment done', { itemsScanned: this.progress.itemsScanned, scanCompleted });

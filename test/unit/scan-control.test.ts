@@ -193,6 +193,7 @@ describe('startScan', () => {
     // throttling: the retry neither re-derives its options nor probes.
     world.table.sizeBytes = 4_000_000_000;
     world.table.failWith = new TransientError('Scan throttled');
+    world.table.describeTable = () => Promise.reject(new TransientError('DescribeTable throttled'));
 
     expect(await startScan(request, controlConfig, world.ports)).toMatchObject({
       scanId: 'scan-1',
