@@ -46,8 +46,9 @@ interface Profile {
 
 /** How busy each thread was during a run: the share of time its event loop was not idle. */
 interface Load {
-  /** kinesalite's thread. */
+  /** The Kinesis thread's: kinesalite's, or the fast stand-in's. */
   readonly kinesis: number;
+  readonly kinesisName: 'kinesalite' | 'fast Kinesis';
   /** dynalite's thread. */
   readonly dynamodb: number;
   /** The bench's own thread: the scanner handler, the fault proxies, SSM and Lambda endpoints. */
@@ -174,7 +175,7 @@ class BenchStack {
       counts.puts++;
       return { kind: 'fail-entries', errorFor: (_, entry) => limits.admit(entry) };
     };
-    const load = measureLoad(stack);
+    const load = measureLoad(stack, fast ? this.fast : undefined);
     return {
       names,
       finish: async (items: number, seconds: number, delivery: () => Promise<Delivery>): Promise<Run> => {
@@ -210,8 +211,9 @@ interface Prepared {
 }
 
 /** Starts measuring each thread's load; the returned function reads it. */
-function measureLoad(stack: LocalStack): () => Load {
-  const kinesis = stack.load?.kinesis.utilization();
+function measureLoad(stack: LocalStack, fast?: FastKinesisThread): () => Load {
+  const kinesisThread = fast ?? stack.load?.kinesis;
+  const kinesis = kinesisThread?.utilization();
   const dynamodb = stack.load?.dynamodb.utilization();
   const main = performance.eventLoopUtilization();
   const cpu = process.cpuUsage();
@@ -223,7 +225,8 @@ function measureLoad(stack: LocalStack): () => Load {
     const wallMs = performance.now() - started;
     const used = process.cpuUsage(cpu);
     return {
-      kinesis: round(stack.load?.kinesis.utilization(kinesis).utilization),
+      kinesis: round(kinesisThread?.utilization(kinesis).utilization),
+      kinesisName: fast === undefined ? 'kinesalite' : 'fast Kinesis',
       dynamodb: round(stack.load?.dynamodb.utilization(dynamodb).utilization),
       main: round(performance.eventLoopUtilization(main).utilization),
       cpu: round((used.user + used.system) / 1000 / wallMs),
@@ -458,7 +461,7 @@ function faster(a: Run, b: Run): Run {
 }
 
 function describeLoad(load: Load): string {
-  return `busy: kinesalite ${load.kinesis}, dynalite ${load.dynamodb}, scanner thread ${load.main}; this process ${load.cpu} of ${availableParallelism()} cores, machine ${Math.round(100 * load.machine)}%`;
+  return `busy: ${load.kinesisName} ${load.kinesis}, dynalite ${load.dynamodb}, scanner thread ${load.main}; this process ${load.cpu} of ${availableParallelism()} cores, machine ${Math.round(100 * load.machine)}%`;
 }
 
 /**

@@ -156,19 +156,30 @@ export async function startFastKinesis(): Promise<FastKinesisThread> {
     worker.once('error', reject);
   });
   let requests = 0;
+  const waiting = new Map<
+    number,
+    { resolve: (delivered: Delivered) => void; reject: (error: Error) => void }
+  >();
+  worker.on('message', (message: { id?: number; delivered?: Delivered }) => {
+    if (message.id === undefined || message.delivered === undefined) return;
+    waiting.get(message.id)?.resolve(message.delivered);
+    waiting.delete(message.id);
+  });
+  // A stand-in that died answers no question: every one waiting is told so.
+  const fail = (error: Error) => {
+    for (const { reject } of waiting.values()) reject(error);
+    waiting.clear();
+  };
+  worker.on('error', fail);
+  worker.on('exit', (code) => fail(new Error(`The fast Kinesis thread exited with code ${code}`)));
   const send = (message: FastKinesisRequest) => worker.postMessage(message);
   return {
     url,
     setLatency: (ms) => send({ type: 'latency', ms }),
     delivered: (streamName) =>
-      new Promise((resolve) => {
+      new Promise((resolve, reject) => {
         const id = ++requests;
-        const answer = (message: { id: number; delivered: Delivered }) => {
-          if (message.id !== id) return;
-          worker.off('message', answer);
-          resolve(message.delivered);
-        };
-        worker.on('message', answer);
+        waiting.set(id, { resolve, reject });
         send({ type: 'delivered', id, streamName });
       }),
     utilization: (since) => worker.performance.eventLoopUtilization(since),

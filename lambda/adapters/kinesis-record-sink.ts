@@ -82,34 +82,25 @@ export class KinesisRecordSink implements RecordSink {
     // and the leading accepted records of the first that was not.
     const prefix = { records: 0, bytes: 0 };
     let whole = true;
-    let failure: unknown;
-    for (const [i, outcome] of outcomes.entries()) {
-      const deadline = outcome.status === 'rejected' && outcome.reason instanceof DeadlineError;
-      const put =
-        outcome.status === 'fulfilled' ? outcome.value : deadline ? outcome.reason.partial : undefined;
-      if (put !== undefined) {
-        total.records += put.records;
-        total.bytes += put.bytes;
-        total.resent += put.resent;
-      }
+    let timedOut: DeadlineError | undefined;
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected' && !(outcome.reason instanceof DeadlineError)) throw outcome.reason;
+      const put = outcome.status === 'fulfilled' ? outcome.value : outcome.reason.partial;
+      total.records += put.records;
+      total.bytes += put.bytes;
+      total.resent += put.resent;
       if (whole) {
-        const leading =
-          outcome.status === 'fulfilled'
-            ? { records: batches[i]?.length ?? 0, bytes: put?.bytes ?? 0 }
-            : deadline
-              ? outcome.reason.acceptedPrefix
-              : { records: 0, bytes: 0 };
+        const leading = outcome.status === 'fulfilled' ? put : outcome.reason.acceptedPrefix;
         prefix.records += leading.records;
         prefix.bytes += leading.bytes;
-        whole = outcome.status === 'fulfilled';
       }
-      if (outcome.status === 'rejected') failure ??= outcome.reason;
+      if (outcome.status === 'rejected') {
+        whole = false;
+        timedOut ??= outcome.reason;
+      }
     }
-    if (failure instanceof DeadlineError) {
-      // The page as a whole: what its batches got accepted before time ran out.
-      throw new DeadlineError(failure.message, failure.attempts, total, prefix);
-    }
-    if (failure !== undefined) throw failure;
+    // The page as a whole: what its batches got accepted before time ran out.
+    if (timedOut !== undefined) throw new DeadlineError(timedOut.message, timedOut.attempts, total, prefix);
     return total;
   }
 
@@ -134,23 +125,25 @@ export class KinesisRecordSink implements RecordSink {
     pace: AdaptiveRate,
     options: PutOptions,
   ): Promise<PutSummary> {
-    let pending: BatchEntry[] = batch.map(batchEntry);
+    const entries: BatchEntry[] = batch.map(batchEntry);
+    let pending = entries;
     const done = { records: 0, bytes: 0, resent: 0 };
-    const accepted = new Uint8Array(batch.length);
-    const entries = pending;
-    const outOfTime = (message: string, attempts: number) =>
-      new DeadlineError(message, attempts, done, leadingAccepted(entries, accepted));
+    // Entries stay in order as they are resent: every entry before the first one pending was accepted.
+    const outOfTime = (message: string, attempts: number) => {
+      const leading = entries.slice(0, pending[0]?.index ?? entries.length);
+      const acceptedPrefix = { records: leading.length, bytes: leading.reduce((sum, e) => sum + e.bytes, 0) };
+      return new DeadlineError(message, attempts, done, acceptedPrefix);
+    };
     for (let attempt = 0; ; attempt++) {
       let failed: BatchEntry[];
       let reason: string;
       const units = pending.reduce((sum, e) => sum + shardSeconds(e.bytes), 0);
       // A first attempt goes no later than `sendBy`, so that the time after it is left to
       // resending what the stream refused. One that must go (an invocation's first page) waits
-      // for the pace while there is time, and goes at once when there is not.
-      const until = attempt === 0 ? Math.min(deadline, options.sendBy ?? deadline) : deadline;
-      const sentAt = await pace.acquire(units, pending.length, until, {
-        force: attempt === 0 && options.atOnce === true,
-      });
+      // for the pace while there is time, and goes at once when there is not, up to the deadline.
+      const force = attempt === 0 && options.atOnce === true;
+      const until = attempt === 0 && !force ? Math.min(deadline, options.sendBy ?? deadline) : deadline;
+      const sentAt = await pace.acquire(units, pending.length, until, { force });
       if (sentAt === undefined) {
         throw outOfTime(
           `${pending.length} of ${batch.length} records not sent: the stream's pace leaves no time before the deadline.`,
@@ -171,7 +164,9 @@ export class KinesisRecordSink implements RecordSink {
           );
         }
         failed = pending.filter((_, i) => results[i]?.ErrorCode !== undefined);
-        reason = results.find((r) => r.ErrorCode !== undefined)?.ErrorCode ?? '';
+        const codes = results.flatMap((r) => (r.ErrorCode === undefined ? [] : [r.ErrorCode]));
+        // Throttling, when any entry was throttled: it is what the pace must answer.
+        reason = codes.find((code) => code.includes(THROTTLED)) ?? codes[0] ?? '';
       } catch (error) {
         const translated = translateAwsError(error, `PutRecords to ${this.streamName}`);
         if (translated instanceof FatalScanError) throw translated;
@@ -181,12 +176,11 @@ export class KinesisRecordSink implements RecordSink {
       const refused = new Set(failed);
       for (const entry of pending) {
         if (refused.has(entry)) continue;
-        accepted[entry.index] = 1;
         done.records++;
         done.bytes += entry.bytes;
       }
       if (failed.length < pending.length) pace.accepted();
-      const throttled = reason.includes('ProvisionedThroughputExceeded');
+      const throttled = reason.includes(THROTTLED);
       if (throttled) pace.throttled(sentAt);
       if (failed.length === 0) return done;
       // Throttled entries wait one step of the backoff, not a growing one: the pace, which the
@@ -194,6 +188,7 @@ export class KinesisRecordSink implements RecordSink {
       // records after them, and at a hand-off the checkpoint stops at the first record missing.
       const delay = backoffDelay(throttled ? 0 : attempt, this.baseDelayMs, this.maxDelayMs, this.random);
       if (this.clock.now() + delay >= deadline) {
+        pending = failed;
         throw outOfTime(
           `${failed.length} of ${batch.length} records still failing after ${attempt + 1} attempts (${reason}); out of time.`,
           attempt + 1,
@@ -206,6 +201,9 @@ export class KinesisRecordSink implements RecordSink {
   }
 }
 
+/** The error code (and message) of an entry or request Kinesis throttled. */
+const THROTTLED = 'ProvisionedThroughputExceeded';
+
 /** A record of a batch, with its place in it and its size as Kinesis counts it. */
 interface BatchEntry {
   readonly record: OutboundRecord;
@@ -216,18 +214,4 @@ interface BatchEntry {
 
 function batchEntry(record: OutboundRecord, index: number): BatchEntry {
   return { record, index, bytes: recordBytes(record) };
-}
-
-/** The batch's leading entries that were accepted, up to the first that was not. */
-function leadingAccepted(
-  entries: readonly BatchEntry[],
-  accepted: Uint8Array,
-): { records: number; bytes: number } {
-  const prefix = { records: 0, bytes: 0 };
-  for (const entry of entries) {
-    if (accepted[entry.index] !== 1) break;
-    prefix.records++;
-    prefix.bytes += entry.bytes;
-  }
-  return prefix;
 }

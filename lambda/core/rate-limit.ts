@@ -18,8 +18,9 @@ export class RateLimiter {
   private at: number;
   /** When a take last had to wait: the rate was what held the caller back. */
   lastWaitAt = Number.NEGATIVE_INFINITY;
-  /** The takes before the next one, which waits its turn. */
-  private queue: Promise<boolean> = Promise.resolve(true);
+  /** The takes before the next one, which waits its turn, and the units they wait to take. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private waiting = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -41,13 +42,23 @@ export class RateLimiter {
   }
 
   /**
-   * Takes `units`, first waiting while the bucket is in debt. False, without taking or waiting,
-   * when that wait would pass `until` (epoch ms): the caller stops before its deadline instead.
-   * Callers take in order of arrival: one that waits is never overtaken by a later one, so the
-   * records of a page go out in their order and a checkpoint can move past them at a hand-off.
+   * Takes `units`, first waiting while the bucket is in debt. False, without taking, when that
+   * wait would reach `until` (epoch ms): the caller stops before its deadline instead. Callers
+   * take in order of arrival, a later one never before an earlier one that waits (the records of
+   * a page go out in their order, and a checkpoint can move past them at a hand-off); one whose
+   * turn cannot come before `until`, behind the debt and the takes waiting, is refused at once.
    */
   take(units: number, until = Number.POSITIVE_INFINITY): Promise<boolean> {
-    const turn = this.queue.then(() => this.takeInTurn(units, until));
+    if (this.rate === Number.POSITIVE_INFINITY) return Promise.resolve(true);
+    this.refill();
+    const ahead = Math.max(0, -this.tokens) + this.waiting;
+    if (this.clock.now() + Math.ceil((ahead / this.rate) * 1000) >= until) return Promise.resolve(false);
+    this.waiting += units;
+    const turn = this.queue
+      .then(() => this.takeInTurn(units, until))
+      .finally(() => {
+        this.waiting -= units;
+      });
     this.queue = turn.catch(() => false);
     return turn;
   }
@@ -55,7 +66,7 @@ export class RateLimiter {
   private async takeInTurn(units: number, until: number): Promise<boolean> {
     for (;;) {
       if (this.rate === Number.POSITIVE_INFINITY) return true;
-      if (this.clock.now() > until) return false;
+      if (this.clock.now() >= until) return false;
       this.refill();
       if (this.tokens >= 0) {
         this.tokens -= units;

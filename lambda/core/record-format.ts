@@ -37,14 +37,13 @@ export interface OutboundRecord {
  * @throws FatalScanError when the record exceeds Kinesis's 1 MiB record limit: never dropped silently.
  */
 export function buildRecord(item: ItemJson, context: RecordContext, scannedAt: number): OutboundRecord {
-  // The key attributes in key-schema order, as the members of the record's Keys and as the
-  // canonical key the hashes are taken of, one attribute an element: [{"pk":{"S":"a"}},{"sk":{"N":"1"}}].
-  let keys = '';
+  const keys = pickKeys(item, context.keyAttributes);
+  // The canonical key the hashes are taken of: the key attributes in key-schema order, one an
+  // element, [{"pk":{"S":"a"}},{"sk":{"N":"1"}}] (an object would put a name like "1" first).
   let canonicalKey = '';
   for (const name of context.keyAttributes) {
-    const member = `${JSON.stringify(name)}:${JSON.stringify(keyValue(item, name))}`;
-    keys += keys === '' ? member : `,${member}`;
-    canonicalKey += canonicalKey === '' ? `{${member}}` : `,{${member}}`;
+    const member = `{${JSON.stringify(name)}:${JSON.stringify(keys[name])}}`;
+    canonicalKey += canonicalKey === '' ? member : `,${member}`;
   }
   canonicalKey = `[${canonicalKey}]`;
   const partitionKey = hash('md5', canonicalKey, 'hex');
@@ -55,13 +54,13 @@ export function buildRecord(item: ItemJson, context: RecordContext, scannedAt: n
       ? JSON.stringify({
           eventID,
           tableName: context.tableName,
-          keys: toPlainMap(pickKeys(item, context.keyAttributes)),
+          keys: toPlainMap(keys),
           item: toPlainMap(item),
           scan,
         })
       : `{"awsRegion":${JSON.stringify(context.region)},"eventID":"${eventID}","eventName":"INSERT",` +
         `"userIdentity":null,"recordFormat":"application/json","tableName":${JSON.stringify(context.tableName)},` +
-        `"dynamodb":{"ApproximateCreationDateTime":${scannedAt},"Keys":{${keys}},"NewImage":${JSON.stringify(item)},` +
+        `"dynamodb":{"ApproximateCreationDateTime":${scannedAt},"Keys":${JSON.stringify(keys)},"NewImage":${JSON.stringify(item)},` +
         `"SizeBytes":${itemSize(item)}},"eventSource":"aws:dynamodb","scan":${JSON.stringify(scan)}}`;
   const data = Buffer.from(text, 'utf8');
   const size = data.byteLength + partitionKey.length;
@@ -100,14 +99,13 @@ export function toPlainMap(map: ItemJson): Record<string, unknown> {
 /** The item's key attributes, in key-schema order. */
 export function pickKeys(item: ItemJson, keyAttributes: readonly string[]): ItemJson {
   const keys: Record<string, AttributeValueJson> = {};
-  for (const name of keyAttributes) setOwn(keys, name, keyValue(item, name));
+  for (const name of keyAttributes) {
+    const value = Object.hasOwn(item, name) ? item[name] : undefined;
+    if (value === undefined)
+      throw new FatalScanError(`An item has no key attribute ${JSON.stringify(name)}.`);
+    setOwn(keys, name, value);
+  }
   return keys;
-}
-
-function keyValue(item: ItemJson, name: string): AttributeValueJson {
-  const value = Object.hasOwn(item, name) ? item[name] : undefined;
-  if (value === undefined) throw new FatalScanError(`An item has no key attribute ${JSON.stringify(name)}.`);
-  return value;
 }
 
 /** DynamoDB's item size rules (attribute names plus values), as reported in `SizeBytes`. */

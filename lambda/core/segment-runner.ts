@@ -310,6 +310,7 @@ class SegmentRun {
     let unitsPerRecord = shardSeconds(
       this.progress.recordsPut > 0 ? this.progress.bytesPut / this.progress.recordsPut : 0,
     );
+    let recordSizeKnown = this.progress.recordsPut > 0;
     const writeDeadline = config.deadline - config.handoffMs / 2;
     // A page holds at most ChainPolicy.pageSeconds of what the chain may write or read, and at
     // most half the invocation's time to write, so a slow chain (a small share of the stream, a
@@ -357,21 +358,29 @@ class SegmentRun {
         const page = await next;
         const scannedAt = clock.now();
         // Read the following page (of this segment, or the first of the chain's next one) while
-        // this one is encoded and written: reading has no side effects, and the checkpoint still
-        // moves only after this page's records were accepted.
+        // this one is built and written: reading has no side effects, and the checkpoint still
+        // moves only after this page's records were accepted. Its size follows the chain's
+        // record size, so until that is known the read waits for this page's records.
         const pageSegment = segment;
         const following = page.lastEvaluatedKey === null ? nextSegmentOf(scan, segment) : segment;
         const last = following === null;
-        if (following !== null && !this.readsExhausted) {
+        const readNext = () => {
+          if (following === null || this.readsExhausted) return;
           segment = following;
           next = read(segment, page.lastEvaluatedKey);
-        }
+        };
+        const sizeWasKnown = recordSizeKnown;
+        if (sizeWasKnown) readNext();
         // Records carry the segment they were read from, not the chain's first.
         const pageContext = pageSegment === context.segment ? context : { ...context, segment: pageSegment };
         const records = page.items.map((item) => buildRecord(item, pageContext, scannedAt));
         const units = records.reduce((sum, r) => sum + shardSeconds(recordBytes(r)), 0);
-        // Small records cost a shard's thousandth of a second exactly, sums' rounding aside.
-        if (records.length > 0) unitsPerRecord = Math.max(shardSeconds(0), units / records.length - 1e-12);
+        if (records.length > 0) {
+          // Small records cost a shard's thousandth of a second exactly, sums' rounding aside.
+          unitsPerRecord = Math.max(shardSeconds(0), units / records.length - 1e-12);
+          recordSizeKnown = true;
+        }
+        if (!sizeWasKnown) readNext();
         // A page cut short by the deadline resumes after its accepted records when it is
         // resumable; one that is not, and would not be written before the write deadline at the
         // chain's pace, is left to the next invocation instead of being sent and thrown away.

@@ -202,6 +202,39 @@ describe('KinesisRecordSink', () => {
     expect(sleeps.every((ms) => ms < 100)).toBe(true);
   });
 
+  it('sends no first attempt after sendBy, except of a page that must go at once', async () => {
+    kinesis.on(PutRecordsCommand).callsFake(answerEach(accepted));
+    const { clock } = fakeClock(START + 200);
+    const pace = () => new AdaptiveRate(clock, { initial: 0.5 });
+
+    await expect(
+      newSink(clock).putRecords(records(10), START + 1000, pace(), { sendBy: START + 100 }),
+    ).rejects.toThrow("the stream's pace leaves no time before the deadline");
+    expect(kinesis).not.toHaveReceivedCommand(PutRecordsCommand);
+
+    const sent = await newSink(clock).putRecords(records(10), START + 1000, pace(), {
+      sendBy: START + 100,
+      atOnce: true,
+    });
+    expect(sent.records).toBe(10);
+  });
+
+  it('fails on a fatal refusal of any batch, not only of the first', async () => {
+    kinesis.on(PutRecordsCommand).callsFake((input: PutRecordsCommandInput) => {
+      if (input.Records?.[0]?.PartitionKey === 'pk-500') {
+        throw new AccessDeniedException({ message: 'no', $metadata: {} });
+      }
+      return answerEach(throttled)(input);
+    });
+    const { clock } = fakeClock();
+
+    const error = await newSink(clock, () => 0.5)
+      .putRecords(records(700), START + 1000)
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(FatalScanError);
+  });
+
   it('sends nothing after the deadline, even a page asked to go at once', async () => {
     kinesis.on(PutRecordsCommand).callsFake(answerEach(accepted));
     const { clock } = fakeClock(START + 200);

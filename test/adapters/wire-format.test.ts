@@ -8,9 +8,9 @@ import { FatalScanError } from '../../lambda/core/errors';
 import { DEFAULT_SCAN_OPTIONS } from '../../lambda/core/scan-state';
 import { FakeClock } from '../fakes';
 
-// The adapters' own handling of the bytes on the wire (the Scan response's items kept as sent,
-// the PutRecords body written from encoded entries), with real SDK clients over a fake HTTP
-// handler: a client mock answers before the middleware runs, so it cannot show either.
+// What the adapters put on and take off the wire (the Scan response's items kept as sent, each
+// record's data in the PutRecords body, only refused entries sent again), with real SDK clients
+// over a fake HTTP handler: a client mock answers before any middleware runs, so it cannot show it.
 
 interface SentRequest {
   readonly headers: Record<string, string>;

@@ -19,7 +19,7 @@ function fakeClock(): Clock & { advance(ms: number): void; slept: number } {
 }
 
 describe('RateLimiter', () => {
-  it('lets callers take in order of arrival: a later one never overtakes one that waits', async () => {
+  it('lets callers go in order of arrival, and refuses at once one whose turn would come too late', async () => {
     let now = 0;
     const sleepers: (() => void)[] = [];
     const clock: Clock = { now: () => now, sleep: () => new Promise((resolve) => sleepers.push(resolve)) };
@@ -35,6 +35,8 @@ describe('RateLimiter', () => {
     const later = limiter.take(1).then(() => order.push('later'));
     await new Promise((resolve) => setImmediate(resolve));
     expect(order).toEqual([]);
+    // One that must go within 10 ms behind the two waiting is answered at once.
+    await expect(limiter.take(5, now + 10)).resolves.toBe(false);
 
     sleepers.shift()?.();
     await Promise.all([first, later]);

@@ -87,6 +87,14 @@ describe('buildRecord', () => {
     expect(decode(built.data).eventID).toBe('a65281906ec3a2612627d1f37ca6084c');
   });
 
+  it('writes Keys as earlier versions did, whatever the key names', () => {
+    // An object puts integer-like names first; the canonical key (an array) keeps schema order.
+    const wire = toJsonMap({ pk: { S: 'p' }, '1': { N: '7' } });
+    const built = buildRecord(wire, { ...context, keyAttributes: ['pk', '1'] }, 0);
+
+    expect(Buffer.from(built.data).toString('utf8')).toContain('"Keys":{"1":{"N":"7"},"pk":{"S":"p"}}');
+  });
+
   it('keeps an attribute named __proto__ as an attribute', () => {
     const wire = JSON.parse('{"pk":{"S":"p"},"sk":{"N":"1"},"__proto__":{"S":"x"}}');
     const record = decode(buildRecord(wire, context, 0).data);
