@@ -23,7 +23,8 @@ const PAGE = 500;
  * answer: the scanner's code and the naive loop's (`runNaive` in bench.ts) on the same page of
  * 500 items of 400 bytes, with real SDK clients over an HTTP handler that answers at once from
  * memory, so the figures are the client side's CPU alone: no network, no emulator. Each figure
- * is the lowest of ten rounds, in this process's CPU time (its threads: the SDK, the collector).
+ * is the lowest of five rounds of 100 pages, in this process's CPU time (every thread of it, the
+ * garbage collector's included).
  */
 export async function measureStages(): Promise<Stage[]> {
   const wireItems = Array.from({ length: PAGE }, (_, i) => ({
@@ -137,12 +138,12 @@ function answering(body: string) {
   };
 }
 
-/** CPU µs per item of `step`, which handles one page: the lowest of ten rounds after a warm-up. */
+/** CPU µs per item of `step`, which handles one page: the lowest of five rounds after a warm-up. */
 async function perItem(step: () => unknown): Promise<number> {
-  const rounds = 40;
+  const rounds = 100;
   for (let i = 0; i < rounds; i++) await step();
   let best = Number.POSITIVE_INFINITY;
-  for (let round = 0; round < 10; round++) {
+  for (let round = 0; round < 5; round++) {
     const start = process.cpuUsage();
     for (let i = 0; i < rounds; i++) await step();
     const used = process.cpuUsage(start);
