@@ -62,6 +62,19 @@ describe('runSegment', () => {
     expect(world.store.scan?.summary?.handoffs).toBe(outcomes.length - 1);
   });
 
+  it("sizes its second page by its first page's records when the chain has written none before", async () => {
+    // Records of about 10 KB: at the chain's share of 4 shards, 10 s of writing is about 4,000.
+    const items = numberedItems(30).map((item) => ({ ...item, body: { S: 'x'.repeat(10_000) } }));
+    const world = fakeWorld(items, { pageSize: 10 });
+    await runSegment(await started(world), config(world), world.ports);
+
+    const [, first, second] = world.table.requests;
+    // Before any record, small ones are assumed: more than a page holds, so no limit.
+    expect(first?.limit).toBeUndefined();
+    expect(second?.limit).toBeGreaterThan(3000);
+    expect(second?.limit).toBeLessThan(5000);
+  });
+
   describe('a page the deadline cuts short', () => {
     /** The chain's first page is cut after its first 12 records were accepted. */
     function cutFirstPage(world: FakeWorld): void {
