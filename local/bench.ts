@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +13,7 @@ import { createAwsClients } from '../lambda/adapters/clients';
 import { ScannerEnv, ScanState, type StartResponse, type StatusResponse } from '../lambda/contract';
 import type { AttributeMap } from '../lambda/core/attribute-value';
 import { createScannerHandler } from '../lambda/handlers/scanner';
-import { measureStages } from './bench-stages';
+import { measureStages, naiveEntry } from './bench-stages';
 import { invoke } from './demo';
 import { createDemoTable, generateItems, writeItems } from './demo-data';
 import { type FastKinesisThread, startFastKinesis } from './fast-kinesis';
@@ -311,18 +310,7 @@ async function runNaive(bench: BenchStack, profile: Profile): Promise<Run> {
     const page = await dynamodb.send(
       new ScanCommand({ TableName: names.table, Limit: 500, ExclusiveStartKey: exclusiveStartKey }),
     );
-    let pending: PutRecordsRequestEntry[] = (page.Items ?? []).map((item) => ({
-      Data: Buffer.from(
-        JSON.stringify({
-          eventSource: 'aws:dynamodb',
-          scan: { scanId: 'naive' },
-          dynamodb: { NewImage: item },
-        }),
-      ),
-      PartitionKey: createHash('md5')
-        .update(JSON.stringify([item.pk, item.sk]))
-        .digest('hex'),
-    }));
+    let pending: PutRecordsRequestEntry[] = (page.Items ?? []).map(naiveEntry);
     while (pending.length > 0) {
       const output = await kinesis.send(
         new PutRecordsCommand({ StreamName: names.stream, Records: pending }),
