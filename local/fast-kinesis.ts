@@ -165,8 +165,10 @@ export async function startFastKinesis(): Promise<FastKinesisThread> {
     waiting.get(message.id)?.resolve(message.delivered);
     waiting.delete(message.id);
   });
-  // A stand-in that died answers no question: every one waiting is told so.
+  // A stand-in that died answers no question: every one waiting, and every later one, is told so.
+  let died: Error | undefined;
   const fail = (error: Error) => {
+    died ??= error;
     for (const { reject } of waiting.values()) reject(error);
     waiting.clear();
   };
@@ -178,6 +180,7 @@ export async function startFastKinesis(): Promise<FastKinesisThread> {
     setLatency: (ms) => send({ type: 'latency', ms }),
     delivered: (streamName) =>
       new Promise((resolve, reject) => {
+        if (died !== undefined) return reject(died);
         const id = ++requests;
         waiting.set(id, { resolve, reject });
         send({ type: 'delivered', id, streamName });

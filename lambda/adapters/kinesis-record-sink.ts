@@ -141,9 +141,9 @@ export class KinesisRecordSink implements RecordSink {
       // A first attempt goes no later than `sendBy`, so that the time after it is left to
       // resending what the stream refused. One that must go (an invocation's first page) waits
       // for the pace while there is time, and goes at once when there is not, up to the deadline.
-      const force = attempt === 0 && options.atOnce === true;
-      const until = attempt === 0 && !force ? Math.min(deadline, options.sendBy ?? deadline) : deadline;
-      const sentAt = await pace.acquire(units, pending.length, until, { force });
+      const until = attempt === 0 ? Math.min(deadline, options.sendBy ?? deadline) : deadline;
+      const forceBy = attempt === 0 && options.atOnce === true ? deadline : undefined;
+      const sentAt = await pace.acquire(units, pending.length, until, { forceBy });
       if (sentAt === undefined) {
         throw outOfTime(
           `${pending.length} of ${batch.length} records not sent: the stream's pace leaves no time before the deadline.`,

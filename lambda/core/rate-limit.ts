@@ -18,8 +18,9 @@ export class RateLimiter {
   private at: number;
   /** When a take last had to wait: the rate was what held the caller back. */
   lastWaitAt = Number.NEGATIVE_INFINITY;
-  /** The takes before the next one, which waits its turn, and the units they wait to take. */
+  /** The takes before the next one, which waits its turn; how many, and the units they wait to take. */
   private queue: Promise<unknown> = Promise.resolve();
+  private waiters = 0;
   private waiting = 0;
 
   constructor(
@@ -43,48 +44,52 @@ export class RateLimiter {
 
   /**
    * Takes `units`, first waiting while the bucket is in debt. False, without taking, when that
-   * wait would reach `until` (epoch ms): the caller stops before its deadline instead. Callers
-   * take in order of arrival, a later one never before an earlier one that waits (the records of
-   * a page go out in their order, and a checkpoint can move past them at a hand-off); one whose
-   * turn cannot come before `until`, behind the debt and the takes waiting, is refused at once.
+   * wait would reach `until` (epoch ms): the caller stops before its deadline instead. With
+   * `forceBy`, a take whose wait would reach `until` is taken at once instead (the bucket goes
+   * into debt, so later takes wait), while it is before `forceBy`.
+   *
+   * Callers take in order of arrival, a later one never before an earlier one that waits (the
+   * records of a page go out in their order, and a checkpoint can move past them at a hand-off);
+   * an unforced one whose turn cannot come before `until`, behind the debt and the takes
+   * waiting, is refused at once.
    */
-  take(units: number, until = Number.POSITIVE_INFINITY): Promise<boolean> {
-    if (this.rate === Number.POSITIVE_INFINITY) return Promise.resolve(true);
-    this.refill();
-    const ahead = Math.max(0, -this.tokens) + this.waiting;
-    if (this.clock.now() + Math.ceil((ahead / this.rate) * 1000) >= until) return Promise.resolve(false);
+  take(units: number, until = Number.POSITIVE_INFINITY, forceBy?: number): Promise<boolean> {
+    if (this.rate === Number.POSITIVE_INFINITY && this.waiters === 0) return Promise.resolve(true);
+    if (forceBy === undefined && this.rate !== Number.POSITIVE_INFINITY) {
+      this.refill();
+      const ahead = Math.max(0, this.waiting - this.tokens);
+      if (this.clock.now() + Math.ceil((ahead / this.rate) * 1000) >= until) return Promise.resolve(false);
+    }
+    this.waiters++;
     this.waiting += units;
-    const turn = this.queue
-      .then(() => this.takeInTurn(units, until))
-      .finally(() => {
-        this.waiting -= units;
-      });
+    const turn = this.queue.then(() => this.takeInTurn(units, until, forceBy ?? Number.NEGATIVE_INFINITY));
     this.queue = turn.catch(() => false);
     return turn;
   }
 
-  private async takeInTurn(units: number, until: number): Promise<boolean> {
-    for (;;) {
-      if (this.rate === Number.POSITIVE_INFINITY) return true;
-      if (this.clock.now() >= until) return false;
-      this.refill();
-      if (this.tokens >= 0) {
+  private async takeInTurn(units: number, until: number, forceBy: number): Promise<boolean> {
+    try {
+      for (;;) {
+        if (this.rate === Number.POSITIVE_INFINITY) return true;
+        const now = this.clock.now();
+        this.refill();
+        const wait = this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.rate) * 1000);
+        // A wait that would end at `until` leaves no time to send either.
+        const inTime = now + wait < until;
+        if (inTime && wait > 0) {
+          this.lastWaitAt = now;
+          await this.clock.sleep(wait);
+          continue;
+        }
+        if (!inTime && now >= forceBy) return false;
         this.tokens -= units;
         return true;
       }
-      const wait = Math.ceil((-this.tokens / this.rate) * 1000);
-      // A wait that would end at `until` leaves no time to send either.
-      if (this.clock.now() + wait >= until) return false;
-      this.lastWaitAt = this.clock.now();
-      await this.clock.sleep(wait);
+    } finally {
+      // Its units no longer wait, whether taken or refused.
+      this.waiters--;
+      this.waiting = this.waiters === 0 ? 0 : this.waiting - units;
     }
-  }
-
-  /** Takes `units` at once, without waiting: the bucket may go into debt, the next take waits. */
-  charge(units: number): void {
-    if (this.rate === Number.POSITIVE_INFINITY) return;
-    this.refill();
-    this.tokens -= units;
   }
 
   /** What an idle caller may save up: a fifth of a second's worth. */
@@ -194,25 +199,19 @@ export class AdaptiveRate {
 
   /**
    * Waits until `records` of `units` shard-seconds may be sent; returns the time they are sent,
-   * for `throttled`, or undefined when the pace would not allow them before `until` (epoch ms).
+   * for `throttled`, or undefined when the pace would not allow them before `until` (epoch ms)
+   * and they are not forced (`forceBy`: sent at once instead, while it is before that).
    */
   async acquire(
     units: number,
     records: number,
     until = Number.POSITIVE_INFINITY,
-    options: { readonly force?: boolean } = {},
+    options: { readonly forceBy?: number } = {},
   ): Promise<number | undefined> {
-    // Forced (an invocation's first page): what the pace has no time for is charged instead of
-    // waited for, so later sends wait; but nothing is sent after `until`.
-    const force = options.force === true;
-    if (!(await this.records.take(records, until))) {
-      if (!force || this.clock.now() >= until) return undefined;
-      this.records.charge(records);
-    }
-    if (!(await this.limiter.take(units, until))) {
-      if (!force || this.clock.now() >= until) return undefined;
-      this.limiter.charge(units);
-    }
+    // Forced (an invocation's first page): what the pace has no time for before `until` is
+    // charged instead of waited for, so later sends wait; but nothing is sent after `forceBy`.
+    if (!(await this.records.take(records, until, options.forceBy))) return undefined;
+    if (!(await this.limiter.take(units, until, options.forceBy))) return undefined;
     const now = this.clock.now();
     if (this.limiter.unitsPerSecond === Number.POSITIVE_INFINITY) {
       this.sent.push({ at: now, count: units });

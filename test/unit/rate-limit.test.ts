@@ -43,6 +43,31 @@ describe('RateLimiter', () => {
     expect(order).toEqual(['first', 'later']);
   });
 
+  it('lets takes the bucket covers go at once, however many arrive together', async () => {
+    const limiter = new RateLimiter(fakeClock(), 10); // a burst of 2
+
+    await expect(Promise.all([limiter.take(1, 50), limiter.take(1, 50)])).resolves.toEqual([true, true]);
+    // Out of tokens but not in debt: one more goes; after it the wait (100 ms) passes the deadline.
+    await expect(Promise.all([limiter.take(1, 50), limiter.take(1, 50)])).resolves.toEqual([true, false]);
+  });
+
+  it('keeps forced takes in their order: one that cannot wait goes after those before it', async () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter(clock, 1);
+    await limiter.take(0.5); // 0.3 in debt after the burst of 0.2
+    const sent: [string, number][] = [];
+    await Promise.all(
+      ['b0', 'b1', 'b2', 'b3'].map((name) =>
+        limiter.take(0.3, 1000, 1000).then((taken) => {
+          if (taken) sent.push([name, clock.now()]);
+        }),
+      ),
+    );
+
+    expect(sent.map(([name]) => name)).toEqual(['b0', 'b1', 'b2', 'b3']);
+    expect(sent.every(([, at]) => at < 1000)).toBe(true);
+  });
+
   it('lets a fifth of a second go at once, then paces to the rate', async () => {
     const clock = fakeClock();
     const limiter = new RateLimiter(clock, 100);
