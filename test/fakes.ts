@@ -24,6 +24,7 @@ import type {
   StreamDescription,
   UnreadableParameter,
 } from '../lambda/core/ports';
+import { PEERS_PER_READ } from '../lambda/core/ports';
 import { type AdaptiveRate, shardSeconds } from '../lambda/core/rate-limit';
 import type { OutboundRecord } from '../lambda/core/record-format';
 import type { ControlConfig, StartOptions } from '../lambda/core/scan-control';
@@ -192,8 +193,14 @@ export class MemoryStore implements CheckpointStore {
     const text = this.segments.get(segment);
     return text === undefined ? null : decodeSegment(text);
   }
-  async loadScanAndSegment(segment: number) {
-    return { scan: await this.loadScan(), checkpoint: await this.loadSegment(segment) };
+  async loadScanAndSegment(segment: number, peers: readonly number[] = []) {
+    // As the SSM store: one GetParameters call takes only so many names.
+    if (peers.length > PEERS_PER_READ) throw new RangeError(`${peers.length} peers in one read`);
+    return {
+      scan: await this.loadScan(),
+      checkpoint: await this.loadSegment(segment),
+      peers: await this.readable(peers),
+    };
   }
   async saveSegment(checkpoint: SegmentCheckpoint) {
     const text = encodeSegment(checkpoint);
@@ -202,7 +209,10 @@ export class MemoryStore implements CheckpointStore {
     this.afterSegmentWrite?.(checkpoint);
   }
   async loadSegments(segments: readonly number[]) {
-    // As the SSM store: a checkpoint it cannot read is none.
+    return this.readable(segments);
+  }
+  /** As the SSM store: a checkpoint it cannot read is none. */
+  private readable(segments: readonly number[]) {
     return Promise.all(
       segments.map((segment) =>
         this.loadSegment(segment).catch((error: unknown) => {

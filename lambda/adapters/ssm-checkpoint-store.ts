@@ -10,14 +10,15 @@ import {
 } from '@aws-sdk/client-ssm';
 import { backoffDelay } from '../core/backoff';
 import { FatalScanError, UnreadableParameterError } from '../core/errors';
-import type {
-  CheckpointStore,
-  Claim,
-  ClaimKind,
-  Clock,
-  NumberedClaim,
-  SegmentListing,
-  UnreadableParameter,
+import {
+  type CheckpointStore,
+  type Claim,
+  type ClaimKind,
+  type Clock,
+  type NumberedClaim,
+  PEERS_PER_READ,
+  type SegmentListing,
+  type UnreadableParameter,
 } from '../core/ports';
 import {
   decodeScan,
@@ -142,14 +143,31 @@ export class SsmCheckpointStore implements CheckpointStore {
     return text === null ? null : readable(name, text, decodeSegment);
   }
 
-  /** The scan and one chain's checkpoint in one GetParameters call: one read of the budget, not two. */
+  /** The scan, one chain's checkpoint and its peers' in one GetParameters call: one read of the budget. */
   async loadScanAndSegment(
     segment: number,
-  ): Promise<{ scan: ScanRecord | null; checkpoint: SegmentCheckpoint | null }> {
+    peers: readonly number[] = [],
+  ): Promise<{
+    scan: ScanRecord | null;
+    checkpoint: SegmentCheckpoint | null;
+    peers: (SegmentCheckpoint | null)[];
+  }> {
+    if (peers.length > PEERS_PER_READ) {
+      throw new RangeError(`loadScanAndSegment: at most ${PEERS_PER_READ} peers, got ${peers.length}`);
+    }
     const name = this.segmentName(segment);
-    const { scan, values } = await this.getMany([name]);
+    const peerNames = peers.map((peer) => this.segmentName(peer));
+    const { scan, values } = await this.getMany([name, ...peerNames]);
     const text = values.get(name);
-    return { scan, checkpoint: text === undefined ? null : readable(name, text, decodeSegment) };
+    return {
+      scan,
+      checkpoint: text === undefined ? null : readable(name, text, decodeSegment),
+      // A peer's checkpoint is a hint: one this version cannot read is none, as in loadSegments.
+      peers: peerNames.map((peer) => {
+        const value = values.get(peer);
+        return value === undefined ? null : readableOrNull(value, decodeSegment);
+      }),
+    };
   }
 
   /** The scan (with its stop request) and other parameters, in one GetParameters call. */

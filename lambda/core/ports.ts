@@ -81,6 +81,12 @@ export interface PutSummary {
   readonly resent: number;
 }
 
+/**
+ * Other chains' checkpoints one `loadScanAndSegment` read can carry: SSM's GetParameters takes
+ * 10 names, and the scan, its stop request, the root parameter and the chain's own take 4.
+ */
+export const PEERS_PER_READ = 6;
+
 /** Keeps the scan and the segment checkpoints. */
 export interface CheckpointStore {
   /** The scan, STOPPING when it is RUNNING and a stop was requested for it. */
@@ -100,10 +106,19 @@ export interface CheckpointStore {
   clearStop(): Promise<void>;
   /** A chain's checkpoint, by the chain's first segment. */
   loadSegment(segment: number): Promise<SegmentCheckpoint | null>;
-  /** The scan and a chain's checkpoint in one read (SSM reads are throttled per call). */
+  /**
+   * The scan and a chain's checkpoint in one read (SSM reads are throttled per call), with the
+   * checkpoints of up to `PEERS_PER_READ` other chains in the same read: null where there is
+   * none or it cannot be read.
+   */
   loadScanAndSegment(
     segment: number,
-  ): Promise<{ scan: ScanRecord | null; checkpoint: SegmentCheckpoint | null }>;
+    peers?: readonly number[],
+  ): Promise<{
+    scan: ScanRecord | null;
+    checkpoint: SegmentCheckpoint | null;
+    peers: readonly (SegmentCheckpoint | null)[];
+  }>;
   saveSegment(checkpoint: SegmentCheckpoint): Promise<void>;
   /** Every chain's checkpoint under the path, and the parameters there that cannot be read. */
   listSegments(): Promise<SegmentListing>;

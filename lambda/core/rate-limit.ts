@@ -234,6 +234,16 @@ export class AdaptiveRate {
     }
   }
 
+  /**
+   * The chain's share grew (fewer chains write to the stream now): the pace rises at once to at
+   * least `initial`, the new share of the shards, rather than by 10% a second, and the record
+   * limit becomes `maxRecordsPerSecond`.
+   */
+  reshare(options: { readonly initial: number; readonly maxRecordsPerSecond: number }): void {
+    if (options.initial > this.limiter.unitsPerSecond) this.limiter.unitsPerSecond = options.initial;
+    this.records.unitsPerSecond = options.maxRecordsPerSecond;
+  }
+
   /** Kinesis throttled part of a request sent at `sentAt`. */
   throttled(sentAt: number): void {
     if (sentAt <= this.lastDecreaseAt + SETTLE_MS) return;

@@ -3,7 +3,7 @@ import { type AttributeMap, fromJsonMap } from './attribute-value';
 import { recordBytes } from './batching';
 import { DeadlineError, FatalScanError, isThrottling, StopRequestedError, SupersededError } from './errors';
 import { isActive } from './lifecycle';
-import type { Page, PutSummary, ScannerPorts } from './ports';
+import { type Page, PEERS_PER_READ, type PutSummary, type ScannerPorts } from './ports';
 import { AdaptiveRate, RateLimiter, shardSeconds } from './rate-limit';
 import { buildRecord, pickKeys, type RecordContext } from './record-format';
 import { completeScanIfDone, failScan, settleStoppingScan } from './scan-control';
@@ -164,6 +164,10 @@ class SegmentRun {
   private lastWriteAt: number | null = null;
   /** A cadence checkpoint being written while the next page is. */
   private pendingCheckpoint: Promise<void> | undefined;
+  /** The scan's chains that still write, this one included, as their checkpoints said at its last read. */
+  private chainsRunning = 1;
+  /** This invocation's pace on the stream and its read budget, once it scans. */
+  private limits: { readonly pace: AdaptiveRate; readonly reads: RateLimiter } | undefined;
 
   constructor(
     private readonly event: SegmentEvent,
@@ -203,11 +207,18 @@ class SegmentRun {
   private async claim(): Promise<string | undefined> {
     const { store, clock, continuation } = this.ports;
     const { event } = this;
-    // One GetParameters call for both: SSM reads are throttled per call.
-    const { scan, checkpoint: found } = await store.loadScanAndSegment(event.segment);
+    // One GetParameters call for all: SSM reads are throttled per call. The scan's number of
+    // chains is not known yet: the first ones that can be are read along.
+    const peers = peersOf(event.segment, Math.min(event.totalSegments, PEERS_PER_READ + 1));
+    const {
+      scan,
+      checkpoint: found,
+      peers: peerCheckpoints,
+    } = await store.loadScanAndSegment(event.segment, peers);
     this.scan = scan;
     if (scan === null || scan.scanId !== event.scanId) return 'the scan is no longer the current one';
     if (!isActive(scan.state)) return `the scan is ${scan.state}`;
+    this.chainsRunning = chainsRunning(scan, peers, peerCheckpoints);
     // A LastEvaluatedKey is only valid with the Segment and TotalSegments that produced it.
     if (event.totalSegments !== scan.totalSegments) {
       return `the event has totalSegments ${event.totalSegments}, the scan ${scan.totalSegments}`;
@@ -295,14 +306,12 @@ class SegmentRun {
     };
     // SSM takes about 3 PutParameter calls a second per account: the chains share a budget.
     this.checkpointIntervalMs = Math.max(this.checkpointIntervalMs, this.turns.cycleMs);
-    const share = (total: number | null) => (total === null ? Number.POSITIVE_INFINITY : total / scan.chains);
     // Every chain starts writing at its share of the stream's shards and adapts to throttling.
     // maxItemsPerSecond applies per request, so the records of a page go out evenly.
-    const pace = new AdaptiveRate(clock, {
-      initial: share(scan.streamShards),
-      maxRecordsPerSecond: share(scan.options.maxItemsPerSecond),
-    });
-    const readLimit = new RateLimiter(clock, share(scan.options.maxReadUnitsPerSecond));
+    const shares = this.shares();
+    const pace = new AdaptiveRate(clock, shares);
+    const readLimit = new RateLimiter(clock, shares.readUnits);
+    this.limits = { pace, reads: readLimit };
     const handOffAt = this.handOffAt();
     // Until a page says otherwise, an item costs a read unit (a strongly consistent read of 4 KB),
     // and its record the stream time of the chain's average record so far.
@@ -655,7 +664,12 @@ class SegmentRun {
     // for the next); a hand-off, DONE or FAILED waits for its turn.
     if (options.cadence === true && !this.turns.isOpen(clock.now(), this.lastWriteAt)) return;
     await this.awaitTurn();
-    const { scan, checkpoint: current } = await store.loadScanAndSegment(event.segment);
+    const peers = peersOf(event.segment, this.requireScan().chains);
+    const {
+      scan,
+      checkpoint: current,
+      peers: peerCheckpoints,
+    } = await store.loadScanAndSegment(event.segment, peers);
     const active = isActive(scan?.state);
     if (scan?.scanId !== event.scanId || !active) {
       throw new SupersededError(
@@ -663,6 +677,13 @@ class SegmentRun {
       );
     }
     if (!this.stillOwns(current)) throw new SupersededError(`generation ${event.generation} was superseded`);
+    this.chainsRunning = chainsRunning(scan, peers, peerCheckpoints);
+    if (this.limits !== undefined) {
+      // Chains that finished leave their share of the stream and of the limits to the others.
+      const shares = this.shares();
+      this.limits.pace.reshare(shares);
+      this.limits.reads.unitsPerSecond = shares.readUnits;
+    }
     const stopping = scan.state === ScanState.stopping;
     // The heartbeat is the moment of the write: the next invocation takes its turns after it.
     const written: SegmentCheckpoint = {
@@ -680,6 +701,21 @@ class SegmentRun {
     if (written.state === SegmentState.stopped) {
       throw new StopRequestedError(`the scan is stopping; segment ${event.segment} saved its checkpoint`);
     }
+  }
+
+  /**
+   * This chain's share of the stream's shards and of the scan's limits: the whole divided among
+   * the chains that still run.
+   */
+  private shares(): { initial: number; maxRecordsPerSecond: number; readUnits: number } {
+    const { options, streamShards } = this.requireScan();
+    const share = (total: number | null) =>
+      total === null ? Number.POSITIVE_INFINITY : total / this.chainsRunning;
+    return {
+      initial: share(streamShards),
+      maxRecordsPerSecond: share(options.maxItemsPerSecond),
+      readUnits: share(options.maxReadUnitsPerSecond),
+    };
   }
 
   /** The last moment at which a write and a re-invoke still fit in the invocation. */
@@ -793,4 +829,36 @@ function pickProgress(cp: SegmentCheckpoint): Progress {
     recordsPut: cp.recordsPut,
     bytesPut: cp.bytesPut,
   };
+}
+
+/**
+ * The other chains whose checkpoints ride along with this chain's reads of the scan: all of
+ * them when they fit in one read, else none (a chain then assumes all of them run).
+ */
+function peersOf(segment: number, chains: number): number[] {
+  const peers = Array.from({ length: chains }, (_, chain) => chain).filter((chain) => chain !== segment);
+  return peers.length > PEERS_PER_READ ? [] : peers;
+}
+
+/**
+ * How many of the scan's chains still write, by the checkpoints of `peers` (read with this
+ * chain's own): all of them when not every peer could be read along. A chain not yet started,
+ * or holding a checkpoint of an earlier scan, counts as running.
+ */
+function chainsRunning(
+  scan: ScanRecord,
+  peers: readonly number[],
+  checkpoints: readonly (SegmentCheckpoint | null)[],
+): number {
+  if (scan.chains - 1 > PEERS_PER_READ) return scan.chains;
+  const ended = peers.filter((peer, i) => {
+    const checkpoint = checkpoints[i];
+    return (
+      peer < scan.chains &&
+      checkpoint != null &&
+      checkpoint.scanId === scan.scanId &&
+      checkpoint.state !== SegmentState.running
+    );
+  });
+  return scan.chains - ended.length;
 }

@@ -565,6 +565,32 @@ describe('SsmCheckpointStore', () => {
       });
     });
 
+    it("reads other chains' checkpoints in the same call, with null where there is none or it is unreadable", async () => {
+      ssm.on(GetParametersCommand).resolves({
+        Parameters: [
+          { Name: `${ROOT}/segment/1`, Value: encodeSegment(checkpoint(1)) },
+          { Name: `${ROOT}/segment/0`, Value: encodeSegment(checkpoint(0)) },
+          { Name: `${ROOT}/segment/3`, Value: '{"version":99}' },
+        ],
+      });
+
+      const { checkpoint: chain, peers } = await newStore().loadScanAndSegment(1, [0, 2, 3]);
+
+      expect(chain).toEqual(checkpoint(1));
+      expect(peers).toEqual([checkpoint(0), null, null]);
+      expect(ssm).toHaveReceivedCommandTimes(GetParametersCommand, 1);
+      expect(ssm).toHaveReceivedCommandWith(GetParametersCommand, {
+        Names: [`${ROOT}/scan`, ROOT, `${ROOT}/stop`, ...[1, 0, 2, 3].map((c) => `${ROOT}/segment/${c}`)],
+      });
+    });
+
+    it('refuses more peers than fit in one GetParameters call', async () => {
+      await expect(newStore().loadScanAndSegment(0, [1, 2, 3, 4, 5, 6, 7])).rejects.toThrow(
+        'at most 6 peers, got 7',
+      );
+      expect(ssm).toHaveReceivedCommandTimes(GetParametersCommand, 0);
+    });
+
     it('reads chains 10 a call, in the order asked, with null where there is none', async () => {
       ssm.on(GetParametersCommand).callsFake((input: { Names: string[] }) => ({
         Parameters: input.Names.filter((name) => !name.endsWith('/segment/3')).map((name) => ({

@@ -1,12 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import type { SegmentEvent } from '../../lambda/contract';
+import { type SegmentEvent, SegmentState } from '../../lambda/contract';
 import { recordBytes } from '../../lambda/core/batching';
 import { DeadlineError, TransientError } from '../../lambda/core/errors';
 import type { PutSummary, RecordSink, ScannerPorts, StreamDescription } from '../../lambda/core/ports';
 import type { AdaptiveRate } from '../../lambda/core/rate-limit';
 import type { OutboundRecord } from '../../lambda/core/record-format';
 import { type StartOptions, startScan } from '../../lambda/core/scan-control';
-import { decodeScan, decodeSegment, encodeScan, type SegmentCheckpoint } from '../../lambda/core/scan-state';
+import {
+  decodeScan,
+  decodeSegment,
+  encodeScan,
+  encodeSegment,
+  firstCheckpoint,
+  type SegmentCheckpoint,
+} from '../../lambda/core/scan-state';
 import { runSegment, type SegmentOutcome } from '../../lambda/core/segment-runner';
 import {
   controlConfig,
@@ -155,12 +162,18 @@ class PaceRecordingSink extends MemorySink {
 }
 
 describe('throughput limits', () => {
-  it("sends each segment's records at no more than its share of maxItemsPerSecond", async () => {
+  it("sends each running chain's records at no more than its share of maxItemsPerSecond", async () => {
     const world = fakeWorld(numberedItems(400), { pageSize: 10 });
     const events = await start(world, { segments: 2, maxItemsPerSecond: 100 });
     expect(events).toHaveLength(2);
 
-    for (const event of events) {
+    // The first chain shares the limit with the second, not yet done: 50 records a second. The
+    // second runs once the first is done, and has the limit to itself.
+    for (const [event, rate] of [
+      [events[0], 50],
+      [events[1], 100],
+    ] as const) {
+      if (event === undefined) throw new Error('no segment');
       const startedAt = world.clock.now();
       const sends: { at: number; records: number }[] = [];
       world.sink.beforePut = (records) => {
@@ -169,15 +182,16 @@ describe('throughput limits', () => {
       const outcome = await runSegment(event, config(world), world.ports);
 
       expect(outcome).toMatchObject({ kind: 'done', itemsScanned: 200 });
-      // 50 records a second each. Only a fifth of a second's worth (10) goes at once, and a
-      // page may leave the budget a page (10) in debt: 180 records wait, 3.6 s.
+      // Only a fifth of a second's worth goes at once, and a page may leave the budget a page
+      // (10) in debt: at 50 a second, 180 records wait, 3.6 s; at 100, 170 wait, 1.7 s.
+      const burst = rate / 5;
       const elapsed = world.clock.now() - startedAt;
-      expect(elapsed).toBeGreaterThanOrEqual(3600);
-      expect(elapsed).toBeLessThanOrEqual(4000);
+      expect(elapsed).toBeGreaterThanOrEqual(((200 - burst - 10) / rate) * 1000);
+      expect(elapsed).toBeLessThanOrEqual((200 / rate) * 1000);
       let sent = 0;
       for (const send of sends) {
         sent += send.records;
-        expect(sent).toBeLessThanOrEqual((50 * send.at) / 1000 + 10 + 10);
+        expect(sent).toBeLessThanOrEqual((rate * send.at) / 1000 + burst + 10);
       }
     }
     expect(world.store.scan?.state).toBe('COMPLETED');
@@ -241,22 +255,54 @@ describe('throughput limits', () => {
     expect(world.clock.now() - startedAt).toBe(10 * 100 + 10 * 50);
   });
 
-  it("starts each chain's writes at its share of the stream's shards", async () => {
+  it("starts each chain's writes at its share of the stream's shards among the chains still running", async () => {
     const world = fakeWorld(numberedItems(60), { pageSize: 10 });
     const sink = new PaceRecordingSink(world.clock);
     sink.stream = { mode: 'PROVISIONED', openShards: 6 };
     const ports = { ...world.ports, sink };
     const events = await start(world, { segments: 3 }, ports);
 
+    // The chains run one after the other: 6 shards over 3 running chains, then over the 2 not
+    // done, then the last alone. Each pace is the same for every write of the invocation, so
+    // throttling slows all of them.
+    const paces: number[] = [];
     for (const event of events) {
       sink.paces.length = 0;
       await runSegment(event, config(world), ports);
-      // 6 shards over 3 segments: 2 shard-seconds a second, the same pace for every write of
-      // the invocation, so throttling slows all of them.
       expect(sink.paces).toHaveLength(2);
-      expect(sink.paces[0]?.pace).toBe(2);
       expect(new Set(sink.paces).size).toBe(1);
+      paces.push(sink.paces[0]?.pace ?? 0);
     }
+    expect(paces).toEqual([2, 3, 6]);
+  });
+
+  it('raises its pace at its next checkpoint when the other chains finish meanwhile', async () => {
+    const world = fakeWorld(numberedItems(400), { pageSize: 10 });
+    const sink = new PaceRecordingSink(world.clock, 100);
+    sink.stream = { mode: 'PROVISIONED', openShards: 4 };
+    const ports = { ...world.ports, sink };
+    const [first, ...others] = await start(world, { segments: 4 }, ports);
+    if (first === undefined) throw new Error('no segment');
+    // The other three chains finish just after the first one's first checkpoint.
+    world.store.afterSegmentWrite = (checkpoint) => {
+      world.store.afterSegmentWrite = undefined;
+      const scan = world.store.scan;
+      if (scan === null || checkpoint.segment !== first.segment) throw new Error('unexpected write');
+      for (const { segment } of others) {
+        const done = { ...firstCheckpoint(scan, segment, 0, world.clock.now()), state: SegmentState.done };
+        world.store.segments.set(segment, encodeSegment(done));
+      }
+    };
+    const paces: number[] = [];
+    sink.beforePut = () => paces.push(sink.paces.at(-1)?.pace ?? 0);
+
+    const outcome = await runSegment(first, config(world, { checkpointIntervalMs: 300 }), ports);
+
+    expect(outcome).toMatchObject({ kind: 'done', scanCompleted: true, itemsScanned: 100 });
+    // 4 shards over 4 chains, then all 4 to the one left, from its first cadence checkpoint on.
+    expect(paces[0]).toBe(1);
+    expect(paces.at(-1)).toBe(4);
+    expect(new Set(paces)).toEqual(new Set([1, 4]));
   });
 
   it('writes unpaced and unlimited for a scan recorded before shards and limits were kept', async () => {
