@@ -154,13 +154,15 @@ export interface StartRequest {
   /** @default "dynamodb-stream" */
   readonly recordFormat?: RecordFormat;
   /**
-   * At most this many records written to the stream per second, across all segments (each
-   * segment takes an equal share), so a scan can run beside production writers. @default no limit
+   * At most this many records written to the stream per second, across all chains (each chain
+   * still running takes an equal share), so a scan can run beside production writers.
+   * @default no limit
    */
   readonly maxItemsPerSecond?: number;
   /**
-   * At most this many read capacity units per second, across all segments (measured with
-   * ReturnConsumedCapacity), so a scan leaves the table's capacity to production traffic.
+   * At most this many read capacity units per second, across all chains (each still running
+   * takes an equal share; measured with ReturnConsumedCapacity), so a scan leaves the table's
+   * capacity to production traffic.
    * @default no limit
    */
   readonly maxReadUnitsPerSecond?: number;

@@ -235,13 +235,13 @@ export class AdaptiveRate {
   }
 
   /**
-   * The chain's share grew (fewer chains write to the stream now): the pace rises at once to at
-   * least `initial`, the new share of the shards, rather than by 10% a second, and the record
-   * limit becomes `maxRecordsPerSecond`.
+   * The chain's share grew `factor` times (fewer chains write to the stream now): the pace grows
+   * as much at once, rather than by 10% a second, keeping what throttling taught it, and the
+   * record limit becomes `maxRecordsPerSecond`.
    */
-  reshare(options: { readonly initial: number; readonly maxRecordsPerSecond: number }): void {
-    if (options.initial > this.limiter.unitsPerSecond) this.limiter.unitsPerSecond = options.initial;
-    this.records.unitsPerSecond = options.maxRecordsPerSecond;
+  reshare(factor: number, maxRecordsPerSecond: number): void {
+    this.limiter.unitsPerSecond *= factor;
+    this.records.unitsPerSecond = maxRecordsPerSecond;
   }
 
   /** Kinesis throttled part of a request sent at `sentAt`. */

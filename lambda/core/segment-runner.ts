@@ -677,11 +677,12 @@ class SegmentRun {
       );
     }
     if (!this.stillOwns(current)) throw new SupersededError(`generation ${event.generation} was superseded`);
+    const before = this.chainsRunning;
     this.chainsRunning = chainsRunning(scan, peers, peerCheckpoints);
-    if (this.limits !== undefined) {
+    if (this.limits !== undefined && this.chainsRunning < before) {
       // Chains that finished leave their share of the stream and of the limits to the others.
       const shares = this.shares();
-      this.limits.pace.reshare(shares);
+      this.limits.pace.reshare(before / this.chainsRunning, shares.maxRecordsPerSecond);
       this.limits.reads.unitsPerSecond = shares.readUnits;
     }
     const stopping = scan.state === ScanState.stopping;
@@ -842,23 +843,18 @@ function peersOf(segment: number, chains: number): number[] {
 
 /**
  * How many of the scan's chains still write, by the checkpoints of `peers` (read with this
- * chain's own): all of them when not every peer could be read along. A chain not yet started,
- * or holding a checkpoint of an earlier scan, counts as running.
+ * chain's own): all of them unless every other chain was read along. Only a DONE chain has
+ * ended: it never runs again in its scan, while a stopped or failed one may be resumed before its
+ * checkpoint says so, and one not yet started, or holding a checkpoint of an earlier scan, is to
+ * run. So the count is never below the chains that write.
  */
 function chainsRunning(
   scan: ScanRecord,
   peers: readonly number[],
   checkpoints: readonly (SegmentCheckpoint | null)[],
 ): number {
-  if (scan.chains - 1 > PEERS_PER_READ) return scan.chains;
-  const ended = peers.filter((peer, i) => {
-    const checkpoint = checkpoints[i];
-    return (
-      peer < scan.chains &&
-      checkpoint != null &&
-      checkpoint.scanId === scan.scanId &&
-      checkpoint.state !== SegmentState.running
-    );
-  });
-  return scan.chains - ended.length;
+  const read = peers.flatMap((peer, i) => (peer < scan.chains ? [checkpoints[i] ?? null] : []));
+  if (read.length < scan.chains - 1) return scan.chains;
+  const done = read.filter((c) => c?.scanId === scan.scanId && c.state === SegmentState.done);
+  return scan.chains - done.length;
 }

@@ -135,6 +135,23 @@ describe('AdaptiveRate', () => {
     expect(rate.pace).toBeCloseTo(7.5);
   });
 
+  it('grows by the factor its share grew, keeping what throttling taught it', () => {
+    const clock = fakeClock();
+    const rate = new AdaptiveRate(clock, { initial: 2, maxRecordsPerSecond: 30 });
+    clock.advance(1000);
+    rate.throttled(clock.now());
+    expect(rate.pace).toBe(1.5);
+
+    // Three chains become two: 1.5 times the share, and the record limit given.
+    rate.reshare(1.5, 45);
+    expect(rate.pace).toBe(2.25);
+    expect(rate.recordsPerSecond).toBe(45);
+
+    const unpaced = new AdaptiveRate(clock);
+    unpaced.reshare(2, Number.POSITIVE_INFINITY);
+    expect(unpaced.pace).toBe(Number.POSITIVE_INFINITY);
+  });
+
   it('falls by a quarter per throttled round trip, not once per refused request in flight', () => {
     const clock = fakeClock();
     const rate = new AdaptiveRate(clock, { initial: 4 });

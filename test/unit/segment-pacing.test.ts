@@ -5,7 +5,7 @@ import { DeadlineError, TransientError } from '../../lambda/core/errors';
 import type { PutSummary, RecordSink, ScannerPorts, StreamDescription } from '../../lambda/core/ports';
 import type { AdaptiveRate } from '../../lambda/core/rate-limit';
 import type { OutboundRecord } from '../../lambda/core/record-format';
-import { type StartOptions, startScan } from '../../lambda/core/scan-control';
+import { resumeScan, type StartOptions, startScan, stopScan } from '../../lambda/core/scan-control';
 import {
   decodeScan,
   decodeSegment,
@@ -303,6 +303,54 @@ describe('throughput limits', () => {
     expect(paces[0]).toBe(1);
     expect(paces.at(-1)).toBe(4);
     expect(new Set(paces)).toEqual(new Set([1, 4]));
+  });
+
+  it('shares the limits among all chains of a resumed scan, whose stopped checkpoints are not done', async () => {
+    const world = fakeWorld(numberedItems(90), { pageSize: 10 });
+    const sink = new PaceRecordingSink(world.clock);
+    const ports = { ...world.ports, sink };
+    const started = await start(world, { segments: 3, maxItemsPerSecond: 90 }, ports);
+    await stopScan(ports);
+    for (const event of started)
+      expect(await runSegment(event, config(world), ports)).toMatchObject({ kind: 'stale' });
+    expect(world.store.scan?.state).toBe('STOPPED');
+    await resumeScan(controlConfig, ports);
+    const resumed = world.continuation.events.splice(0);
+    expect(resumed).toHaveLength(3);
+
+    // The other two chains' checkpoints still say STOPPED when the first resumed chain starts.
+    const [first] = resumed;
+    if (first === undefined) throw new Error('no segment');
+    await runSegment(first, config(world), ports);
+    expect(sink.paces[0]?.recordsPerSecond).toBe(30);
+  });
+
+  it.each([
+    ['a scan of 8 chains, more than one read carries', 8, true],
+    ['DONE checkpoints of an earlier scan', 3, false],
+  ])('keeps its share of every chain in %s', async (_, chains, sameScan) => {
+    const world = fakeWorld(numberedItems(80), { pageSize: 10 });
+    const sink = new PaceRecordingSink(world.clock);
+    sink.stream = { mode: 'PROVISIONED', openShards: 24 };
+    const ports = { ...world.ports, sink };
+    const [first, ...others] = await start(world, { segments: chains }, ports);
+    const scan = world.store.scan;
+    if (first === undefined || scan === null) throw new Error('no segment');
+    for (const { segment } of others) {
+      const checkpoint = firstCheckpoint(scan, segment, 0, world.clock.now());
+      world.store.segments.set(
+        segment,
+        encodeSegment({
+          ...checkpoint,
+          state: SegmentState.done,
+          scanId: sameScan ? scan.scanId : 'an-earlier-scan',
+        }),
+      );
+    }
+
+    await runSegment(first, config(world, { checkpointIntervalMs: 0 }), ports);
+
+    expect(new Set(sink.paces.map((pace) => pace?.pace))).toEqual(new Set([24 / chains]));
   });
 
   it('writes unpaced and unlimited for a scan recorded before shards and limits were kept', async () => {
