@@ -1,4 +1,6 @@
 import type { StartRequest, StartResponse } from '../../lambda/contract';
+import { ValidationError } from '../../lambda/core/errors';
+import { parseStart } from '../../lambda/handlers/parse-event';
 import { CliError, ExitCode } from './cli-error';
 import { formatStart } from './format-status';
 import type { Io } from './io';
@@ -26,22 +28,31 @@ export interface StartCommandOptions {
 }
 
 /**
- * `ddbscan start`: sends a start request built from the flags (the scanner validates every
- * field and names the one it rejects), prints the scan id, and with --watch follows it.
+ * `ddbscan start`: builds a start request from the flags and checks it with the scanner's own
+ * request schema (a refusal names the field, as the scanner's would, without a call), sends it,
+ * prints the scan id, and with --watch follows it. What needs the table (the expressions, a
+ * start key's attributes) the scanner checks.
  */
 export async function runStartCommand(
   api: ScannerApi,
   options: StartCommandOptions,
   io: Io,
 ): Promise<ExitCode> {
-  const answer = (await api.call({ ...startRequest(options) })) as StartResponse;
+  const request = startRequest(options);
+  try {
+    parseStart({ ...request });
+  } catch (error) {
+    if (error instanceof ValidationError) throw new CliError(error.message, ExitCode.invalidInput);
+    throw error;
+  }
+  const answer = (await api.call({ ...request })) as StartResponse;
   if (options.json && !options.watch) io.out(JSON.stringify(answer));
   else io.err(formatStart(answer, 'Started'));
   if (!options.watch) return ExitCode.ok;
   return runStatusCommand(api, { watch: true, json: options.json, interval: options.interval }, io);
 }
 
-/** Builds the start payload; only JSON syntax is checked here, values are the scanner's to judge. */
+/** Builds the start payload; only JSON syntax is checked here (`runStartCommand` checks the rest). */
 export function startRequest(options: StartCommandOptions): StartRequest {
   const request: Record<string, unknown> = { action: 'start' };
   if (options.segments !== undefined)

@@ -125,6 +125,27 @@ describe('ddbscan start', () => {
     }
   });
 
+  it.each([
+    [
+      { segments: 'many' },
+      'Invalid segments: expected an integer from 1 to 1000000, or "auto", received "many".',
+    ],
+    [
+      { names: '{"s":"status"}' },
+      'Invalid names.s: expected a "#placeholder" mapped to an attribute name, received "status".',
+    ],
+    [
+      { segments: '4', maxItemsPerSecond: '2' },
+      'Invalid maxItemsPerSecond: expected at least 1 per chain (4 chains at once), received 2.',
+    ],
+  ])('refuses %j as the scanner would, without calling it', async (flags, message) => {
+    const api = fakeApi([status()]);
+    const attempt = runStartCommand(api, { ...flags, json: false, watch: false, interval: 2 }, captureIo());
+    await expect(attempt).rejects.toThrow(new CliError(message, ExitCode.invalidInput));
+    await expect(attempt).rejects.toMatchObject({ exitCode: ExitCode.invalidInput });
+    expect(api.calls).toEqual([]);
+  });
+
   it('follows the scan with --watch and exits by its outcome', async () => {
     const io = captureIo();
     const api = fakeApi([status(), status({ state: 'COMPLETED', itemsScanned: 6000, etaSeconds: null })]);

@@ -1,0 +1,186 @@
+import * as z from 'zod/mini';
+import {
+  type HistoryRequest,
+  MAX_CONCURRENCY,
+  MAX_SEGMENTS,
+  RecordFormat,
+  type ResumeRequest,
+  type SegmentEvent,
+  type StartRequest,
+  type StatusRequest,
+  type StopRequest,
+  type WatchdogRequest,
+} from '../contract';
+import { type AttributeMap, fromJsonMap } from '../core/attribute-value';
+import { ValidationError } from '../core/errors';
+
+/**
+ * The scanner's request contract as zod schemas: one per action, each field with the value it
+ * expects in words, which is what a refusal says. The handler validates every event with them and
+ * the CLI checks its start request with the same ones before sending it. The request types of
+ * `contract.ts` (documented, and importable without zod) are checked against them at compile time
+ * below, so the two cannot drift apart.
+ */
+
+/** Parallel scan: Segment and TotalSegments up to 1,000,000. */
+const MAX_TOTAL_SEGMENTS = 1_000_000;
+/** DynamoDB: an expression is at most 4 KB. */
+const MAX_EXPRESSION_LENGTH = 4096;
+/** Upper bound of the rate limits: far above what one scan can reach. */
+const MAX_RATE = 10_000_000;
+
+const integer = (min: number, max: number, expected = `an integer from ${min} to ${max}`) =>
+  z.int({ error: expected }).check(z.minimum(min, { error: expected }), z.maximum(max, { error: expected }));
+
+const SEGMENTS = `an integer from 1 to ${MAX_SEGMENTS}, or "auto"`;
+const segments = z.union([z.literal('auto'), integer(1, MAX_SEGMENTS, SEGMENTS)], { error: SEGMENTS });
+
+const boolean = z.boolean({ error: 'true or false' });
+
+const EXPRESSION = `a DynamoDB expression of 1 to ${MAX_EXPRESSION_LENGTH} characters`;
+const expression = z.string({ error: EXPRESSION }).check(
+  z.maxLength(MAX_EXPRESSION_LENGTH, { error: EXPRESSION }),
+  z.refine((text) => text.trim() !== '', { error: EXPRESSION }),
+);
+
+const PLACEHOLDER = 'a "#placeholder" mapped to an attribute name';
+const NAMES = 'a non-empty object such as {"#s":"status"}';
+const names = z
+  .record(
+    z.string().check(z.startsWith('#')),
+    z.string({ error: PLACEHOLDER }).check(z.minLength(1, { error: PLACEHOLDER })),
+    { error: (issue) => (issue.code === 'invalid_key' ? PLACEHOLDER : NAMES) },
+  )
+  .check(z.refine((map) => Object.keys(map).length > 0, { error: NAMES }));
+
+/** Typed attribute values (binary as base64), converted to the core's form; `keyPrefix` for `:placeholders`. */
+const attributeMap = (field: string, keyPrefix?: string) =>
+  z.pipe(
+    z.unknown(),
+    z.transform((value, context): AttributeMap => {
+      const expected = (why: string) =>
+        `typed attribute values such as {"${keyPrefix ?? 'id'}x":{"S":"a"}} (${why})`;
+      try {
+        const map = fromJsonMap(value, field);
+        if (Object.keys(map).length === 0) throw new TypeError(`${field} must not be empty`);
+        const bad =
+          keyPrefix === undefined ? undefined : Object.keys(map).find((key) => !key.startsWith(keyPrefix));
+        if (bad !== undefined) throw new TypeError(`${field}.${bad} must start with "${keyPrefix}"`);
+        return map;
+      } catch (error) {
+        if (!(error instanceof TypeError)) throw error;
+        context.issues.push({ code: 'custom', message: expected(error.message), input: value });
+        return z.NEVER;
+      }
+    }),
+  );
+
+const recordFormat = z.enum([RecordFormat.dynamodbStream, RecordFormat.item], {
+  error: `"${RecordFormat.dynamodbStream}" or "${RecordFormat.item}"`,
+});
+
+const SCAN_ID = 'a scan id of 1 to 64 letters, digits, "-" or "_"';
+const scanId = z.string({ error: SCAN_ID }).check(z.regex(/^[\w-]{1,64}$/, { error: SCAN_ID }));
+
+/** `start`; also an event without an action. */
+export const startRequestSchema = z.strictObject({
+  action: z.optional(z.literal('start')),
+  segments: z.optional(segments),
+  concurrency: z.optional(integer(1, MAX_CONCURRENCY)),
+  restart: z.optional(boolean),
+  filter: z.optional(expression),
+  projection: z.optional(expression),
+  names: z.optional(names),
+  values: z.optional(attributeMap('values', ':')),
+  consistentRead: z.optional(boolean),
+  pageSize: z.optional(integer(1, 1_000_000)),
+  startKey: z.optional(attributeMap('startKey')),
+  recordFormat: z.optional(recordFormat),
+  maxItemsPerSecond: z.optional(integer(1, MAX_RATE)),
+  maxReadUnitsPerSecond: z.optional(integer(1, MAX_RATE)),
+});
+
+const scanIdRequest = <A extends string>(action: A) =>
+  z.strictObject({ action: z.literal(action), scanId: z.optional(scanId) });
+
+const OWNER = 'an owner token of 1 to 64 letters, digits, "-" or "_"';
+const segmentEventSchema = z
+  .strictObject({
+    action: z.literal('segment'),
+    scanId,
+    // Its range depends on totalSegments: checked below, once that is known to be valid.
+    segment: z.number({ error: 'an integer from 0 to totalSegments - 1' }),
+    totalSegments: integer(1, MAX_TOTAL_SEGMENTS),
+    generation: integer(1, Number.MAX_SAFE_INTEGER),
+    from: z.optional(z.string({ error: OWNER }).check(z.regex(/^[\w-]{1,64}$/, { error: OWNER }))),
+    relaunch: z.optional(z.literal(true, { error: 'true, or no such field' })),
+  })
+  .check(
+    z.superRefine((event, context) => {
+      if (!Number.isInteger(event.segment) || event.segment < 0 || event.segment >= event.totalSegments) {
+        const expected = `an integer from 0 to ${event.totalSegments - 1}`;
+        context.addIssue({ code: 'custom', path: ['segment'], message: expected, input: event.segment });
+      }
+    }),
+  );
+
+/** Every action's schema, by action. */
+export const requestSchemas = {
+  start: startRequestSchema,
+  status: scanIdRequest('status'),
+  stop: scanIdRequest('stop'),
+  resume: scanIdRequest('resume'),
+  history: z.strictObject({ action: z.literal('history') }),
+  watchdog: z.strictObject({ action: z.literal('watchdog') }),
+  segment: segmentEventSchema,
+} as const;
+
+export type RequestAction = keyof typeof requestSchemas;
+
+/**
+ * Parses `event` with `schema`; a refusal is the ValidationError of its first problem, named by
+ * the field's path (`names.#s`) with the value found there. A misspelled field comes first: it is
+ * most likely why another one seems missing.
+ */
+export function parseWith<S extends z.ZodMiniType>(schema: S, event: Record<string, unknown>): z.output<S> {
+  const result = schema.safeParse(event);
+  if (result.success) return result.data;
+  const issues = result.error.issues;
+  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0];
+  if (issue === undefined) throw new Error('parseWith: a refusal without an issue');
+  if (issue.code === 'unrecognized_keys') {
+    const [key = ''] = issue.keys;
+    const accepted = schema instanceof z.ZodMiniObject ? Object.keys(schema.shape).join(', ') : '';
+    throw new ValidationError(key, `no such field (accepted: ${accepted})`, event[key]);
+  }
+  const path = issue.path.map(String);
+  throw new ValidationError(path.join('.'), issue.message, valueAt(event, path));
+}
+
+function valueAt(value: unknown, path: readonly string[]): unknown {
+  let at = value;
+  for (const key of path) {
+    if (typeof at !== 'object' || at === null || !Object.hasOwn(at, key)) return undefined;
+    at = (at as Record<string, unknown>)[key];
+  }
+  return at;
+}
+
+// The contract's request types and the schemas name the same fields, and every request the
+// contract describes passes its schema's types. A field added to one and not the other fails the
+// typecheck here.
+type SameKeys<A, B> = [Exclude<keyof A, keyof B> | Exclude<keyof B, keyof A>] extends [never] ? true : false;
+type Accepts<Schema extends z.ZodMiniType, Request> = Request extends z.input<Schema> ? true : false;
+type Input<A extends RequestAction> = z.input<(typeof requestSchemas)[A]>;
+export const contractMatches: {
+  readonly start: SameKeys<StartRequest, Input<'start'>> & Accepts<typeof startRequestSchema, StartRequest>;
+  readonly status: SameKeys<StatusRequest, Input<'status'>> &
+    Accepts<(typeof requestSchemas)['status'], StatusRequest>;
+  readonly stop: SameKeys<StopRequest, Input<'stop'>> & Accepts<(typeof requestSchemas)['stop'], StopRequest>;
+  readonly resume: SameKeys<ResumeRequest, Input<'resume'>> &
+    Accepts<(typeof requestSchemas)['resume'], ResumeRequest>;
+  readonly history: SameKeys<HistoryRequest, Input<'history'>>;
+  readonly watchdog: SameKeys<WatchdogRequest, Input<'watchdog'>>;
+  readonly segment: SameKeys<SegmentEvent, Input<'segment'>> &
+    Accepts<typeof segmentEventSchema, SegmentEvent>;
+} = { start: true, status: true, stop: true, resume: true, history: true, watchdog: true, segment: true };
