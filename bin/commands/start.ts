@@ -1,6 +1,6 @@
 import type { StartRequest, StartResponse } from '../../lambda/contract';
 import { ValidationError } from '../../lambda/core/errors';
-import { parseStart } from '../../lambda/handlers/parse-event';
+import { parseStart } from '../../lambda/core/request-schema';
 import { CliError, ExitCode } from './cli-error';
 import { formatStart } from './format-status';
 import type { Io } from './io';

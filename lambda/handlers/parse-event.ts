@@ -1,7 +1,7 @@
-import { RecordFormat, type SegmentEvent } from '../contract';
+import type { SegmentEvent } from '../contract';
 import { ValidationError } from '../core/errors';
-import { checkAgainstSegments, type StartOptions } from '../core/scan-control';
-import { parseWith, type RequestAction, requestSchemas, startRequestSchema } from './request-schema';
+import { parseStart, parseWith, type RequestAction, requestSchemas } from '../core/request-schema';
+import type { StartOptions } from '../core/scan-control';
 
 const USER_ACTIONS = '"start", "status", "history", "stop", "resume" or "watchdog"';
 
@@ -13,7 +13,7 @@ export type ParsedEvent =
   | SegmentEvent;
 
 /**
- * Validates an incoming event against the request schemas (`request-schema.ts`). An empty
+ * Validates an incoming event against the request schemas (`core/request-schema.ts`). An empty
  * payload means start. Unknown actions and fields, and values out of range, are rejected with an
  * error naming the field and the expected value, before anything is read or written.
  *
@@ -32,21 +32,18 @@ export function parseEvent(event: unknown): ParsedEvent {
   if (typeof action !== 'string' || !Object.hasOwn(requestSchemas, action)) {
     throw new ValidationError('action', USER_ACTIONS, action);
   }
-  switch (action as RequestAction) {
-    case 'start':
-      return { action: 'start', options: parseStart(fields) };
+  if (action === 'start') return { action: 'start', options: parseStart(fields) };
+  const request = parseWith(requestSchemas[action as Exclude<RequestAction, 'start'>], fields);
+  switch (request.action) {
     case 'status':
     case 'stop':
-    case 'resume': {
-      const request = parseWith(requestSchemas[action as 'status' | 'stop' | 'resume'], fields);
+    case 'resume':
       return { action: request.action, scanId: request.scanId ?? null };
-    }
     case 'watchdog':
     case 'history':
-      parseWith(requestSchemas[action as 'watchdog' | 'history'], fields);
-      return { action: action as 'watchdog' | 'history' };
+      return { action: request.action };
     case 'segment': {
-      const { from, relaunch, ...required } = parseWith(requestSchemas.segment, fields);
+      const { from, relaunch, ...required } = request;
       return {
         ...required,
         ...(from === undefined ? {} : { from }),
@@ -54,31 +51,4 @@ export function parseEvent(event: unknown): ParsedEvent {
       };
     }
   }
-}
-
-/**
- * A start request's options in the core's form, checked whole. The CLI checks its requests with
- * it before sending them.
- */
-export function parseStart(fields: Record<string, unknown>): StartOptions {
-  const request = parseWith(startRequestSchema, fields);
-  const options: StartOptions = {
-    segments: request.segments ?? 1,
-    concurrency: request.concurrency ?? null,
-    restart: request.restart ?? false,
-    filterExpression: request.filter ?? null,
-    projectionExpression: request.projection ?? null,
-    expressionNames: request.names ?? null,
-    expressionValues: request.values ?? null,
-    consistentRead: request.consistentRead ?? false,
-    pageSize: request.pageSize ?? null,
-    startKey: request.startKey ?? null,
-    recordFormat: request.recordFormat ?? RecordFormat.dynamodbStream,
-    maxItemsPerSecond: request.maxItemsPerSecond ?? null,
-    maxReadUnitsPerSecond: request.maxReadUnitsPerSecond ?? null,
-  };
-  // With a number of segments these are checked here, before anything is read (and before a
-  // running scan is reported); "auto" is checked once the scanner has chosen the number.
-  if (options.segments !== 'auto') checkAgainstSegments(options, options.segments);
-  return options;
 }

@@ -135,7 +135,7 @@ describe('ddbscan start', () => {
       'Invalid names.s: expected a "#placeholder" mapped to an attribute name, received "status".',
     ],
     [
-      { segments: '4', maxItemsPerSecond: '2' },
+      { segments: '4', concurrency: '4', maxItemsPerSecond: '2' },
       'Invalid maxItemsPerSecond: expected at least 1 per chain (4 chains at once), received 2.',
     ],
   ])('refuses %j as the scanner would, without calling it', async (flags, message) => {

@@ -20,6 +20,11 @@ describe('parseEvent', () => {
       { action: 'status', scanId: 'scan-1' },
     ],
     [{ action: 'watchdog' }, { action: 'watchdog' }],
+    // 200 segments on the function's default concurrency: the start checks the limit against its chains.
+    [
+      { segments: 200, maxItemsPerSecond: 150 },
+      { action: 'start', options: startOptions({ segments: 200, maxItemsPerSecond: 150 }) },
+    ],
     [{ action: 'history' }, { action: 'history' }],
     [segment, segment],
     [
@@ -138,14 +143,19 @@ describe('parseEvent', () => {
       'Invalid startKey: expected no start key when segments is more than 1',
     ],
     [
-      'an item rate below one per segment',
-      { segments: 8, maxItemsPerSecond: 4 },
+      'an item rate below one per chain',
+      { segments: 8, concurrency: 8, maxItemsPerSecond: 4 },
       'Invalid maxItemsPerSecond: expected at least 1 per chain (8 chains at once), received 4.',
     ],
     [
-      'a read rate below one per segment',
-      { segments: 8, maxReadUnitsPerSecond: 7 },
-      'Invalid maxReadUnitsPerSecond: expected at least 1 per chain (8 chains at once), received 7.',
+      'a read rate below one per chain',
+      { segments: 8, concurrency: 6, maxReadUnitsPerSecond: 5 },
+      'Invalid maxReadUnitsPerSecond: expected at least 1 per chain (6 chains at once), received 5.',
+    ],
+    [
+      'a "__proto__" name',
+      JSON.parse('{"filter":"#a = :a","names":{"#a":"x","__proto__":"y"}}'),
+      'Invalid names.__proto__: expected a "#placeholder" mapped to an attribute name, received "y".',
     ],
     [
       'a zero item rate',

@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import {
+  type AttributeValueJsonMap,
   type HistoryRequest,
   MAX_CONCURRENCY,
   MAX_SEGMENTS,
@@ -11,15 +12,16 @@ import {
   type StopRequest,
   type WatchdogRequest,
 } from '../contract';
-import { type AttributeMap, fromJsonMap } from '../core/attribute-value';
-import { ValidationError } from '../core/errors';
+import { type AttributeMap, fromJsonMap } from './attribute-value';
+import { ValidationError } from './errors';
+import { checkAgainstSegments, type StartOptions } from './scan-start';
 
 /**
  * The scanner's request contract as zod schemas: one per action, each field with the value it
  * expects in words, which is what a refusal says. The handler validates every event with them and
- * the CLI checks its start request with the same ones before sending it. The request types of
+ * the CLI checks its start request with `parseStart` before sending it. The request types of
  * `contract.ts` (documented, and importable without zod) are checked against them at compile time
- * below, so the two cannot drift apart.
+ * below, both ways, so the two cannot drift apart.
  */
 
 /** Parallel scan: Segment and TotalSegments up to 1,000,000. */
@@ -45,18 +47,32 @@ const expression = z.string({ error: EXPRESSION }).check(
 
 const PLACEHOLDER = 'a "#placeholder" mapped to an attribute name';
 const NAMES = 'a non-empty object such as {"#s":"status"}';
-const names = z
-  .record(
-    z.string().check(z.startsWith('#')),
-    z.string({ error: PLACEHOLDER }).check(z.minLength(1, { error: PLACEHOLDER })),
-    { error: (issue) => (issue.code === 'invalid_key' ? PLACEHOLDER : NAMES) },
-  )
-  .check(z.refine((map) => Object.keys(map).length > 0, { error: NAMES }));
+const names = z.pipe(
+  // zod's records skip a "__proto__" key without a word: refused here, as any name without "#".
+  z
+    .custom<Readonly<Record<string, string>>>(() => true)
+    .check(
+      z.superRefine((value, context) => {
+        if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
+          const input: unknown = Object.getOwnPropertyDescriptor(value, '__proto__')?.value;
+          context.addIssue({ code: 'custom', path: ['__proto__'], message: PLACEHOLDER, input });
+        }
+      }),
+    ),
+  z
+    .record(
+      z.string().check(z.startsWith('#')),
+      z.string({ error: PLACEHOLDER }).check(z.minLength(1, { error: PLACEHOLDER })),
+      { error: (issue) => (issue.code === 'invalid_key' ? PLACEHOLDER : NAMES) },
+    )
+    .check(z.refine((map) => Object.keys(map).length > 0, { error: NAMES })),
+);
 
 /** Typed attribute values (binary as base64), converted to the core's form; `keyPrefix` for `:placeholders`. */
 const attributeMap = (field: string, keyPrefix?: string) =>
   z.pipe(
-    z.unknown(),
+    // Any value goes on to the conversion, which says what is wrong with it; the type is the contract's.
+    z.custom<AttributeValueJsonMap>(() => true),
     z.transform((value, context): AttributeMap => {
       const expected = (why: string) =>
         `typed attribute values such as {"${keyPrefix ?? 'id'}x":{"S":"a"}} (${why})`;
@@ -108,12 +124,12 @@ const segmentEventSchema = z
   .strictObject({
     action: z.literal('segment'),
     scanId,
+    totalSegments: integer(1, MAX_TOTAL_SEGMENTS),
     // Its range depends on totalSegments: checked below, once that is known to be valid.
     segment: z.number({ error: 'an integer from 0 to totalSegments - 1' }),
-    totalSegments: integer(1, MAX_TOTAL_SEGMENTS),
     generation: integer(1, Number.MAX_SAFE_INTEGER),
-    from: z.optional(z.string({ error: OWNER }).check(z.regex(/^[\w-]{1,64}$/, { error: OWNER }))),
     relaunch: z.optional(z.literal(true, { error: 'true, or no such field' })),
+    from: z.optional(z.string({ error: OWNER }).check(z.regex(/^[\w-]{1,64}$/, { error: OWNER }))),
   })
   .check(
     z.superRefine((event, context) => {
@@ -166,21 +182,49 @@ function valueAt(value: unknown, path: readonly string[]): unknown {
   return at;
 }
 
-// The contract's request types and the schemas name the same fields, and every request the
-// contract describes passes its schema's types. A field added to one and not the other fails the
-// typecheck here.
-type SameKeys<A, B> = [Exclude<keyof A, keyof B> | Exclude<keyof B, keyof A>] extends [never] ? true : false;
-type Accepts<Schema extends z.ZodMiniType, Request> = Request extends z.input<Schema> ? true : false;
+/**
+ * A start request's options in the core's form, checked whole: what the request alone decides.
+ * Rate limits against the chains are checked here only when the request names its concurrency
+ * (else the function's default decides, and the start checks them). The CLI checks its requests
+ * with it before sending them.
+ */
+export function parseStart(fields: Record<string, unknown>): StartOptions {
+  const request = parseWith(startRequestSchema, fields);
+  const options: StartOptions = {
+    segments: request.segments ?? 1,
+    concurrency: request.concurrency ?? null,
+    restart: request.restart ?? false,
+    filterExpression: request.filter ?? null,
+    projectionExpression: request.projection ?? null,
+    expressionNames: request.names ?? null,
+    expressionValues: request.values ?? null,
+    consistentRead: request.consistentRead ?? false,
+    pageSize: request.pageSize ?? null,
+    startKey: request.startKey ?? null,
+    recordFormat: request.recordFormat ?? RecordFormat.dynamodbStream,
+    maxItemsPerSecond: request.maxItemsPerSecond ?? null,
+    maxReadUnitsPerSecond: request.maxReadUnitsPerSecond ?? null,
+  };
+  // With a number of segments, before anything is read (and before a running scan is reported);
+  // "auto" is checked once the scanner has chosen the number.
+  if (options.segments !== 'auto') {
+    checkAgainstSegments({ ...options, concurrency: options.concurrency ?? 1 }, options.segments);
+  }
+  return options;
+}
+
+// The contract's request types and the schemas' inputs are the same types, each way: a field
+// added, dropped, widened or narrowed on one side only fails the typecheck on its action's line.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Input<A extends RequestAction> = z.input<(typeof requestSchemas)[A]>;
-export const contractMatches: {
-  readonly start: SameKeys<StartRequest, Input<'start'>> & Accepts<typeof startRequestSchema, StartRequest>;
-  readonly status: SameKeys<StatusRequest, Input<'status'>> &
-    Accepts<(typeof requestSchemas)['status'], StatusRequest>;
-  readonly stop: SameKeys<StopRequest, Input<'stop'>> & Accepts<(typeof requestSchemas)['stop'], StopRequest>;
-  readonly resume: SameKeys<ResumeRequest, Input<'resume'>> &
-    Accepts<(typeof requestSchemas)['resume'], ResumeRequest>;
-  readonly history: SameKeys<HistoryRequest, Input<'history'>>;
-  readonly watchdog: SameKeys<WatchdogRequest, Input<'watchdog'>>;
-  readonly segment: SameKeys<SegmentEvent, Input<'segment'>> &
-    Accepts<typeof segmentEventSchema, SegmentEvent>;
-} = { start: true, status: true, stop: true, resume: true, history: true, watchdog: true, segment: true };
+type Holds<Check extends true> = Check;
+export type ContractMatchesSchemas = [
+  // A start's action is optional: an event without one means start.
+  Holds<Same<Omit<StartRequest, 'action'>, Omit<Input<'start'>, 'action'>>>,
+  Holds<Same<StatusRequest, Input<'status'>>>,
+  Holds<Same<StopRequest, Input<'stop'>>>,
+  Holds<Same<ResumeRequest, Input<'resume'>>>,
+  Holds<Same<HistoryRequest, Input<'history'>>>,
+  Holds<Same<WatchdogRequest, Input<'watchdog'>>>,
+  Holds<Same<SegmentEvent, Input<'segment'>>>,
+];
