@@ -1,6 +1,7 @@
 import { MAX_CONCURRENCY, MAX_SEGMENTS, ScannerDefaults } from '../../lambda/contract';
 import type { StreamDescription } from '../../lambda/core/ports';
 import { autoSegments } from '../../lambda/core/scan-control';
+import { ChainPolicy } from '../../lambda/core/segment-runner';
 import { count } from './format-status';
 
 /**
@@ -315,8 +316,21 @@ export function estimatePlan(input: PlanInput): Plan {
     chains / ScannerDefaults.checkpointWritesPerSecond,
   );
   // A chain writes once per turn that passes while it works (its first is its claim), and every
-  // invocation ends with one more (its hand-off, or the chain's DONE).
-  const chainWrites = chains * (Math.floor(durationSeconds / intervalSeconds) + invocationsPerChain);
+  // invocation ends with one more (its hand-off, or the chain's DONE). At the scan's start it
+  // writes sooner: after 1 s (or its turn), then twice the gap each time, up to the interval.
+  let firstWrites = 0;
+  for (
+    let gap = Math.max(
+      ChainPolicy.firstCheckpointGapMs / 1000,
+      chains / ScannerDefaults.checkpointWritesPerSecond,
+    );
+    gap < intervalSeconds && gap < durationSeconds;
+    gap *= 2
+  ) {
+    firstWrites++;
+  }
+  const chainWrites =
+    chains * (firstWrites + Math.floor(durationSeconds / intervalSeconds) + invocationsPerChain);
   const controlWrites = START_WRITES + COMPLETION_WRITES + Math.ceil(chains / 10);
   const checkpointWrites = chainWrites + controlWrites;
   const writesPerSecond = chains / intervalSeconds;

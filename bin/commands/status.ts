@@ -150,7 +150,7 @@ function payload(status: StatusResponse) {
 
 function progressLine(status: StatusResponse): string {
   if (uncounted(status)) {
-    return `${status.state}: ${status.chains} chains scanning; items are counted at their checkpoints, the first within the checkpoint interval (10 s by default)`;
+    return `${status.state}: ${status.chains} chains scanning; items are counted at their checkpoints, the first once each chain's first page is in`;
   }
   const p = payload(status);
   const percent = status.percent === null ? '' : ` (${status.percent}%)`;

@@ -236,12 +236,15 @@ export class AdaptiveRate {
 
   /**
    * The chain's share grew `factor` times (fewer chains write to the stream now): the pace grows
-   * as much at once, rather than by 10% a second, keeping what throttling taught it, and the
-   * record limit becomes `maxRecordsPerSecond`.
+   * as much at once, rather than by 10% a second, keeping what throttling taught it, and to at
+   * least `initial` (the new share, where a new invocation would start), and the record limit
+   * becomes `maxRecordsPerSecond`.
    */
-  reshare(factor: number, maxRecordsPerSecond: number): void {
-    this.limiter.unitsPerSecond *= factor;
-    this.records.unitsPerSecond = maxRecordsPerSecond;
+  reshare(factor: number, options: { readonly initial: number; readonly maxRecordsPerSecond: number }): void {
+    const grown = this.limiter.unitsPerSecond * factor;
+    // An unknown share (Infinity: a scan recorded before shards were kept) does not unpace it.
+    this.limiter.unitsPerSecond = Number.isFinite(options.initial) ? Math.max(grown, options.initial) : grown;
+    this.records.unitsPerSecond = options.maxRecordsPerSecond;
   }
 
   /** Kinesis throttled part of a request sent at `sentAt`. */

@@ -41,6 +41,19 @@ export const ChainPolicy = {
   /** The longest a throttled chain stretches its checkpoint interval. */
   maxCheckpointIntervalMs: 60_000,
   /**
+   * A scan's first invocation of each chain checkpoints again this soon after its claim, then
+   * after twice the gap each time, up to the checkpoint interval (never more often than its turns
+   * of the write budget): the scan's progress shows within seconds of its start, for a few SSM
+   * writes per chain.
+   */
+  firstCheckpointGapMs: 1000,
+  /**
+   * In a scan whose chains' checkpoints fit in one read, a chain reads them between its own
+   * checkpoints every this many ms per chain (4 chains: every 2 s), so the scan reads at most 2
+   * a second of SSM's 40, and the chains left take up a finished chain's share within seconds.
+   */
+  peerReadMsPerChain: 500,
+  /**
    * Pages whose records may be in flight at once: the next page's writes start while the last
    * batches of the one before are answered. A superseded invocation notices at its next
    * checkpoint, and by then has sent at most one page more than it would have one page at a time.
@@ -157,6 +170,8 @@ class SegmentRun {
   /** The read budget cannot pay for another page before the hand-off. */
   private readsExhausted = false;
   private checkpointIntervalMs: number;
+  /** The gap to the next cadence checkpoint while it is shorter than the interval (see `firstCheckpointGapMs`). */
+  private rampMs = Number.POSITIVE_INFINITY;
   private lastCheckpointAt: number;
   /** This chain's turns in the scan's SSM write budget; set once it may run. */
   private turns = new WriteTurns({ startedAt: 0, chain: 0, chains: 1, writesPerSecond: undefined });
@@ -168,6 +183,9 @@ class SegmentRun {
   private chainsRunning = 1;
   /** This invocation's pace on the stream and its read budget, once it scans. */
   private limits: { readonly pace: AdaptiveRate; readonly reads: RateLimiter } | undefined;
+  /** When the peers' checkpoints were last read (with a checkpoint or on their own), and a read of them under way. */
+  private peersReadAt = Number.NEGATIVE_INFINITY;
+  private peerRead: Promise<void> | undefined;
 
   constructor(
     private readonly event: SegmentEvent,
@@ -306,6 +324,7 @@ class SegmentRun {
     };
     // SSM takes about 3 PutParameter calls a second per account: the chains share a budget.
     this.checkpointIntervalMs = Math.max(this.checkpointIntervalMs, this.turns.cycleMs);
+    if (event.generation === 1) this.rampMs = Math.max(ChainPolicy.firstCheckpointGapMs, this.turns.cycleMs);
     // Every chain starts writing at its share of the stream's shards and adapts to throttling.
     // maxItemsPerSecond applies per request, so the records of a page go out evenly.
     const shares = this.shares();
@@ -472,7 +491,7 @@ class SegmentRun {
     // The first write claims the chain: as soon as the budget allows, so that a duplicate
     // invocation is found out early; then on the cadence.
     const due =
-      (!this.claimTried || now - this.lastCheckpointAt >= this.checkpointIntervalMs) &&
+      (!this.claimTried || now - this.lastCheckpointAt >= Math.min(this.rampMs, this.checkpointIntervalMs)) &&
       this.turns.isOpen(now, this.lastWriteAt) &&
       // The hand-off (or DONE) needs a turn too: no cadence write takes the last one.
       this.turns.lastTurnBy(this.latestWrite(), now) !== null;
@@ -482,6 +501,8 @@ class SegmentRun {
       await this.pendingCheckpoint;
       this.pendingCheckpoint = this.checkpoint();
       this.pendingCheckpoint.catch(() => {});
+    } else if (!chainDone) {
+      this.readPeersIfDue(now);
     }
     return true;
   }
@@ -520,11 +541,14 @@ class SegmentRun {
   private async checkpoint(): Promise<void> {
     const { clock, log } = this.ports;
     this.lastCheckpointAt = clock.now();
+    // The claim starts the ramp: the gap doubles after each cadence checkpoint.
+    if (this.claimTried) this.rampMs *= 2;
     this.claimTried = true;
     try {
       await this.save({ ...this.requireSaved(), ...this.progress, stalls: 0 }, { cadence: true });
     } catch (error) {
       if (!isThrottling(error)) throw error;
+      this.rampMs = Number.POSITIVE_INFINITY;
       // Longer, never shorter than the interval the segments' shared budget already set.
       this.checkpointIntervalMs = Math.max(
         this.checkpointIntervalMs,
@@ -677,14 +701,7 @@ class SegmentRun {
       );
     }
     if (!this.stillOwns(current)) throw new SupersededError(`generation ${event.generation} was superseded`);
-    const before = this.chainsRunning;
-    this.chainsRunning = chainsRunning(scan, peers, peerCheckpoints);
-    if (this.limits !== undefined && this.chainsRunning < before) {
-      // Chains that finished leave their share of the stream and of the limits to the others.
-      const shares = this.shares();
-      this.limits.pace.reshare(before / this.chainsRunning, shares.maxRecordsPerSecond);
-      this.limits.reads.unitsPerSecond = shares.readUnits;
-    }
+    this.notePeers(scan, peers, peerCheckpoints);
     const stopping = scan.state === ScanState.stopping;
     // The heartbeat is the moment of the write: the next invocation takes its turns after it.
     const written: SegmentCheckpoint = {
@@ -702,6 +719,45 @@ class SegmentRun {
     if (written.state === SegmentState.stopped) {
       throw new StopRequestedError(`the scan is stopping; segment ${event.segment} saved its checkpoint`);
     }
+  }
+
+  /**
+   * Reads the peers' checkpoints between this chain's own, when they fit in one read and some
+   * other chain still runs, at most every `peerReadMsPerChain` × chains. Nothing waits for it:
+   * it only shares the pace out anew, and a refused or failed read is skipped.
+   */
+  private readPeersIfDue(now: number): void {
+    const scan = this.requireScan();
+    const peers = peersOf(this.event.segment, scan.chains);
+    const due = this.peersReadAt + ChainPolicy.peerReadMsPerChain * scan.chains;
+    if (peers.length === 0 || this.chainsRunning === 1 || this.peerRead !== undefined || now < due) return;
+    this.peersReadAt = now;
+    this.peerRead = this.ports.store
+      .loadScanAndSegment(this.event.segment, peers)
+      .then(
+        ({ scan: current, peers: checkpoints }) => {
+          if (current?.scanId === scan.scanId) this.notePeers(current, peers, checkpoints);
+        },
+        () => {},
+      )
+      .finally(() => {
+        this.peerRead = undefined;
+      });
+  }
+
+  /** Chains that finished leave their share of the stream and of the limits to the others. */
+  private notePeers(
+    scan: ScanRecord,
+    peers: readonly number[],
+    checkpoints: readonly (SegmentCheckpoint | null)[],
+  ): void {
+    this.peersReadAt = this.ports.clock.now();
+    const before = this.chainsRunning;
+    this.chainsRunning = Math.min(before, chainsRunning(scan, peers, checkpoints));
+    if (this.limits === undefined || this.chainsRunning === before) return;
+    const shares = this.shares();
+    this.limits.pace.reshare(before / this.chainsRunning, shares);
+    this.limits.reads.unitsPerSecond = shares.readUnits;
   }
 
   /**

@@ -249,7 +249,7 @@ describe('ddbscan status', () => {
       io,
     );
     expect(io.stderr[0]).toBe(
-      'RUNNING: 4 chains scanning; items are counted at their checkpoints, the first within the checkpoint interval (10 s by default)',
+      "RUNNING: 4 chains scanning; items are counted at their checkpoints, the first once each chain's first page is in",
     );
   });
 

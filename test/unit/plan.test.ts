@@ -83,9 +83,9 @@ describe('estimatePlan', () => {
     expect(plan.lambda.gbSeconds).toBeCloseTo(20_650.51, 2);
     expect(plan.dynamodb.readUnits).toBe(1_220_706);
     expect(plan.kinesis.putPayloadUnits).toBe(20_000_000);
-    // SSM: 6 chains × (floor(3,439.59 / 10) = 343 turns + 4 invocations) = 2,082, and start and
-    // completion 2 + 3 + 1 deletes = 2,088.
-    expect(plan.ssm.checkpointWrites).toBe(2088);
+    // SSM: 6 chains × (2 early checkpoints, 3 and 6 s apart, + floor(3,439.59 / 10) = 343 turns
+    // + 4 invocations) = 2,094, and start and completion 2 + 3 + 1 deletes = 2,100.
+    expect(plan.ssm.checkpointWrites).toBe(2100);
     expect(plan.ssm.callsPerStatus).toBe(2);
     expect(cost(plan, 'Lambda requests')).toBeCloseTo(0.0000074, 9);
     expect(cost(plan, 'Lambda duration (arm64)')).toBeCloseTo(0.275342, 6);

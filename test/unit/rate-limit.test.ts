@@ -135,21 +135,28 @@ describe('AdaptiveRate', () => {
     expect(rate.pace).toBeCloseTo(7.5);
   });
 
-  it('grows by the factor its share grew, keeping what throttling taught it', () => {
+  it('grows by the factor its share grew, to at least the new share, keeping what throttling taught it', () => {
     const clock = fakeClock();
     const rate = new AdaptiveRate(clock, { initial: 2, maxRecordsPerSecond: 30 });
     clock.advance(1000);
     rate.throttled(clock.now());
     expect(rate.pace).toBe(1.5);
 
-    // Three chains become two: 1.5 times the share, and the record limit given.
-    rate.reshare(1.5, 45);
+    // Three chains on 6 shards become two: 1.5 times the pace, above the new share of 3.
+    rate.reshare(1.5, { initial: 1, maxRecordsPerSecond: 45 });
     expect(rate.pace).toBe(2.25);
     expect(rate.recordsPerSecond).toBe(45);
+    // Much throttled (by other writers, say), then alone: at least the whole share.
+    rate.throttled(clock.now() + 1000);
+    rate.reshare(2, { initial: 6, maxRecordsPerSecond: 90 });
+    expect(rate.pace).toBe(6);
 
-    const unpaced = new AdaptiveRate(clock);
-    unpaced.reshare(2, Number.POSITIVE_INFINITY);
-    expect(unpaced.pace).toBe(Number.POSITIVE_INFINITY);
+    // A pace learned without a known share is scaled, never unpaced.
+    const unknown = new AdaptiveRate(clock);
+    unknown.throttled(clock.now());
+    const learned = unknown.pace;
+    unknown.reshare(2, { initial: Number.POSITIVE_INFINITY, maxRecordsPerSecond: Number.POSITIVE_INFINITY });
+    expect(unknown.pace).toBe(2 * learned);
   });
 
   it('falls by a quarter per throttled round trip, not once per refused request in flight', () => {

@@ -305,6 +305,44 @@ describe('throughput limits', () => {
     expect(new Set(paces)).toEqual(new Set([1, 4]));
   });
 
+  it('reads the other chains between its checkpoints, and takes up their share within seconds', async () => {
+    const world = fakeWorld(numberedItems(8000), { pageSize: 10 });
+    const sink = new PaceRecordingSink(world.clock, 100);
+    sink.stream = { mode: 'PROVISIONED', openShards: 4 };
+    const ports = { ...world.ports, sink };
+    const [first, ...others] = await start(world, { segments: 4 }, ports);
+    if (first === undefined) throw new Error('no segment');
+    world.store.afterSegmentWrite = (checkpoint) => {
+      world.store.afterSegmentWrite = undefined;
+      const scan = world.store.scan;
+      if (scan === null || checkpoint.segment !== first.segment) throw new Error('unexpected write');
+      for (const { segment } of others) {
+        const done = { ...firstCheckpoint(scan, segment, 0, world.clock.now()), state: SegmentState.done };
+        world.store.segments.set(segment, encodeSegment(done));
+      }
+    };
+    const startedAt = world.clock.now();
+    const paces: { at: number; pace: number }[] = [];
+    sink.beforePut = () =>
+      paces.push({ at: world.clock.now() - startedAt, pace: sink.paces.at(-1)?.pace ?? 0 });
+    const load = world.store.loadScanAndSegment.bind(world.store);
+    let reads = 0;
+    world.store.loadScanAndSegment = (segment, peers) => {
+      reads++;
+      return load(segment, peers);
+    };
+
+    // A later invocation (no early checkpoints), checkpoints every 10 s, 20 s of pages: the peers'
+    // DONE is seen by a read between them.
+    await runSegment({ ...first, generation: 2 }, config(world, { checkpointIntervalMs: 10_000 }), ports);
+
+    const alone = paces.find((p) => p.pace === 4);
+    expect(alone?.at).toBeLessThanOrEqual(2_500);
+    // The claim's read, the checkpoints', and one read of the peers every 2 s (4 chains) until
+    // they were seen done: far below one a page.
+    expect(reads).toBeLessThanOrEqual(1 + world.store.segmentWrites().length + 2);
+  });
+
   it('shares the limits among all chains of a resumed scan, whose stopped checkpoints are not done', async () => {
     const world = fakeWorld(numberedItems(90), { pageSize: 10 });
     const sink = new PaceRecordingSink(world.clock);

@@ -135,13 +135,24 @@ describe('runSegment', () => {
     });
   });
 
-  it('checkpoints on the time cadence, not every page', async () => {
-    const world = fakeWorld(numberedItems(300), { pageSize: 10, msPerPage: 1_000 });
-    await runSegment(await started(world), config(world), world.ports);
-    // 30 pages of 1 s: the claim, the first page, about one write per 10 s, and the final one.
-    const writes = world.store.segmentWrites();
-    expect(writes.length).toBeGreaterThanOrEqual(4);
-    expect(writes.length).toBeLessThanOrEqual(6);
+  it("checkpoints on the time cadence, not every page, and soon after the claim at a scan's start", async () => {
+    const world = fakeWorld(numberedItems(500), { pageSize: 10, msPerPage: 1_000 });
+    const event = await started(world);
+    const startedAt = world.clock.now();
+    await runSegment(event, config(world), world.ports);
+    // 50 pages of 1 s. The claim once the first page is in, then gaps of at least 1, 2, 4 and 8 s
+    // (a checkpoint goes when a page ends), then the 10 s interval, and the final DONE.
+    const at = world.store.segmentWrites().map((write) => (write.updatedAt - startedAt) / 1000);
+    expect(at).toEqual([3, 5, 7, 11, 19, 29, 39, 49, 50]);
+
+    // A later invocation of the chain (a hand-off's) checkpoints on the interval alone.
+    const later = fakeWorld(numberedItems(300), { pageSize: 10, msPerPage: 1_000 });
+    const first = await started(later);
+    await runSegment({ ...first, generation: 2 }, config(later), later.ports);
+    const gaps = later.store
+      .segmentWrites()
+      .map((write, i, all) => write.updatedAt - (all[i - 1]?.updatedAt ?? write.updatedAt));
+    expect(gaps.slice(1, -1)).toEqual([10_000, 10_000]);
   });
 
   it('never saves a position whose records were not accepted', async () => {
