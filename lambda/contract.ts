@@ -17,7 +17,10 @@ export const ScannerEnv = {
   parameterName: 'SCANNER_PARAMETER_NAME',
   /** Hand off to a new invocation when less than this many milliseconds remain. */
   handoffMs: 'SCANNER_HANDOFF_MS',
-  /** Least time between two checkpoint writes of one segment, in milliseconds. */
+  /**
+   * Time between two checkpoint writes of one chain, in milliseconds; a chain's first invocation
+   * checkpoints sooner at first (after 1, 2, 4 and 8 s, within its turns of the write budget).
+   */
   checkpointIntervalMs: 'SCANNER_CHECKPOINT_INTERVAL_MS',
   /**
    * SSM writes per second that all chains of a scan share (SSM takes about 3 PutParameter calls

@@ -64,8 +64,9 @@ export interface DynamoDbKinesisScannerProps {
    */
   readonly handoffThreshold?: Duration;
   /**
-   * Least time between two checkpoint writes of a segment (SSM PutParameter allows about 3
-   * writes per second per account). A crash repeats at most this much work.
+   * Time between two checkpoint writes of a chain (SSM PutParameter allows about 3 writes per
+   * second per account; a chain's first invocation checkpoints sooner at first, within its turns
+   * of the write budget). A crash repeats at most this much work.
    * @default Duration.seconds(10)
    */
   readonly checkpointInterval?: Duration;

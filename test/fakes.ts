@@ -193,7 +193,11 @@ export class MemoryStore implements CheckpointStore {
     const text = this.segments.get(segment);
     return text === undefined ? null : decodeSegment(text);
   }
-  async loadScanAndSegment(segment: number, peers: readonly number[] = []) {
+  async loadScanAndSegment(
+    segment: number,
+    peers: readonly number[] = [],
+    _options: { hint?: boolean } = {},
+  ) {
     // As the SSM store: one GetParameters call takes only so many names.
     if (peers.length > PEERS_PER_READ) throw new RangeError(`${peers.length} peers in one read`);
     return {

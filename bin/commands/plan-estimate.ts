@@ -1,5 +1,5 @@
 import { MAX_CONCURRENCY, MAX_SEGMENTS, ScannerDefaults } from '../../lambda/contract';
-import type { StreamDescription } from '../../lambda/core/ports';
+import { PEERS_PER_READ, type StreamDescription } from '../../lambda/core/ports';
 import { autoSegments } from '../../lambda/core/scan-control';
 import { ChainPolicy } from '../../lambda/core/segment-runner';
 import { count } from './format-status';
@@ -317,15 +317,18 @@ export function estimatePlan(input: PlanInput): Plan {
   );
   // A chain writes once per turn that passes while it works (its first is its claim), and every
   // invocation ends with one more (its hand-off, or the chain's DONE). At the scan's start it
-  // writes sooner: after 1 s (or its turn), then twice the gap each time, up to the interval.
+  // writes sooner: after 1 s (or its turn), then twice the gap each time, up to the interval,
+  // within its first invocation (an upper bound: those writes stand in for a first interval's).
+  const firstInvocationSeconds = Math.min(durationSeconds, input.timeoutSeconds - input.handoffSeconds);
   let firstWrites = 0;
   for (
     let gap = Math.max(
-      ChainPolicy.firstCheckpointGapMs / 1000,
-      chains / ScannerDefaults.checkpointWritesPerSecond,
-    );
-    gap < intervalSeconds && gap < durationSeconds;
-    gap *= 2
+        ChainPolicy.firstCheckpointGapMs / 1000,
+        chains / ScannerDefaults.checkpointWritesPerSecond,
+      ),
+      at = gap;
+    gap < intervalSeconds && at < firstInvocationSeconds;
+    gap *= 2, at += gap
   ) {
     firstWrites++;
   }
@@ -336,9 +339,14 @@ export function estimatePlan(input: PlanInput): Plan {
   const writesPerSecond = chains / intervalSeconds;
   // A chain invocation reads the scan and its checkpoint when it starts and before each write
   // (one GetParameters call each); a chain that finishes checks the chains after it (about one
-  // call), the last one all of them; start reads the scan and the claims.
+  // call), the last one all of them; start reads the scan and the claims. With up to 7 chains,
+  // each also reads the others every chains / 2 s between its writes: 2 a second for the scan.
   const callsPerStatus = 1 + Math.ceil(chains / 10);
-  const reads = chainInvocations + chainWrites + chains + Math.ceil(chains / 10) + START_READS;
+  const peerReads =
+    chains > 1 && chains - 1 <= PEERS_PER_READ
+      ? Math.floor((durationSeconds * 1000) / ChainPolicy.peerReadMsPerChain)
+      : 0;
+  const reads = chainInvocations + chainWrites + chains + Math.ceil(chains / 10) + START_READS + peerReads;
 
   const lines: CostLine[] = [
     line('Lambda requests', invocations, 'requests', prices.lambdaRequest),
@@ -424,7 +432,7 @@ export function planAssumptions(plan: Plan, prices: PriceTable): string[] {
       : `Record size: ${count(plan.record.bytes)} bytes, as given.`,
     `Read units: Scan counts each page's total item size in 4 KB units (0.5 per 4 KB eventually consistent, 1 strongly consistent), pages of 1 MB; a filter or projection does not reduce them.`,
     `Lambda: each invocation works until the hand-off margin is left, so a chain takes ceil(duration / (timeout − hand-off)) invocations; plus the start call and a watchdog run every ${WATCHDOG_INTERVAL_SECONDS / 60} minutes during the scan, each billed ${CONTROL_CALL_SECONDS} s. Memory ${plan.lambda.memoryMb} MB, arm64.`,
-    `SSM: one write per chain per checkpoint interval (stretched so that all chains together write at most ${ScannerDefaults.checkpointWritesPerSecond} a second; an invocation's first write is its claim, its last the hand-off or the chain's DONE), at least one per invocation, and ${START_WRITES + COMPLETION_WRITES} plus one per 10 chains for start and completion; reads: one GetParameters per chain invocation and per write, about one per chain to detect completion, and ${plan.ssm.callsPerStatus} per status; free at the standard throughput (about ${SSM_PUTS_PER_SECOND} writes/s per account). With higher throughput enabled every API call costs ${usd(prices.ssmHigherThroughputCall * 10_000)} per 10,000 (not in the total).`,
+    `SSM: one write per chain per checkpoint interval (stretched so that all chains together write at most ${ScannerDefaults.checkpointWritesPerSecond} a second; an invocation's first write is its claim, its last the hand-off or the chain's DONE; a chain's first invocation writes after 1, 2, 4 and 8 s first, within its turns), at least one per invocation, and ${START_WRITES + COMPLETION_WRITES} plus one per 10 chains for start and completion; reads: one GetParameters per chain invocation and per write, about one per chain to detect completion, with up to ${PEERS_PER_READ + 1} chains 2 a second for the scan (each chain's look at the others), and ${plan.ssm.callsPerStatus} per status; free at the standard throughput (about ${SSM_PUTS_PER_SECOND} writes/s per account). With higher throughput enabled every API call costs ${usd(prices.ssmHigherThroughputCall * 10_000)} per 10,000 (not in the total).`,
     `Prices: ${prices.region} list prices checked ${prices.checked}: Lambda arm64 ${usd(prices.lambdaArmGbSecond)} per GB-s and ${usd(prices.lambdaRequest * 1e6)} per million requests; DynamoDB ${usd(prices.dynamodbReadRequestUnit * 1e6)} per million read request units (on-demand) or ${usd(prices.dynamodbReadCapacityUnitHour)} per RCU-hour (provisioned, the capacity the scan uses); Kinesis provisioned ${usd(prices.kinesisShardHour)} per shard-hour and ${usd(prices.kinesisPutPayloadUnit * 1e6)} per million 25 KB PUT payload units; Kinesis on-demand ${usd(prices.kinesisOnDemandStreamHour)} per stream-hour and ${usd(prices.kinesisOnDemandGibIn)} per GiB in (records rounded up to 1 KB). Not confirmed from a stored page: the on-demand stream-hour and the provisioned RCU-hour. Sources: ${prices.sources.join(', ')}.`,
     `Not counted: free tiers, the stream's hours outside the scan, consumers and data out, retention, CloudWatch logs and metrics, the completion event, the failed-invocations queue, data transfer (free within a region).`,
   ];

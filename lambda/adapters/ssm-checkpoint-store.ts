@@ -147,6 +147,7 @@ export class SsmCheckpointStore implements CheckpointStore {
   async loadScanAndSegment(
     segment: number,
     peers: readonly number[] = [],
+    options: { readonly hint?: boolean } = {},
   ): Promise<{
     scan: ScanRecord | null;
     checkpoint: SegmentCheckpoint | null;
@@ -157,7 +158,7 @@ export class SsmCheckpointStore implements CheckpointStore {
     }
     const name = this.segmentName(segment);
     const peerNames = peers.map((peer) => this.segmentName(peer));
-    const { scan, values } = await this.getMany([name, ...peerNames]);
+    const { scan, values } = await this.getMany([name, ...peerNames], options.hint === true);
     const text = values.get(name);
     return {
       scan,
@@ -173,8 +174,9 @@ export class SsmCheckpointStore implements CheckpointStore {
   /** The scan (with its stop request) and other parameters, in one GetParameters call. */
   private async getMany(
     names: readonly string[],
+    once = false,
   ): Promise<{ scan: ScanRecord | null; values: Map<string, string> }> {
-    const values = await this.getValues([this.scanName(), this.rootName, this.stopName(), ...names]);
+    const values = await this.getValues([this.scanName(), this.rootName, this.stopName(), ...names], once);
     const stop = stopRequestedFor(values.get(this.stopName()));
     return { scan: withStopRequest(this.scanIn(values), stop), values };
   }
@@ -210,11 +212,10 @@ export class SsmCheckpointStore implements CheckpointStore {
   }
 
   /** Up to 10 parameters' values by name, in one GetParameters call; missing ones are absent. */
-  private async getValues(names: readonly string[]): Promise<Map<string, string>> {
+  private async getValues(names: readonly string[], once = false): Promise<Map<string, string>> {
     try {
-      const { Parameters } = await this.send(() =>
-        this.client.send(new GetParametersCommand({ Names: [...names] })),
-      );
+      const call = () => this.client.send(new GetParametersCommand({ Names: [...names] }));
+      const { Parameters } = await (once ? call() : this.send(call));
       return new Map(
         (Parameters ?? []).flatMap((p) =>
           p.Name !== undefined && p.Value !== undefined ? [[p.Name, p.Value]] : [],

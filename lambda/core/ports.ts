@@ -114,6 +114,8 @@ export interface CheckpointStore {
   loadScanAndSegment(
     segment: number,
     peers?: readonly number[],
+    /** A hint, not needed: read once, without waiting out throttling. */
+    options?: { readonly hint?: boolean },
   ): Promise<{
     scan: ScanRecord | null;
     checkpoint: SegmentCheckpoint | null;

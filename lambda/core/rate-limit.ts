@@ -236,9 +236,9 @@ export class AdaptiveRate {
 
   /**
    * The chain's share grew `factor` times (fewer chains write to the stream now): the pace grows
-   * as much at once, rather than by 10% a second, keeping what throttling taught it, and to at
-   * least `initial` (the new share, where a new invocation would start), and the record limit
-   * becomes `maxRecordsPerSecond`.
+   * as much at once, rather than by 10% a second, and to at least `initial`, the new share, where
+   * a new invocation would start (what throttling taught it counts above that share), and the
+   * record limit becomes `maxRecordsPerSecond`.
    */
   reshare(factor: number, options: { readonly initial: number; readonly maxRecordsPerSecond: number }): void {
     const grown = this.limiter.unitsPerSecond * factor;

@@ -324,7 +324,8 @@ class SegmentRun {
     };
     // SSM takes about 3 PutParameter calls a second per account: the chains share a budget.
     this.checkpointIntervalMs = Math.max(this.checkpointIntervalMs, this.turns.cycleMs);
-    if (event.generation === 1) this.rampMs = Math.max(ChainPolicy.firstCheckpointGapMs, this.turns.cycleMs);
+    // A chain with no checkpoint yet in this scan (its first invocation, or a relaunch of a lost one).
+    if (this.found === null) this.rampMs = Math.max(ChainPolicy.firstCheckpointGapMs, this.turns.cycleMs);
     // Every chain starts writing at its share of the stream's shards and adapts to throttling.
     // maxItemsPerSecond applies per request, so the records of a page go out evenly.
     const shares = this.shares();
@@ -444,7 +445,7 @@ class SegmentRun {
       }
     } finally {
       // No call outlives the invocation: an error path waits for the writes still in flight.
-      await Promise.allSettled(writes.map((w) => w.write));
+      await Promise.allSettled([...writes.map((w) => w.write), this.peerRead]);
     }
   }
 
@@ -541,11 +542,13 @@ class SegmentRun {
   private async checkpoint(): Promise<void> {
     const { clock, log } = this.ports;
     this.lastCheckpointAt = clock.now();
-    // The claim starts the ramp: the gap doubles after each cadence checkpoint.
-    if (this.claimTried) this.rampMs *= 2;
+    const afterClaim = this.claimTried;
     this.claimTried = true;
     try {
+      const before = this.lastWriteAt;
       await this.save({ ...this.requireSaved(), ...this.progress, stalls: 0 }, { cadence: true });
+      // The claim starts the ramp: the gap doubles after each cadence checkpoint written.
+      if (afterClaim && this.lastWriteAt !== before) this.rampMs *= 2;
     } catch (error) {
       if (!isThrottling(error)) throw error;
       this.rampMs = Number.POSITIVE_INFINITY;
@@ -723,8 +726,9 @@ class SegmentRun {
 
   /**
    * Reads the peers' checkpoints between this chain's own, when they fit in one read and some
-   * other chain still runs, at most every `peerReadMsPerChain` × chains. Nothing waits for it:
-   * it only shares the pace out anew, and a refused or failed read is skipped.
+   * other chain still runs, at most every `peerReadMsPerChain` × chains. Only the end of the
+   * invocation waits for it: it only shares the pace out anew, in one attempt (a throttled or
+   * failed read is skipped).
    */
   private readPeersIfDue(now: number): void {
     const scan = this.requireScan();
@@ -733,7 +737,7 @@ class SegmentRun {
     if (peers.length === 0 || this.chainsRunning === 1 || this.peerRead !== undefined || now < due) return;
     this.peersReadAt = now;
     this.peerRead = this.ports.store
-      .loadScanAndSegment(this.event.segment, peers)
+      .loadScanAndSegment(this.event.segment, peers, { hint: true })
       .then(
         ({ scan: current, peers: checkpoints }) => {
           if (current?.scanId === scan.scanId) this.notePeers(current, peers, checkpoints);

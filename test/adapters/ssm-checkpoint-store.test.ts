@@ -537,6 +537,17 @@ describe('SsmCheckpointStore', () => {
       expect(ssm.commandCalls(PutParameterCommand).length).toBeGreaterThan(3);
     });
 
+    it('reads a hint once, without waiting out throttling', async () => {
+      ssm.on(GetParametersCommand).rejects(throttling());
+
+      const error = await newStore(30_000)
+        .loadScanAndSegment(1, [0], { hint: true })
+        .catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(TransientError);
+      expect(ssm).toHaveReceivedCommandTimes(GetParametersCommand, 1);
+    });
+
     it('does not retry other errors', async () => {
       ssm.on(GetParametersCommand).rejects(accessDenied());
 

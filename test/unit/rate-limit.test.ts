@@ -135,16 +135,17 @@ describe('AdaptiveRate', () => {
     expect(rate.pace).toBeCloseTo(7.5);
   });
 
-  it('grows by the factor its share grew, to at least the new share, keeping what throttling taught it', () => {
+  it('grows by the factor its share grew, to at least the new share', () => {
     const clock = fakeClock();
     const rate = new AdaptiveRate(clock, { initial: 2, maxRecordsPerSecond: 30 });
     clock.advance(1000);
     rate.throttled(clock.now());
     expect(rate.pace).toBe(1.5);
 
-    // Three chains on 6 shards become two: 1.5 times the pace, above the new share of 3.
-    rate.reshare(1.5, { initial: 1, maxRecordsPerSecond: 45 });
-    expect(rate.pace).toBe(2.25);
+    // Four chains on 6 shards (1.5 each) become two: twice the pace, 3, above the new share of 3 less
+    // what another writer takes (say 2).
+    rate.reshare(2, { initial: 2, maxRecordsPerSecond: 45 });
+    expect(rate.pace).toBe(3);
     expect(rate.recordsPerSecond).toBe(45);
     // Much throttled (by other writers, say), then alone: at least the whole share.
     rate.throttled(clock.now() + 1000);

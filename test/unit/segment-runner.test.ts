@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { SegmentEvent } from '../../lambda/contract';
 import { DeadlineError, FatalScanError, TransientError } from '../../lambda/core/errors';
 import { startScan } from '../../lambda/core/scan-control';
+import { firstCheckpoint } from '../../lambda/core/scan-state';
 import { ChainPolicy, runSegment, type SegmentOutcome } from '../../lambda/core/segment-runner';
 import { controlConfig, type FakeWorld, fakeWorld, numberedItems, runConfig, startOptions } from '../fakes';
 
@@ -145,9 +146,14 @@ describe('runSegment', () => {
     const at = world.store.segmentWrites().map((write) => (write.updatedAt - startedAt) / 1000);
     expect(at).toEqual([3, 5, 7, 11, 19, 29, 39, 49, 50]);
 
-    // A later invocation of the chain (a hand-off's) checkpoints on the interval alone.
+    // A later invocation of the chain (a hand-off's, after its checkpoint) checkpoints on the
+    // interval alone.
     const later = fakeWorld(numberedItems(300), { pageSize: 10, msPerPage: 1_000 });
     const first = await started(later);
+    const scan = later.store.scan;
+    if (scan === null) throw new Error('no scan');
+    await later.store.saveSegment(firstCheckpoint(scan, first.segment, 1, later.clock.now()));
+    later.store.writes.length = 0;
     await runSegment({ ...first, generation: 2 }, config(later), later.ports);
     const gaps = later.store
       .segmentWrites()
