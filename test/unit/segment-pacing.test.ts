@@ -161,6 +161,29 @@ class PaceRecordingSink extends MemorySink {
   }
 }
 
+/**
+ * A scan of 4 chains on 4 shards whose chains 1 to 3 finish (DONE) just after chain 0's first
+ * checkpoint, for a test that runs chain 0 with the sink's paces recorded.
+ */
+async function othersFinishAfterClaim(items: number) {
+  const world = fakeWorld(numberedItems(items), { pageSize: 10 });
+  const sink = new PaceRecordingSink(world.clock, 100);
+  sink.stream = { mode: 'PROVISIONED', openShards: 4 };
+  const ports = { ...world.ports, sink };
+  const [first, ...others] = await start(world, { segments: 4 }, ports);
+  if (first === undefined) throw new Error('no segment');
+  world.store.afterSegmentWrite = (checkpoint) => {
+    world.store.afterSegmentWrite = undefined;
+    const scan = world.store.scan;
+    if (scan === null || checkpoint.segment !== first.segment) throw new Error('unexpected write');
+    for (const { segment } of others) {
+      const done = { ...firstCheckpoint(scan, segment, 0, world.clock.now()), state: SegmentState.done };
+      world.store.segments.set(segment, encodeSegment(done));
+    }
+  };
+  return { world, sink, ports, first };
+}
+
 describe('throughput limits', () => {
   it("sends each running chain's records at no more than its share of maxItemsPerSecond", async () => {
     const world = fakeWorld(numberedItems(400), { pageSize: 10 });
@@ -277,22 +300,7 @@ describe('throughput limits', () => {
   });
 
   it('raises its pace at its next checkpoint when the other chains finish meanwhile', async () => {
-    const world = fakeWorld(numberedItems(400), { pageSize: 10 });
-    const sink = new PaceRecordingSink(world.clock, 100);
-    sink.stream = { mode: 'PROVISIONED', openShards: 4 };
-    const ports = { ...world.ports, sink };
-    const [first, ...others] = await start(world, { segments: 4 }, ports);
-    if (first === undefined) throw new Error('no segment');
-    // The other three chains finish just after the first one's first checkpoint.
-    world.store.afterSegmentWrite = (checkpoint) => {
-      world.store.afterSegmentWrite = undefined;
-      const scan = world.store.scan;
-      if (scan === null || checkpoint.segment !== first.segment) throw new Error('unexpected write');
-      for (const { segment } of others) {
-        const done = { ...firstCheckpoint(scan, segment, 0, world.clock.now()), state: SegmentState.done };
-        world.store.segments.set(segment, encodeSegment(done));
-      }
-    };
+    const { world, sink, ports, first } = await othersFinishAfterClaim(400);
     const paces: number[] = [];
     sink.beforePut = () => paces.push(sink.paces.at(-1)?.pace ?? 0);
 
@@ -306,21 +314,7 @@ describe('throughput limits', () => {
   });
 
   it('reads the other chains between its checkpoints, and takes up their share within seconds', async () => {
-    const world = fakeWorld(numberedItems(8000), { pageSize: 10 });
-    const sink = new PaceRecordingSink(world.clock, 100);
-    sink.stream = { mode: 'PROVISIONED', openShards: 4 };
-    const ports = { ...world.ports, sink };
-    const [first, ...others] = await start(world, { segments: 4 }, ports);
-    if (first === undefined) throw new Error('no segment');
-    world.store.afterSegmentWrite = (checkpoint) => {
-      world.store.afterSegmentWrite = undefined;
-      const scan = world.store.scan;
-      if (scan === null || checkpoint.segment !== first.segment) throw new Error('unexpected write');
-      for (const { segment } of others) {
-        const done = { ...firstCheckpoint(scan, segment, 0, world.clock.now()), state: SegmentState.done };
-        world.store.segments.set(segment, encodeSegment(done));
-      }
-    };
+    const { world, sink, ports, first } = await othersFinishAfterClaim(8000);
     const startedAt = world.clock.now();
     const paces: { at: number; pace: number }[] = [];
     sink.beforePut = () =>
