@@ -181,6 +181,8 @@ class SegmentRun {
   private pendingCheckpoint: Promise<void> | undefined;
   /** The scan's chains that still write, this one included, as their checkpoints said at its last read. */
   private chainsRunning = 1;
+  /** The other chains whose checkpoints ride along with this chain's reads (see `peersOf`). */
+  private peers: readonly number[] = [];
   /** This invocation's pace on the stream and its read budget, once it scans. */
   private limits: { readonly pace: AdaptiveRate; readonly reads: RateLimiter } | undefined;
   /** When the peers' checkpoints were last read (with a checkpoint or on their own), and a read of them under way. */
@@ -237,6 +239,7 @@ class SegmentRun {
     if (scan === null || scan.scanId !== event.scanId) return 'the scan is no longer the current one';
     if (!isActive(scan.state)) return `the scan is ${scan.state}`;
     this.chainsRunning = chainsRunning(scan, peers, peerCheckpoints);
+    this.peers = peersOf(event.segment, scan.chains);
     // A LastEvaluatedKey is only valid with the Segment and TotalSegments that produced it.
     if (event.totalSegments !== scan.totalSegments) {
       return `the event has totalSegments ${event.totalSegments}, the scan ${scan.totalSegments}`;
@@ -691,7 +694,7 @@ class SegmentRun {
     // for the next); a hand-off, DONE or FAILED waits for its turn.
     if (options.cadence === true && !this.turns.isOpen(clock.now(), this.lastWriteAt)) return;
     await this.awaitTurn();
-    const peers = peersOf(event.segment, this.requireScan().chains);
+    const { peers } = this;
     const {
       scan,
       checkpoint: current,
@@ -732,7 +735,7 @@ class SegmentRun {
    */
   private readPeersIfDue(now: number): void {
     const scan = this.requireScan();
-    const peers = peersOf(this.event.segment, scan.chains);
+    const { peers } = this;
     const due = this.peersReadAt + ChainPolicy.peerReadMsPerChain * scan.chains;
     if (peers.length === 0 || this.chainsRunning === 1 || this.peerRead !== undefined || now < due) return;
     this.peersReadAt = now;
@@ -897,6 +900,7 @@ function pickProgress(cp: SegmentCheckpoint): Progress {
  * them when they fit in one read, else none (a chain then assumes all of them run).
  */
 function peersOf(segment: number, chains: number): number[] {
+  if (chains - 1 > PEERS_PER_READ) return [];
   const peers = Array.from({ length: chains }, (_, chain) => chain).filter((chain) => chain !== segment);
   return peers.length > PEERS_PER_READ ? [] : peers;
 }
