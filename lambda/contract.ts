@@ -36,12 +36,39 @@ export const ScannerEnv = {
   eventBusName: 'SCANNER_EVENT_BUS_NAME',
   /** A running segment whose checkpoint is older than this is reported as stalled. */
   stalledAfterMs: 'SCANNER_STALLED_AFTER_MS',
+  /** The consumers' progress table, read by `status`; unset when no consumer is tracked. */
+  progressTable: 'SCANNER_PROGRESS_TABLE',
+  /** The tracked consumers' names, as a JSON array of strings. */
+  consumers: 'SCANNER_CONSUMERS',
 } as const;
 
 /** Environment variables read by the example consumer. */
 export const ConsumerEnv = {
   /** DynamoDB table of the idempotency records (partition key `id`, TTL attribute `expiration`). */
   idempotencyTable: 'CONSUMER_IDEMPOTENCY_TABLE',
+  /**
+   * The progress table (partition key `pk`, sort key `sk`, TTL attribute `expiresAt`): set, the
+   * consumer counts the records it processed per scan. Unset, it counts nothing.
+   */
+  progressTable: 'CONSUMER_PROGRESS_TABLE',
+  /** The consumer's name in its progress and in "Scan Processed". @default AWS_LAMBDA_FUNCTION_NAME */
+  consumerName: 'CONSUMER_NAME',
+  /** EventBridge bus that receives "Scan Processed". @default 'default' */
+  eventBusName: 'CONSUMER_EVENT_BUS_NAME',
+} as const;
+
+/**
+ * Environment variables read by the progress function: it sets each tracked consumer's total
+ * from "Scan Completed" and counts the records of batches that failed every retry.
+ */
+export const ProgressEnv = {
+  progressTable: 'PROGRESS_TABLE',
+  /** The tracked consumers, as a JSON array of `{ "name": …, "failureQueueArn": … }`. */
+  consumers: 'PROGRESS_CONSUMERS',
+  /** The stream, read back for the records of a failed batch. */
+  streamName: 'PROGRESS_STREAM_NAME',
+  /** EventBridge bus that receives "Scan Processed". */
+  eventBusName: 'PROGRESS_EVENT_BUS_NAME',
 } as const;
 
 /** Defaults applied when an environment variable is unset. */
@@ -121,6 +148,51 @@ export type RecordFormat = (typeof RecordFormat)[keyof typeof RecordFormat];
 
 /** The event published to EventBridge when a scan completes; `detail` is a `CompletionDetail`. */
 export const CompletionEvent = { source: 'ddbscan', detailType: 'Scan Completed' } as const;
+
+/**
+ * Published once per tracked consumer and scan when the consumer has processed, or failed every
+ * retry of, each of the scan's records; `detail` is a `ProcessedDetail`.
+ */
+export const ProcessedEvent = { source: 'ddbscan', detailType: 'Scan Processed' } as const;
+
+/** `detail` of "Scan Processed". */
+export interface ProcessedDetail {
+  readonly scanId: string;
+  readonly consumer: string;
+  /** The scan's records: `recordsPut` of its completion. */
+  readonly total: number;
+  /** Distinct records the consumer processed (each once, however often it was delivered). */
+  readonly processed: number;
+  /** Distinct records that failed every retry and were not processed since. */
+  readonly failed: number;
+  readonly firstProcessedAt: string | null;
+  readonly lastProcessedAt: string | null;
+  readonly durationSeconds: number;
+}
+
+/** A tracked consumer's progress through a scan, in `status`. */
+export interface ConsumerProgress {
+  readonly consumer: string;
+  /**
+   * WAITING: nothing processed yet; PROCESSING; PROCESSED: processed + failed = total, none
+   * failed; FAILED: processed + failed = total, some failed (`ddbscan failures` lists them).
+   */
+  readonly state: 'WAITING' | 'PROCESSING' | 'PROCESSED' | 'FAILED';
+  /** The scan's records once it completed; null before. */
+  readonly total: number | null;
+  readonly processed: number;
+  readonly failed: number;
+  /** (processed + failed) of total, or of the records put so far while the scan runs. */
+  readonly percent: number | null;
+  /** Records processed per second between the first and the last. */
+  readonly recordsPerSecond: number;
+  /** Records put to the stream that the consumer has neither processed nor failed. */
+  readonly lag: number;
+  readonly firstProcessedAt: string | null;
+  readonly lastProcessedAt: string | null;
+  /** "Scan Processed": sent, unknown (may or may not have been published, never sent twice), or null. */
+  readonly processedEvent: CompletionEventOutcome | null;
+}
 
 /** A typed attribute value in JSON (binary as base64), as in DynamoDB's JSON API. */
 export type AttributeValueJsonMap = Readonly<Record<string, unknown>>;
@@ -318,6 +390,8 @@ export interface StatusResponse {
    * or by hand): their chains are neither relaunched nor resumed until they are deleted.
    */
   readonly unreadableParameters: readonly string[];
+  /** Each tracked consumer's progress through this scan; empty when none is tracked. */
+  readonly consumers: readonly ConsumerProgress[];
 }
 
 /** Whether a completed scan's "Scan Completed" event was published. */

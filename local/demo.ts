@@ -4,6 +4,8 @@ import { createConsumerHandler } from '../lambda/consumer/consumer-handler';
 import {
   CompletionEvent,
   ConsumerEnv,
+  type ConsumerProgress,
+  ProcessedEvent,
   ScanState,
   type StartResponse,
   type StatusResponse,
@@ -12,7 +14,7 @@ import { checkDelivery, type DeliveryReport } from './delivery-check';
 import { createDemoTable, generateItems, writeItems } from './demo-data';
 import { pollStream } from './kinesis-poller';
 import type { LocalLambdaOptions } from './local-lambda';
-import { createStream, createTable } from './local-resources';
+import { createProgressTable, createStream, createTable } from './local-resources';
 import { deployLocalScanner } from './local-scanner';
 import { type LocalStack, startLocalStack } from './local-stack';
 import { readWholeStream } from './stream-reader';
@@ -47,6 +49,10 @@ export interface DemoResult {
   readonly completionEvents: number;
   /** Distinct items the example consumer processed (idempotent on the record id). */
   readonly consumedItems: number;
+  /** The example consumer's progress as `status` shows it once it has read the whole stream. */
+  readonly consumer: ConsumerProgress | undefined;
+  /** "Scan Processed" events the example consumer published. */
+  readonly processedEvents: number;
   readonly invocations: number;
   readonly seconds: number;
   /** Why the demo failed, when it did. */
@@ -68,6 +74,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const count = options.items ?? 3000;
   const tableName = 'DemoOrders';
   const streamName = 'demo-scan-stream';
+  const progressTable = 'ddbscan-progress';
   const stack = await startLocalStack({ lambda: { asyncRetryDelaysMs: [200, 400], ...options.lambda } });
   try {
     print(
@@ -76,6 +83,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const items = generateItems(count, { seed: options.seed });
     await createDemoTable(stack.clients.dynamodb, tableName);
     await createStream(stack.clients.kinesis, streamName, options.shards ?? 4);
+    await createProgressTable(stack.clients.dynamodb, progressTable);
     const loadStarted = Date.now();
     await writeItems(stack.clients.dynamodb, tableName, items);
     print(`table ${tableName}: ${count} items written in ${seconds(loadStarted)} s`);
@@ -87,6 +95,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       handoffMs: options.handoffMs ?? 1000,
       checkpointIntervalMs: options.checkpointIntervalMs ?? 250,
       pageSize: options.pageSize ?? 50,
+      progress: { tableName: progressTable, consumers: [EXAMPLE_CONSUMER] },
     });
     const started = Date.now();
     const segments = options.segments ?? 4;
@@ -110,6 +119,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const consumed = await runExampleConsumer(
       stack,
       streamName,
+      progressTable,
       everyFewSeconds((n) => print(`  ${n} of ${records.length} records consumed`)),
     );
     print(`${consumed.records} records consumed in ${seconds(consuming)} s`);
@@ -118,6 +128,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         e.detailType === CompletionEvent.detailType &&
         (e.detail as { scanId?: unknown }).scanId === start.scanId,
     ).length;
+    const processedEvents = stack.eventbridge.events.filter(
+      (e) =>
+        e.detailType === ProcessedEvent.detailType &&
+        (e.detail as { scanId?: unknown }).scanId === start.scanId,
+    );
+    const consumer = (
+      (await invoke(stack.clients.lambda, scanner.functionName, { action: 'status' })) as StatusResponse
+    ).consumers?.find((c) => c.consumer === EXAMPLE_CONSUMER);
 
     const problems: string[] = [];
     if (status.state !== ScanState.completed)
@@ -130,6 +148,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     if (completionEvents !== 1) problems.push(`${completionEvents} completion events instead of 1`);
     if (consumed.items !== count)
       problems.push(`the example consumer processed ${consumed.items} items, not ${count}`);
+    if (consumer?.state !== 'PROCESSED' || consumer.processed !== count)
+      problems.push(
+        `the example consumer's progress reads ${consumer?.state ?? 'nothing'}: ${consumer?.processed ?? 0} processed, ${consumer?.failed ?? 0} failed, of ${consumer?.total ?? '?'}`,
+      );
+    if (processedEvents.length !== 1)
+      problems.push(`${processedEvents.length} Scan Processed events instead of 1`);
 
     print('');
     print(`scan ${start.scanId}: ${status.state} in ${elapsed.toFixed(1)} s`);
@@ -143,6 +167,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     print(`  hand-offs                 ${status.handoffs}`);
     print(`  completion events         ${completionEvents}`);
     print(`  consumer: items processed ${consumed.items} (once each, of ${consumed.records} records)`);
+    print(
+      `  consumer progress         ${consumer?.consumer ?? EXAMPLE_CONSUMER} ${consumer?.state ?? 'none'}: ${consumer?.processed ?? 0} processed, ${consumer?.failed ?? 0} failed, of ${consumer?.total ?? '?'}`,
+    );
+    print(`  Scan Processed events     ${processedEvents.length}`);
+    for (const event of processedEvents) print(`    ${JSON.stringify(event.detail)}`);
     print(`  Lambda invocations        ${stack.lambda.stats.invocations}`);
     print(`  SSM writes                ${stack.ssm.calls.PutParameter ?? 0}`);
     print(problems.length === 0 ? 'every item arrived, unchanged' : `FAILED: ${problems.join('; ')}`);
@@ -153,6 +182,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       delivery,
       completionEvents,
       consumedItems: consumed.items,
+      consumer,
+      processedEvents: processedEvents.length,
       invocations: stack.lambda.stats.invocations,
       seconds: elapsed,
       problems,
@@ -240,6 +271,7 @@ export async function invoke(client: LambdaClient, functionName: string, payload
 async function runExampleConsumer(
   stack: LocalStack,
   streamName: string,
+  progressTable: string,
   onProgress: (records: number) => void,
 ): Promise<{ items: number; records: number }> {
   const idempotencyTable = 'ddbscan-idempotency';
@@ -251,7 +283,13 @@ async function runExampleConsumer(
   });
   const processed = new Set<string>();
   const consumer = createConsumerHandler({
-    env: { ...stack.env, [ConsumerEnv.idempotencyTable]: idempotencyTable, POWERTOOLS_LOG_LEVEL: 'SILENT' },
+    env: {
+      ...stack.env,
+      [ConsumerEnv.idempotencyTable]: idempotencyTable,
+      [ConsumerEnv.progressTable]: progressTable,
+      [ConsumerEnv.consumerName]: EXAMPLE_CONSUMER,
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+    },
     process: async (record) => {
       processed.add(
         JSON.stringify(record.keys, (_, v) =>
@@ -263,6 +301,9 @@ async function runExampleConsumer(
   const report = await pollStream(stack.clients.kinesis, streamName, consumer, { onProgress });
   return { items: processed.size, records: report.records };
 }
+
+/** The example consumer's name in its progress and its "Scan Processed" event. */
+const EXAMPLE_CONSUMER = 'example-consumer';
 
 /** The callback, called at most every few seconds: progress that never goes silent for long, nor floods. */
 function everyFewSeconds<T>(report: (value: T) => void): (value: T) => void {

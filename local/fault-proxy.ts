@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { LocalTransactions } from './dynamodb-transactions';
 import type { FaultInjector, PutEntry, ServiceCall } from './faults';
 import { close, listen, readBody, sendJson } from './http';
 
@@ -9,6 +10,8 @@ import { close, listen, readBody, sendJson } from './http';
  */
 export class FaultProxy {
   private server: Server | undefined;
+  /** dynalite has no TransactWriteItems: the proxy serves it. */
+  private transactions: LocalTransactions | undefined;
 
   constructor(
     private readonly service: ServiceCall['service'],
@@ -24,6 +27,7 @@ export class FaultProxy {
 
   async stop(): Promise<void> {
     if (this.server) await close(this.server);
+    this.transactions?.destroy();
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -54,6 +58,15 @@ export class FaultProxy {
     }
     if (action?.kind === 'fail-entries' && operation === 'PutRecords')
       return this.putSome(request, response, input, action.errorFor);
+    if (this.service === 'dynamodb' && operation === 'TransactWriteItems') {
+      this.transactions ??= new LocalTransactions(this.upstream);
+      const answer = await this.transactions.transactWrite(input);
+      if (action?.kind === 'kill') {
+        this.faults.kill(fault?.container);
+        return void response.destroy();
+      }
+      return sendJson(response, answer.status, answer.body, DYNAMODB_JSON);
+    }
     const forwarded =
       this.service === 'dynamodb' && operation === 'Scan' ? scanWithinDynalite(input, body) : body;
     if (forwarded === null) return sendJson(response, 200, emptyScan(input), DYNAMODB_JSON);

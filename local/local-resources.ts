@@ -39,3 +39,34 @@ export async function createStream(client: KinesisClient, streamName: string, sh
     return StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
   }, `Stream ${streamName}`);
 }
+
+/**
+ * Creates the consumers' progress table as the construct does: `pk` and `sk`, and the sparse
+ * index of failed records (`failedOf`, `failedAt`).
+ */
+export async function createProgressTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  await createTable(client, {
+    TableName: tableName,
+    AttributeDefinitions: [
+      { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'sk', AttributeType: 'S' },
+      { AttributeName: 'failedOf', AttributeType: 'S' },
+      { AttributeName: 'failedAt', AttributeType: 'N' },
+    ],
+    KeySchema: [
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: 'failed',
+        KeySchema: [
+          { AttributeName: 'failedOf', KeyType: 'HASH' },
+          { AttributeName: 'failedAt', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ],
+    BillingMode: 'PAY_PER_REQUEST',
+  });
+}

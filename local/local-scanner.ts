@@ -31,6 +31,8 @@ export interface LocalScannerOptions {
   readonly checkpointWritesPerSecond?: number;
   /** Chains a start runs at once when it names no concurrency. @default the scanner's, 100 */
   readonly concurrency?: number;
+  /** The tracked consumers' progress table and names, as the construct sets them. @default none */
+  readonly progress?: { readonly tableName: string; readonly consumers: readonly string[] };
   /** Wraps the in-process handler, e.g. to observe invocations. @default none */
   readonly instrument?: (handler: LocalHandler) => LocalHandler;
 }
@@ -72,6 +74,8 @@ export async function deployLocalScanner(
     // The construct uses the timeout plus a minute; a minute is too long next to a 1 s local timeout.
     [ScannerEnv.stalledAfterMs]: String(Math.max(1000, 2 * (options.timeoutMs ?? 900_000))),
     POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
+    [ScannerEnv.progressTable]: options.progress?.tableName,
+    [ScannerEnv.consumers]: options.progress && JSON.stringify(options.progress.consumers),
   };
   // Unset settings stay unset (a worker's environment would turn undefined into "undefined").
   const env = Object.fromEntries(

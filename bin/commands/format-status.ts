@@ -1,5 +1,10 @@
 import { styleText } from 'node:util';
-import { ScanState, type StartResponse, type StatusResponse } from '../../lambda/contract';
+import {
+  type ConsumerProgress,
+  ScanState,
+  type StartResponse,
+  type StatusResponse,
+} from '../../lambda/contract';
 
 /** The colour of each state, on a terminal that shows colour. */
 const STATE_COLORS: Record<ScanState, 'cyan' | 'yellow' | 'green' | 'red' | 'gray'> = {
@@ -42,8 +47,22 @@ export function formatStatus(status: StatusResponse, options: { readonly color?:
   for (const name of status.unreadableParameters ?? []) {
     lines.push(`  unreadable ${name} (written by another version or by hand: delete it, or restart)`);
   }
+  // A scanner older than consumer tracking answers without `consumers`.
+  for (const c of status.consumers ?? []) lines.push(formatConsumer(c));
   if (status.error) lines.push(`  error      ${status.error}`);
   return lines;
+}
+
+/** One line per tracked consumer: its state and counts, rate and lag. */
+function formatConsumer(c: ConsumerProgress): string {
+  const of = c.total === null ? '' : ` of ${count(c.total)}`;
+  const percent = c.percent === null ? '' : ` (${c.percent}%)`;
+  const event =
+    c.processedEvent === 'unknown' ? '; the Scan Processed event may not have been published' : '';
+  return (
+    `  consumer   ${c.consumer}  ${c.state}: ${count(c.processed)} processed, ${count(c.failed)} failed${of}${percent}` +
+    `   ${count(c.recordsPerSecond)} records/s, ${count(c.lag)} behind${event}`
+  );
 }
 
 export function formatStart(answer: StartResponse, verb: string): string {

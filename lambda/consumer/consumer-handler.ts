@@ -3,8 +3,14 @@ import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempo
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
-import { ConsumerEnv } from '../contract';
+import { DynamoDbProgressStore } from '../adapters/dynamodb-progress-store';
+import { EventBridgeEventPublisher } from '../adapters/eventbridge-event-publisher';
+import { systemClock } from '../adapters/system';
+import { ConsumerEnv, ScannerDefaults } from '../contract';
+import { publishIfProcessed } from '../core/consumer-progress';
+import type { ProgressPorts } from '../core/ports';
 import { parseScanRecord, type ScanStreamRecord } from './parse-scan-record';
 
 /** How long a processed record id is remembered: longer than the stream keeps records (24 h by default). */
@@ -44,27 +50,102 @@ export function createConsumerHandler(options: ConsumerOptions = {}) {
     expiresAfterSeconds: REMEMBER_SECONDS,
   });
   let processOnce: ((record: ScanStreamRecord) => Promise<void>) | undefined;
+  let tracking: Tracking | null | undefined;
+  let dynamodb: DynamoDBClient | undefined;
 
   return async function handler(event: KinesisStreamEvent, context: Context) {
+    dynamodb ??= new DynamoDBClient({
+      endpoint: env.AWS_ENDPOINT_URL_DYNAMODB || undefined,
+      region: env.AWS_REGION,
+    });
     processOnce ??= makeIdempotent(work, {
       persistenceStore: new DynamoDBPersistenceLayer({
         tableName: required(env, ConsumerEnv.idempotencyTable),
-        awsSdkV3Client: new DynamoDBClient({
-          endpoint: env.AWS_ENDPOINT_URL_DYNAMODB || undefined,
-          region: env.AWS_REGION,
-        }),
+        awsSdkV3Client: dynamodb,
       }),
       config,
     });
+    tracking ??= trackingOf(env, dynamodb, logger);
     config.registerLambdaContext(context);
+    // The records processed (or found processed) in this invocation, by scan.
+    const succeeded = new Map<string, string[]>();
     const recordHandler = async (record: KinesisStreamRecord) => {
       const once = processOnce;
       if (once === undefined) throw new Error('the consumer is not initialized');
-      await once(parseScanRecord(record));
+      const parsed = parseScanRecord(record);
+      await once(parsed);
+      const ids = succeeded.get(parsed.scan.scanId) ?? [];
+      ids.push(parsed.eventID);
+      succeeded.set(parsed.scan.scanId, ids);
     };
     // In shard order: the copies of an item arrive on one shard, in the order they were written.
-    return processPartialResponse(event, recordHandler, processor, { context, processInParallel: false });
+    const response = await processPartialResponse(event, recordHandler, processor, {
+      context,
+      processInParallel: false,
+    });
+    if (tracking) await count(tracking, succeeded, context.awsRequestId);
+    return response;
   };
+}
+
+/** Where a tracked consumer counts, and as whom. */
+interface Tracking {
+  readonly consumer: string;
+  readonly ports: ProgressPorts;
+}
+
+function trackingOf(
+  env: Readonly<Record<string, string | undefined>>,
+  dynamodb: DynamoDBClient,
+  logger: Logger,
+): Tracking | null {
+  const table = env[ConsumerEnv.progressTable];
+  if (!table) return null;
+  const consumer = env[ConsumerEnv.consumerName] || env.AWS_LAMBDA_FUNCTION_NAME;
+  if (!consumer) {
+    throw new Error(
+      `Invalid environment variable ${ConsumerEnv.consumerName}: expected the consumer's name (or AWS_LAMBDA_FUNCTION_NAME), received nothing.`,
+    );
+  }
+  // PutEvents has no idempotency token: never resent by the SDK (see EventBridgeEventPublisher).
+  const eventbridge = new EventBridgeClient({
+    endpoint: env.AWS_ENDPOINT_URL_EVENTBRIDGE || undefined,
+    region: env.AWS_REGION,
+    maxAttempts: 1,
+  });
+  const bus = env[ConsumerEnv.eventBusName] || ScannerDefaults.eventBusName;
+  return {
+    consumer,
+    ports: {
+      store: new DynamoDbProgressStore(dynamodb, table),
+      events: new EventBridgeEventPublisher(eventbridge, bus),
+      clock: systemClock,
+      log: logger,
+    },
+  };
+}
+
+/**
+ * Counts the batch's processed records and publishes "Scan Processed" when they were the last.
+ * A failure to count fails the invocation: Lambda retries the batch, whose records are then
+ * found processed (idempotency) and counted, each once. A count swallowed here would be lost.
+ */
+async function count(tracking: Tracking, succeeded: Map<string, string[]>, holder: string): Promise<void> {
+  const { consumer, ports } = tracking;
+  for (const [scanId, eventIDs] of succeeded) {
+    try {
+      await ports.store.markProcessed(consumer, scanId, eventIDs, ports.clock.now());
+      await publishIfProcessed(consumer, scanId, holder, ports);
+    } catch (error) {
+      ports.log.error('counting processed records failed; the batch is retried', {
+        scanId,
+        consumer,
+        records: eventIDs.length,
+        error: error as Error,
+      });
+      throw error;
+    }
+  }
 }
 
 function required(env: Readonly<Record<string, string | undefined>>, name: string): string {

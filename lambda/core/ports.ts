@@ -1,4 +1,10 @@
-import type { CompletionDetail, ScannerMetrics, SegmentEvent } from '../contract';
+import type {
+  CompletionDetail,
+  CompletionEventOutcome,
+  ProcessedDetail,
+  ScannerMetrics,
+  SegmentEvent,
+} from '../contract';
 import type { AttributeMap, ItemJson } from './attribute-value';
 import type { AdaptiveRate } from './rate-limit';
 import type { OutboundRecord } from './record-format';
@@ -229,4 +235,87 @@ export interface ScannerPorts {
   readonly ids: IdSource;
   readonly log: Log;
   readonly metrics: Metrics;
+  /**
+   * The tracked consumers: `status` shows their progress, and a scan's completion records its
+   * total for each. @default none
+   */
+  readonly progress?: TrackedConsumers;
+}
+
+export interface TrackedConsumers {
+  readonly store: ProgressStore;
+  readonly events: ProcessedEventPublisher;
+  readonly consumers: readonly string[];
+}
+
+/** A record that failed every retry of a consumer, as its progress keeps it. */
+export interface FailedRecord {
+  readonly eventID: string;
+  /** The item's key as typed JSON (binary as base64), read back from the stream. */
+  readonly keys: Readonly<Record<string, unknown>>;
+  /** When its failure was counted, epoch milliseconds. */
+  readonly failedAt: number;
+}
+
+/** One consumer's counts for one scan, as the progress store holds them. */
+export interface ProgressCounts {
+  /** The scan's records, once its completion set it. */
+  readonly total: number | null;
+  readonly processed: number;
+  readonly failed: number;
+  /** Epoch milliseconds; null before the first count. */
+  readonly firstAt: number | null;
+  readonly lastAt: number | null;
+  /** Who holds the right to publish "Scan Processed", and what came of it. */
+  readonly event: {
+    readonly holder: string;
+    readonly at: number;
+    readonly outcome?: CompletionEventOutcome;
+  } | null;
+}
+
+/**
+ * Per-consumer, per-scan progress: exact counts of distinct records. Each record id is counted
+ * once, whether it is reported again (a duplicate delivery, a retried batch, a second copy the
+ * scanner wrote) or by several callers at once; a failed record processed later (a replay)
+ * moves from failed to processed.
+ */
+export interface ProgressStore {
+  /** Counts these record ids as processed; returns how many were not counted as processed before. */
+  markProcessed(consumer: string, scanId: string, eventIDs: readonly string[], at: number): Promise<number>;
+  /** Counts these records as failed unless they are already counted; returns how many were new. */
+  markFailed(
+    consumer: string,
+    scanId: string,
+    records: readonly Omit<FailedRecord, 'failedAt'>[],
+    at: number,
+  ): Promise<number>;
+  /** A consistent read of the counts. */
+  read(consumer: string, scanId: string): Promise<ProgressCounts>;
+  /** Records the scan's total (once; the same total again changes nothing). */
+  setTotal(consumer: string, scanId: string, total: number): Promise<void>;
+  /** Takes the right to publish "Scan Processed": true for the one caller that takes it (or took it before). */
+  claimEvent(consumer: string, scanId: string, holder: string, at: number): Promise<boolean>;
+  /** Records what came of publishing, or (with null) gives the right back after a refused publish. */
+  settleEvent(
+    consumer: string,
+    scanId: string,
+    holder: string,
+    outcome: CompletionEventOutcome | null,
+  ): Promise<void>;
+  /** The records still counted as failed, oldest first, at most `limit`. */
+  listFailed(consumer: string, scanId: string, limit: number): Promise<FailedRecord[]>;
+}
+
+/** Announces that a consumer has processed a scan. */
+export interface ProcessedEventPublisher {
+  /** As `EventPublisher.publishCompletion`: UncertainOutcomeError when it may have been published. */
+  publishProcessed(detail: ProcessedDetail): Promise<void>;
+}
+
+export interface ProgressPorts {
+  readonly store: ProgressStore;
+  readonly events: ProcessedEventPublisher;
+  readonly clock: Clock;
+  readonly log: Log;
 }

@@ -7,6 +7,7 @@ import {
   ScanState,
   SegmentState,
 } from '../contract';
+import { recordTotals } from './consumer-progress';
 import { type ControlConfig, claim, segmentsOf, summarize } from './control-common';
 import { isThrottling, UncertainOutcomeError } from './errors';
 import { transition } from './lifecycle';
@@ -62,6 +63,7 @@ export async function completeScanIfDone(
   ports.metrics.add(ScannerMetrics.scanDuration, summary.durationSeconds);
   await store.deleteSegments(segments.map((s) => s.segment));
   ports.log.info('scan completed', { scanId: scan.scanId, ...summary });
+  if (ports.progress) await recordTotals(scan.scanId, summary.recordsPut, holder, ports.progress, ports);
   return true;
 }
 

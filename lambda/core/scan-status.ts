@@ -1,6 +1,7 @@
 /** `status`: the scan and its chains' checkpoints, in 1 + chains / 10 SSM reads. */
 
-import { ScanState, SegmentState, type StatusResponse } from '../contract';
+import { type ConsumerProgress, ScanState, SegmentState, type StatusResponse } from '../contract';
+import { consumerProgress } from './consumer-progress';
 import {
   type ControlConfig,
   checkScanId,
@@ -62,6 +63,7 @@ export async function getStatus(
   const percent =
     scan.tableItemCount > 0 ? Math.min(100, (100 * totals.itemsScanned) / scan.tableItemCount) : null;
   const remaining = scan.tableItemCount - totals.itemsScanned;
+  const consumers = await consumersOf(scan.scanId, totals.recordsPut, now, ports);
   return {
     ...scanHeadline(scan),
     itemsScanned: totals.itemsScanned,
@@ -79,7 +81,24 @@ export async function getStatus(
     error: scan.error,
     completionEvent: scan.state === ScanState.completed ? (scan.completionEvent ?? null) : null,
     unreadableParameters: listing.unreadable.map((u) => u.name),
+    consumers,
   };
+}
+
+/** Each tracked consumer's progress through the scan: one consistent read per consumer. */
+async function consumersOf(
+  scanId: string,
+  recordsPut: number,
+  now: number,
+  ports: ScannerPorts,
+): Promise<ConsumerProgress[]> {
+  const progress = ports.progress;
+  if (progress === undefined) return [];
+  return Promise.all(
+    progress.consumers.map(async (consumer) =>
+      consumerProgress(consumer, await progress.store.read(consumer, scanId), recordsPut, now),
+    ),
+  );
 }
 
 function idleStatus(): StatusResponse {
@@ -103,5 +122,6 @@ function idleStatus(): StatusResponse {
     error: null,
     completionEvent: null,
     unreadableParameters: [],
+    consumers: [],
   };
 }

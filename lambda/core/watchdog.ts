@@ -1,5 +1,6 @@
 /** The scheduled watchdog: relaunch stalled chains, complete finished scans, settle stops. */
 import { ScanState, SegmentState } from '../contract';
+import { recordTotals } from './consumer-progress';
 import { type ControlConfig, isStalled, nameScan, repairer, segmentsOf } from './control-common';
 import type { ScannerPorts } from './ports';
 import { completeScanIfDone, settleStoppingScan } from './scan-completion';
@@ -44,6 +45,10 @@ export async function runWatchdog(config: ControlConfig, ports: ScannerPorts): P
       return { ...report, state: ScanState.completed, completed: true };
     }
     return { ...report, relaunched: await relaunchStalled(scan, config, ports) };
+  }
+  if (scan?.state === ScanState.completed && scan.summary !== null && ports.progress) {
+    // A completer that died before recording the consumers' totals left them to this run.
+    await recordTotals(scan.scanId, scan.summary.recordsPut, repairer(ports), ports.progress, ports);
   }
   if (scan?.state !== ScanState.stopping) return report;
   const now = clock.now();

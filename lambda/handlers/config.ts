@@ -13,6 +13,8 @@ export interface ScannerConfig {
   readonly eventBusName: string;
   readonly stalledAfterMs: number;
   readonly region: string;
+  /** The tracked consumers' progress table and names; unset when none is tracked. */
+  readonly progress: { readonly table: string; readonly consumers: readonly string[] } | undefined;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -36,7 +38,29 @@ export function readConfig(env: Env): ScannerConfig {
     stalledAfterMs:
       optionalInteger(env, ScannerEnv.stalledAfterMs, 1000, 86_400_000) ?? ScannerDefaults.stalledAfterMs,
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    progress: progressOf(env),
   };
+}
+
+function progressOf(env: Env): ScannerConfig['progress'] {
+  const table = env[ScannerEnv.progressTable];
+  if (table === undefined || table === '') return undefined;
+  return { table, consumers: readNames(env, ScannerEnv.consumers) };
+}
+
+/** A JSON array of names, e.g. `["Indexer"]`. */
+export function readNames(env: Env, name: string): string[] {
+  const text = env[name] ?? '[]';
+  let names: unknown;
+  try {
+    names = JSON.parse(text);
+  } catch {
+    names = text;
+  }
+  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || n === '')) {
+    throw new ValidationError(`environment variable ${name}`, 'a JSON array of names', text);
+  }
+  return names as string[];
 }
 
 function required(env: Env, name: string): string {

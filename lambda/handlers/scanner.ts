@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { type AwsClients, createAwsClients } from '../adapters/clients';
 import { DynamoDbPageReader } from '../adapters/dynamodb-page-reader';
+import { DynamoDbProgressStore } from '../adapters/dynamodb-progress-store';
 import { EventBridgeEventPublisher } from '../adapters/eventbridge-event-publisher';
 import { KinesisRecordSink } from '../adapters/kinesis-record-sink';
 import { LambdaContinuation } from '../adapters/lambda-continuation';
@@ -109,6 +110,7 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
           now: () => clock.now(),
         })
       : undefined;
+    const events = new EventBridgeEventPublisher(clients.eventbridge, config.eventBusName);
     const ports: ScannerPorts = {
       reader: new DynamoDbPageReader(clients.dynamodb, config.tableName),
       sink: new KinesisRecordSink(clients.kinesis, config.streamName, clock),
@@ -119,11 +121,20 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
           Math.min(deadline - THROTTLE_RETRY_MARGIN_MS, clock.now() + MAX_THROTTLE_RETRY_MS),
       }),
       continuation: new LambdaContinuation(clients.lambda, context.functionName),
-      events: new EventBridgeEventPublisher(clients.eventbridge, config.eventBusName),
+      events,
       clock,
       ids: options.ids ?? randomIds,
       log: logger,
       metrics: metrics ?? discardedMetrics,
+      ...(config.progress === undefined
+        ? {}
+        : {
+            progress: {
+              store: new DynamoDbProgressStore(clients.dynamodb, config.progress.table, clock),
+              events,
+              consumers: config.progress.consumers,
+            },
+          }),
     };
     const control: ControlConfig = {
       tableName: config.tableName,

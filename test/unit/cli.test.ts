@@ -31,6 +31,7 @@ function status(overrides: Partial<StatusResponse> = {}): StatusResponse {
     error: null,
     completionEvent: null,
     unreadableParameters: [],
+    consumers: [],
     ...overrides,
   };
 }
