@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -22,7 +22,12 @@ import {
 import { createBundledFunction } from './bundled-function';
 import { createFunctionRole } from './function-role';
 import { acknowledgeNagFinding, nagResourceName } from './nag';
-import { attachConsumer, type ScanConsumer, type ScanConsumerOptions } from './scan-consumer';
+import {
+  attachConsumer,
+  createProgressTable,
+  type ScanConsumer,
+  type ScanConsumerOptions,
+} from './scan-consumer';
 import { ScannerMonitoring } from './scanner-monitoring';
 
 /** Lambda: a function runs at most 900 s. */
@@ -156,6 +161,8 @@ export class DynamoDbKinesisScanner extends Construct {
   readonly dashboard?: cloudwatch.Dashboard;
   /** The schedule that sends `{"action":"watchdog"}`. */
   readonly watchdog: events.Rule;
+  private progress: dynamodb.Table | undefined;
+  private readonly trackedConsumers: string[] = [];
 
   constructor(scope: Construct, id: string, props: DynamoDbKinesisScannerProps) {
     super(scope, id);
@@ -303,6 +310,35 @@ export class DynamoDbKinesisScanner extends Construct {
    */
   addConsumer(consumer: lambda.IFunction, options: ScanConsumerOptions = {}): ScanConsumer {
     return attachConsumer(this, consumer, options);
+  }
+
+  /**
+   * The consumers' progress table, created with the first consumer attached with
+   * `trackProgress`; the scanner reads it for `status` and records each scan's total in it.
+   */
+  progressTable(): dynamodb.Table {
+    if (this.progress !== undefined) return this.progress;
+    const table = createProgressTable(this);
+    this.progress = table;
+    this.function.addEnvironment(ScannerEnv.progressTable, table.tableName);
+    this.function.addEnvironment(
+      ScannerEnv.consumers,
+      Lazy.string({ produce: () => Stack.of(this).toJsonString(this.trackedConsumers) }),
+    );
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        // Query: a consumer's counters; UpdateItem: a scan's total and the right to publish.
+        actions: ['dynamodb:Query', 'dynamodb:UpdateItem'],
+        resources: [table.tableArn],
+      }),
+    );
+    return table;
+  }
+
+  /** Names a consumer whose progress `status` shows (see `ScanConsumerOptions.trackProgress`). */
+  trackConsumer(name: string): void {
+    this.progressTable();
+    this.trackedConsumers.push(name);
   }
 
   private grantLeastPrivilege(table: dynamodb.ITable): void {

@@ -1,8 +1,11 @@
-import { Duration, Names } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { ConsumerEnv } from '../lambda/contract';
 import type { DynamoDbKinesisScanner } from './dynamodb-kinesis-scanner';
 import { acknowledgeNagFinding } from './nag';
 import { CLI, functionFlagOf } from './scanner-monitoring';
@@ -32,6 +35,15 @@ export interface ScanConsumerOptions {
    * @default - a new SQS queue, encrypted, TLS only, kept 14 days
    */
   readonly onFailure?: lambda.IEventSourceDlq;
+  /**
+   * Count, per scan, the distinct records the consumer processed, show them in `status`, and
+   * publish one "Scan Processed" event when it has processed every record of a completed scan.
+   * For a consumer built with `createConsumerHandler`; the function must be a `lambda.Function`
+   * (its environment is set). Costs about 2 DynamoDB write units per record ($1.25 per million
+   * on demand in us-east-1) in the scanner's progress table.
+   * @default false
+   */
+  readonly trackProgress?: boolean;
 }
 
 /** What `addConsumer` created. */
@@ -41,6 +53,8 @@ export interface ScanConsumer {
   readonly failureQueue?: sqs.Queue;
   /** In alarm while `failureQueue` holds a message (notifying the alarm topic, if any). */
   readonly failureAlarm?: cloudwatch.Alarm;
+  /** With `trackProgress`: the scanner's progress table, shared by its tracked consumers. */
+  readonly progressTable?: dynamodb.Table;
 }
 
 /**
@@ -52,6 +66,11 @@ export function attachConsumer(
   consumer: lambda.IFunction,
   options: ScanConsumerOptions = {},
 ): ScanConsumer {
+  if (options.trackProgress === true && !(consumer instanceof lambda.Function)) {
+    throw new Error(
+      `Invalid trackProgress for ${consumer.node.path}: expected a lambda.Function (its environment names the progress table), received an imported function.`,
+    );
+  }
   const parallelizationFactor = options.parallelizationFactor ?? 2;
   if (!Number.isInteger(parallelizationFactor) || parallelizationFactor < 1 || parallelizationFactor > 10) {
     throw new Error(`Invalid parallelizationFactor: expected 1 to 10, received ${parallelizationFactor}.`);
@@ -98,5 +117,54 @@ export function attachConsumer(
     onFailure,
   });
   consumer.addEventSource(eventSource);
-  return { eventSource, failureQueue, failureAlarm };
+  const progressTable =
+    options.trackProgress === true && consumer instanceof lambda.Function
+      ? trackProgress(scanner, consumer)
+      : undefined;
+  return { eventSource, failureQueue, failureAlarm, progressTable };
+}
+
+const PROGRESS_TABLE_NAG_REASON =
+  "The table holds only the consumers' progress counters and per-record markers, which expire through TTL after " +
+  '30 days; they can be counted again from the stream. Restoring them is never wanted.';
+
+/**
+ * Sets the consumer up to count its records in the scanner's progress table (created with the
+ * first tracked consumer) and publish "Scan Processed"; the scanner reads the counts for
+ * `status` and records each scan's total at completion. Least privilege on both sides.
+ */
+function trackProgress(scanner: DynamoDbKinesisScanner, consumer: lambda.Function): dynamodb.Table {
+  const table = scanner.progressTable();
+  consumer.addEnvironment(ConsumerEnv.progressTable, table.tableName);
+  consumer.addEnvironment(ConsumerEnv.eventBusName, scanner.eventBus.eventBusName);
+  // TransactWriteItems is authorized per action: Put and Update on the markers and counters.
+  consumer.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'],
+      resources: [table.tableArn],
+    }),
+  );
+  scanner.eventBus.grantPutEventsTo(consumer);
+  // The consumer's name at run time is its function name (AWS_LAMBDA_FUNCTION_NAME).
+  scanner.trackConsumer(consumer.functionName);
+  return table;
+}
+
+/** The scanner's progress table: `pk`/`sk`, TTL `expiresAt`, and the sparse index of failed records. */
+export function createProgressTable(scanner: DynamoDbKinesisScanner): dynamodb.Table {
+  const table = new dynamodb.Table(scanner, 'ConsumerProgress', {
+    partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+    sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+    timeToLiveAttribute: 'expiresAt',
+    billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+    encryption: dynamodb.TableEncryption.AWS_MANAGED,
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
+  table.addGlobalSecondaryIndex({
+    indexName: 'failed',
+    partitionKey: { name: 'failedOf', type: dynamodb.AttributeType.STRING },
+    sortKey: { name: 'failedAt', type: dynamodb.AttributeType.NUMBER },
+  });
+  acknowledgeNagFinding(table, 'AwsSolutions-DDB3', PROGRESS_TABLE_NAG_REASON);
+  return table;
 }

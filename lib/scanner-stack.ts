@@ -146,7 +146,7 @@ export class ScannerStack extends Stack {
         ),
       });
       idempotency.grantReadWriteData(consumer);
-      this.scanner.addConsumer(consumer);
+      this.scanner.addConsumer(consumer, { trackProgress: true });
       new CfnOutput(this, 'ExampleConsumerName', { value: consumer.functionName });
     }
   }

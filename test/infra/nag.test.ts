@@ -92,6 +92,7 @@ describe('cdk-nag AwsSolutions', () => {
         'Backfill/ExampleConsumer: AwsSolutions-L1',
         'Backfill/Scanner/Function: AwsSolutions-L1',
         'Backfill/Scanner/ConsumerFailures…: AwsSolutions-SQS3',
+        'Backfill/Scanner/ConsumerProgress: AwsSolutions-DDB3',
         'Backfill/Scanner/FailedInvocations: AwsSolutions-SQS3',
         `Backfill/Scanner/ServiceRole/DefaultPolicy: ${SSM_PATH_FINDING(parameterId, REGION, ACCOUNT)}`,
       ].sort(),

@@ -2,6 +2,7 @@ import { CfnParameter, type CfnResource, Duration, Stack, Tags } from 'aws-cdk-l
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -673,6 +674,101 @@ describe('addConsumer', () => {
     });
     expect(() => scanner.addConsumer(consumer, { parallelizationFactor: 11 })).toThrow(
       'Invalid parallelizationFactor: expected 1 to 10, received 11.',
+    );
+  });
+
+  function statementsOf(stack: Stack, role: iam.IRole | undefined) {
+    const roleId = stack.getLogicalId(role?.node.defaultChild as CfnResource);
+    return Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p.Properties?.Roles).includes(roleId))
+      .flatMap(
+        (p) =>
+          (p.Properties?.PolicyDocument?.Statement ?? []) as {
+            Action: string | string[];
+            Resource: unknown;
+          }[],
+      );
+  }
+
+  it('tracks progress in one encrypted progress table with TTL and the index of failed records', () => {
+    const { stack, scanner, consumer } = consumerScope();
+    const second = new lambda.Function(stack, 'Mailer', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('exports.handler = async () => ({ batchItemFailures: [] });'),
+    });
+    const { progressTable } = scanner.addConsumer(consumer, { trackProgress: true });
+    const again = scanner.addConsumer(second, { trackProgress: true });
+    expect(again.progressTable).toBe(progressTable);
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      SSESpecification: { SSEEnabled: true },
+      GlobalSecondaryIndexes: [
+        Match.objectLike({
+          IndexName: 'failed',
+          KeySchema: [
+            { AttributeName: 'failedOf', KeyType: 'HASH' },
+            { AttributeName: 'failedAt', KeyType: 'RANGE' },
+          ],
+        }),
+      ],
+    });
+    const tableRef = { Ref: stack.getLogicalId(progressTable?.node.defaultChild as CfnResource) };
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.handler',
+      Environment: { Variables: Match.objectLike({ CONSUMER_PROGRESS_TABLE: tableRef }) },
+    });
+    // The scanner knows both consumers by their function names, for status and the totals.
+    const scannerFn =
+      template.findResources('AWS::Lambda::Function')[
+        stack.getLogicalId(scanner.function.node.defaultChild as CfnResource)
+      ];
+    const variables = scannerFn?.Properties?.Environment?.Variables;
+    expect(variables?.SCANNER_PROGRESS_TABLE).toEqual(tableRef);
+    const names = JSON.stringify(variables?.SCANNER_CONSUMERS);
+    expect(names).toContain(stack.getLogicalId(consumer.node.defaultChild as CfnResource));
+    expect(names).toContain(stack.getLogicalId(second.node.defaultChild as CfnResource));
+  });
+
+  it("grants a tracked consumer only the progress table's item writes and reads, and publishing", () => {
+    const { stack, scanner, consumer } = consumerScope();
+    const { progressTable } = scanner.addConsumer(consumer, { trackProgress: true });
+    const tableArn = {
+      'Fn::GetAtt': [stack.getLogicalId(progressTable?.node.defaultChild as CfnResource), 'Arn'],
+    };
+    const dynamo = statementsOf(stack, consumer.role).filter((st) =>
+      JSON.stringify(st.Action).includes('dynamodb:'),
+    );
+    expect(dynamo).toEqual([
+      expect.objectContaining({
+        Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'],
+        Resource: tableArn,
+      }),
+    ]);
+    const actions = statementsOf(stack, consumer.role).flatMap((st) => st.Action);
+    expect(actions).toContain('events:PutEvents');
+    const scannerDynamo = statementsOf(stack, scanner.function.role).filter(
+      (st) => JSON.stringify(st.Resource) === JSON.stringify(tableArn),
+    );
+    expect(scannerDynamo).toEqual([
+      expect.objectContaining({ Action: ['dynamodb:Query', 'dynamodb:UpdateItem'] }),
+    ]);
+  });
+
+  it('adds no progress table without trackProgress, and refuses to track an imported function', () => {
+    const { stack, scanner, consumer } = consumerScope();
+    expect(scanner.addConsumer(consumer).progressTable).toBeUndefined();
+    Template.fromStack(stack).resourceCountIs('AWS::DynamoDB::Table', 0);
+    const imported = lambda.Function.fromFunctionName(stack, 'Imported', 'indexer');
+    expect(() => scanner.addConsumer(imported, { trackProgress: true })).toThrow(
+      `Invalid trackProgress for ${imported.node.path}: expected a lambda.Function (its environment names the progress table), received an imported function.`,
     );
   });
 
