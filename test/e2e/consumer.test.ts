@@ -1,9 +1,10 @@
-import type { Context } from 'aws-lambda';
+import type { Context, KinesisStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbProgressStore } from '../../lambda/adapters/dynamodb-progress-store';
 import { createConsumerHandler } from '../../lambda/consumer/consumer-handler';
 import type { ScanStreamRecord } from '../../lambda/consumer/parse-scan-record';
 import { buildRecord } from '../../lambda/core/record-format';
-import { createTable } from '../../local/local-resources';
+import { createProgressTable, createTable } from '../../local/local-resources';
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
 import { kinesisEventRecord } from '../fakes';
 
@@ -100,3 +101,169 @@ describe('the example consumer, with idempotency in the local DynamoDB', () => {
     expect(processed).toEqual(['item-10', 'item-11', 'item-12']);
   });
 });
+
+describe('a tracked consumer, with its progress in the local DynamoDB', () => {
+  let stack: LocalStack;
+  const failOnce = new Set<string>();
+  // One handler per execution environment: an environment runs one invocation at a time, so
+  // concurrent batches go to different ones.
+  let lanes: ReturnType<typeof createConsumerHandler>[];
+  let store: DynamoDbProgressStore;
+
+  beforeAll(async () => {
+    stack = await startLocalStack();
+    await createTable(stack.clients.dynamodb, {
+      TableName: 'idempotency',
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    });
+    await createProgressTable(stack.clients.dynamodb, 'progress');
+    store = new DynamoDbProgressStore(stack.clients.dynamodb, 'progress');
+    const environment = () =>
+      createConsumerHandler({
+        env: {
+          ...stack.env,
+          CONSUMER_IDEMPOTENCY_TABLE: 'idempotency',
+          CONSUMER_PROGRESS_TABLE: 'progress',
+          CONSUMER_NAME: 'indexer',
+          POWERTOOLS_LOG_LEVEL: 'SILENT',
+        },
+        process: async (record: ScanStreamRecord) => {
+          // A flaky item fails its first attempt only, as a throttled downstream would.
+          if (failOnce.delete(record.eventID)) throw new Error('downstream busy');
+        },
+      });
+    lanes = [environment(), environment()];
+  });
+  afterAll(async () => {
+    await stack.stop();
+  });
+
+  const recordsOf = (scanId: string, count: number) =>
+    Array.from({ length: count }, (_, n) =>
+      buildRecord(
+        { pk: { S: `item-${n}` } },
+        {
+          tableName: 'Orders',
+          region: 'us-east-1',
+          keyAttributes: ['pk'],
+          scanId,
+          segment: 0,
+          format: 'dynamodb-stream',
+        },
+        1,
+      ),
+    );
+  const processedEvents = (scanId: string) =>
+    stack.eventbridge.events.filter(
+      (e) => e.detailType === 'Scan Processed' && (e.detail as { scanId: string }).scanId === scanId,
+    );
+
+  it('counts each record once under duplicates, retried and bisected batches, partial failures and concurrency', async () => {
+    const scanId = 'scan-exact';
+    const records = recordsOf(scanId, 150);
+    const random = seeded(7);
+    // Every record is delivered 1 to 3 times (the scanner's second copies, Lambda's retries), in
+    // shuffled batches of up to 40; a fifth of them fail their first attempt.
+    const deliveries = records.flatMap((r, n) =>
+      Array.from({ length: 1 + Math.floor(random() * 3) }, () => ({ r, n })),
+    );
+    deliveries.sort(() => random() - 0.5);
+    for (const { r } of deliveries) {
+      if (random() < 0.2)
+        failOnce.add((JSON.parse(Buffer.from(r.data).toString('utf8')) as { eventID: string }).eventID);
+    }
+    let sequence = 0;
+    const batches: KinesisStreamEvent[] = [];
+    for (let i = 0; i < deliveries.length; i += 40) {
+      batches.push({
+        Records: deliveries
+          .slice(i, i + 40)
+          .map(({ r }) => kinesisEventRecord(Buffer.from(r.data), String(++sequence))),
+      });
+    }
+    // Two lanes at once (a parallelization factor of 2); a batch with failures is retried from its
+    // first failed record, as ReportBatchItemFailures does, and also bisected (both halves sent).
+    const run = async (batch: KinesisStreamEvent, lane: number): Promise<void> => {
+      const response = await (lanes[lane] ?? fail())(batch, context).catch(() => ({
+        batchItemFailures: [{ itemIdentifier: batch.Records[0]?.kinesis.sequenceNumber ?? '' }],
+      }));
+      const first = response?.batchItemFailures[0]?.itemIdentifier;
+      if (first === undefined) return;
+      const rest = batch.Records.slice(batch.Records.findIndex((r) => r.kinesis.sequenceNumber === first));
+      const half = Math.ceil(rest.length / 2);
+      await run({ Records: rest.slice(0, half) }, lane);
+      if (rest.length > 1) await run({ Records: rest.slice(half) }, lane);
+    };
+    for (let i = 0; i < batches.length; i += 2) {
+      await Promise.all(batches.slice(i, i + 2).map((batch, lane) => run(batch, lane)));
+    }
+
+    const counts = await store.read('indexer', scanId);
+    expect(failOnce.size).toBe(0);
+    expect(counts).toMatchObject({ processed: 150, failed: 0, total: null });
+    // No total yet (the scan has not completed): no event.
+    expect(processedEvents(scanId)).toHaveLength(0);
+  });
+
+  it('publishes one Scan Processed when the last batches finish together, and none for a repeat', async () => {
+    const scanId = 'scan-event';
+    const records = recordsOf(scanId, 60);
+    await store.setTotal('indexer', scanId, 60);
+    const batch = (from: number, to: number, first: number) => ({
+      Records: records
+        .slice(from, to)
+        .map((r, i) => kinesisEventRecord(Buffer.from(r.data), String(first + i))),
+    });
+    const [one = fail(), two = fail()] = lanes;
+    await one(batch(0, 20, 1000), context);
+    await Promise.all([one(batch(20, 40, 2000), context), two(batch(40, 60, 3000), context)]);
+    await two(batch(30, 60, 4000), context);
+
+    const events = processedEvents(scanId);
+    expect(events).toHaveLength(1);
+    expect(events[0]?.detail).toMatchObject({
+      scanId,
+      consumer: 'indexer',
+      total: 60,
+      processed: 60,
+      failed: 0,
+    });
+    expect((await store.read('indexer', scanId)).event).toMatchObject({ outcome: 'sent' });
+  });
+
+  it('fails the batch when the count cannot be written, so that Lambda retries it and it is counted once', async () => {
+    const scanId = 'scan-retry';
+    const records = recordsOf(scanId, 10);
+    const event = {
+      Records: records.map((r, i) => kinesisEventRecord(Buffer.from(r.data), String(5000 + i))),
+    };
+    stack.faults.rule = (call) =>
+      call.service === 'dynamodb' && call.operation === 'TransactWriteItems'
+        ? { kind: 'error', name: 'ValidationException', message: 'injected' }
+        : undefined;
+    const [handler = fail()] = lanes;
+    await expect(handler(event, context)).rejects.toThrow('injected');
+    stack.faults.rule = undefined;
+    await handler(event, context);
+
+    expect(await store.read('indexer', scanId)).toMatchObject({ processed: 10 });
+  });
+});
+
+function fail(): never {
+  throw new Error('no such lane');
+}
+
+/** A small deterministic generator (mulberry32), so a failing schedule can be replayed. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
