@@ -13,6 +13,10 @@ export const ExitCode = {
   scanStopped: 5,
   /** Watching: every unfinished segment stalled (no chain alive); `resume` relaunches them. */
   scanStalled: 6,
+  /** Watching: a consumer ended with records that failed every retry (`ddbscan status` counts them). */
+  recordsFailed: 7,
+  /** Watching: a consumer made no progress for 10 minutes while records remained. */
+  consumerStalled: 8,
   /** Watching: Ctrl-C (128 + SIGINT, as shells report it); the scan goes on. */
   interrupted: 130,
 } as const;

@@ -16,8 +16,10 @@ export interface StatusOptions {
 /**
  * `ddbscan status [--watch] [--json]`. Once, it prints the status and exits 0. Watching, it
  * shows a progress bar (or a line per poll when not on a terminal) until the scan ends, then
- * exits by the outcome: 0 COMPLETED, 4 FAILED, 5 STOPPED, 6 stalled (no chain alive), 1 when a
- * restart replaced the scan.
+ * follows the tracked consumers until each has processed (or failed) every record, and exits
+ * by the outcome: 0 COMPLETED (and processed), 4 FAILED, 5 STOPPED, 6 stalled (no chain
+ * alive), 7 a consumer failed some records, 8 a consumer stalled, 1 when a restart replaced
+ * the scan.
  */
 export async function runStatusCommand(api: ScannerApi, options: StatusOptions, io: Io): Promise<ExitCode> {
   const status = await fetchStatus(api);
@@ -85,8 +87,60 @@ async function watch(
   bar?.setTotal(total(status));
   bar?.update(status.itemsScanned, payload(status));
   bar?.stop();
+  if (status.state === ScanState.completed && consuming(status)) {
+    return followConsumers(api, status, options, io, signal);
+  }
   print(status, options, io);
   return outcome(status);
+}
+
+/** A consumer stalled when its counts have not moved for this long while records remain. */
+const CONSUMER_STALL_MS = 10 * 60_000;
+
+/** After the scan completed: a line per poll until every tracked consumer has reached the total. */
+async function followConsumers(
+  api: ScannerApi,
+  first: StatusResponse,
+  options: StatusOptions,
+  io: Io,
+  signal: AbortSignal,
+): Promise<ExitCode> {
+  let status = first;
+  let reached = reachedCount(status);
+  let movedAt = Date.now();
+  while (consuming(status)) {
+    if (options.json) io.out(JSON.stringify(status));
+    else for (const c of status.consumers ?? []) io.err(consumerLine(c));
+    await sleep(options.interval * 1000, undefined, { signal });
+    status = await fetchStatus(api, signal);
+    if (reachedCount(status) !== reached) {
+      reached = reachedCount(status);
+      movedAt = Date.now();
+    } else if (Date.now() - movedAt > CONSUMER_STALL_MS) {
+      print(status, options, io);
+      io.err(
+        `A consumer of scan ${status.scanId} has processed no record for ${duration(CONSUMER_STALL_MS / 1000)}: look at its logs and its failure queue.`,
+      );
+      return ExitCode.consumerStalled;
+    }
+  }
+  print(status, options, io);
+  return (status.consumers ?? []).some((c) => c.state === 'FAILED')
+    ? ExitCode.recordsFailed
+    : outcome(status);
+}
+
+/** Some tracked consumer has not yet processed or failed every record. */
+function consuming(status: StatusResponse): boolean {
+  return (status.consumers ?? []).some((c) => c.state === 'WAITING' || c.state === 'PROCESSING');
+}
+
+function reachedCount(status: StatusResponse): number {
+  return (status.consumers ?? []).reduce((n, c) => n + c.processed + c.failed, 0);
+}
+
+function consumerLine(c: NonNullable<StatusResponse['consumers']>[number]): string {
+  return `${c.consumer}: ${c.state}, ${count(c.processed)} processed, ${count(c.failed)} failed of ${count(c.total ?? 0)} (${c.percent ?? 0}%), ${count(c.recordsPerSecond)} records/s`;
 }
 
 /** Polls in a row that must see a stalled scan before the watch gives up on it. */

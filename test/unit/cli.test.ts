@@ -8,7 +8,7 @@ import { type LogReader, runLogsCommand, sinceMs } from '../../bin/commands/logs
 import type { ScannerApi } from '../../bin/commands/scanner-api';
 import { runStartCommand, startRequest } from '../../bin/commands/start';
 import { runStatusCommand } from '../../bin/commands/status';
-import type { StatusResponse } from '../../lambda/contract';
+import type { ConsumerProgress, StatusResponse } from '../../lambda/contract';
 
 function status(overrides: Partial<StatusResponse> = {}): StatusResponse {
   return {
@@ -185,6 +185,48 @@ describe('ddbscan status', () => {
     expect(
       io.stderr.some((line) => line.startsWith('RUNNING: 1,500 items (25%), 250 items/s, ETA 18s')),
     ).toBe(true);
+  });
+
+  it('follows the tracked consumers after the scan completed, and exits 7 when one failed records', async () => {
+    const consumer = (over: Partial<ConsumerProgress>): ConsumerProgress => ({
+      consumer: 'indexer',
+      state: 'PROCESSING',
+      total: 1400,
+      processed: 700,
+      failed: 0,
+      percent: 50,
+      recordsPerSecond: 70,
+      lag: 700,
+      firstProcessedAt: null,
+      lastProcessedAt: null,
+      processedEvent: null,
+      ...over,
+    });
+    const done = status({ state: 'COMPLETED', consumers: [consumer({})] });
+    const io = captureIo();
+    const api = fakeApi([
+      status(),
+      done,
+      status({
+        state: 'COMPLETED',
+        consumers: [consumer({ state: 'FAILED', processed: 1398, failed: 2, lag: 0 })],
+      }),
+    ]);
+
+    expect(await runStatusCommand(api, { watch: true, json: false, interval: 0.001 }, io)).toBe(
+      ExitCode.recordsFailed,
+    );
+    expect(io.stderr).toContain('indexer: PROCESSING, 700 processed, 0 failed of 1,400 (50%), 70 records/s');
+    expect(io.stdout).toContain(
+      '  consumer   indexer  FAILED: 1,398 processed, 2 failed of 1,400 (50%)   70 records/s, 0 behind',
+    );
+    const processed = fakeApi([
+      status(),
+      status({ state: 'COMPLETED', consumers: [consumer({ state: 'PROCESSED' })] }),
+    ]);
+    expect(
+      await runStatusCommand(processed, { watch: true, json: false, interval: 0.001 }, captureIo()),
+    ).toBe(ExitCode.ok);
   });
 
   it('gives up with exit code 6 when every unfinished segment has stalled', async () => {
