@@ -193,10 +193,19 @@ program
   .option('--segments <n>', 'parallel segments', positiveInteger, 4)
   .option('--seed <n>', 'seed of the generated items', positiveInteger, 1)
   .option('--duplicate-delivery', 'deliver every async invocation twice, as Lambda may', false)
-  .action(async (options: { items: number; segments: number; seed: number; duplicateDelivery: boolean }) => {
-    const { runDemoCommand } = require('./commands/demo') as typeof import('./commands/demo');
-    process.exitCode = await runDemoCommand(options);
-  });
+  .option('--fail-items <n>', 'the example consumer fails this many items every time', nonNegativeInteger, 0)
+  .action(
+    async (options: {
+      items: number;
+      segments: number;
+      seed: number;
+      duplicateDelivery: boolean;
+      failItems: number;
+    }) => {
+      const { runDemoCommand } = require('./commands/demo') as typeof import('./commands/demo');
+      process.exitCode = await runDemoCommand(options);
+    },
+  );
 
 program
   .command('local')

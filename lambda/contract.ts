@@ -112,6 +112,16 @@ export const ScannerMetrics = {
   scanDuration: 'ScanDuration',
 } as const;
 
+/**
+ * What the failure counter of tracked consumers emits in EMF: namespace and service as the
+ * scanner's, and the dimension `Consumer` (the consumer's name).
+ */
+export const ConsumerMetrics = {
+  /** Records newly counted as failed every retry of the consumer (Count). */
+  recordsFailed: 'ConsumerRecordsFailed',
+  consumerDimension: 'Consumer',
+} as const;
+
 /** Parallel scan: Segment and TotalSegments up to 1,000,000. */
 export const MAX_SEGMENTS = 1_000_000;
 /**

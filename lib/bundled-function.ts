@@ -9,6 +9,7 @@ import { acknowledgeRuntime, BUNDLE_TARGET, FUNCTION_RUNTIME } from './runtime';
 export const LAMBDA_BUNDLES = {
   scanner: 'lambda/handlers/scanner.ts',
   'example-consumer': 'lambda/handlers/example-consumer.ts',
+  'failure-counter': 'lambda/handlers/failure-counter.ts',
 } as const;
 export type LambdaBundle = keyof typeof LAMBDA_BUNDLES;
 

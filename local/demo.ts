@@ -1,11 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { createConsumerHandler } from '../lambda/consumer/consumer-handler';
+import { createFailureCounterHandler } from '../lambda/consumer/failure-counter';
 import {
   CompletionEvent,
   ConsumerEnv,
   type ConsumerProgress,
   ProcessedEvent,
+  ProgressEnv,
   ScanState,
   type StartResponse,
   type StatusResponse,
@@ -36,6 +39,12 @@ export interface DemoOptions {
   readonly shards?: number;
   /** Local Lambda behaviour, e.g. duplicate delivery of every async event. */
   readonly lambda?: LocalLambdaOptions;
+  /**
+   * The example consumer fails this many items (the first ones generated) on every attempt, as
+   * a consumer with a bug would: they end in its failure destination and are counted failed.
+   * @default 0
+   */
+  readonly failItems?: number;
   /** Where progress lines go. @default nowhere */
   readonly print?: (line: string) => void;
 }
@@ -116,10 +125,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const delivery = checkDelivery(items, ['pk', 'sk'], records, start.scanId);
     print(`${records.length} records read in ${seconds(reading)} s; the example consumer processes them`);
     const consuming = Date.now();
+    const failing = new Set(items.slice(0, options.failItems ?? 0).map((item) => itemKey(item)));
     const consumed = await runExampleConsumer(
       stack,
       streamName,
       progressTable,
+      failing,
       everyFewSeconds((n) => print(`  ${n} of ${records.length} records consumed`)),
     );
     print(`${consumed.records} records consumed in ${seconds(consuming)} s`);
@@ -146,9 +157,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       problems.push(`${delivery.altered} items arrived altered, e.g. ${delivery.alteredExamples.join(', ')}`);
     if (delivery.unexpected > 0) problems.push(`${delivery.unexpected} unexpected records on the stream`);
     if (completionEvents !== 1) problems.push(`${completionEvents} completion events instead of 1`);
-    if (consumed.items !== count)
-      problems.push(`the example consumer processed ${consumed.items} items, not ${count}`);
-    if (consumer?.state !== 'PROCESSED' || consumer.processed !== count)
+    const processable = count - failing.size;
+    if (consumed.items !== processable)
+      problems.push(`the example consumer processed ${consumed.items} items, not ${processable}`);
+    const expected = failing.size > 0 ? 'FAILED' : 'PROCESSED';
+    if (
+      consumer?.state !== expected ||
+      consumer.processed !== processable ||
+      consumer.failed !== failing.size
+    )
       problems.push(
         `the example consumer's progress reads ${consumer?.state ?? 'nothing'}: ${consumer?.processed ?? 0} processed, ${consumer?.failed ?? 0} failed, of ${consumer?.total ?? '?'}`,
       );
@@ -174,7 +191,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     for (const event of processedEvents) print(`    ${JSON.stringify(event.detail)}`);
     print(`  Lambda invocations        ${stack.lambda.stats.invocations}`);
     print(`  SSM writes                ${stack.ssm.calls.PutParameter ?? 0}`);
-    print(problems.length === 0 ? 'every item arrived, unchanged' : `FAILED: ${problems.join('; ')}`);
+    if (problems.length > 0) print(`FAILED: ${problems.join('; ')}`);
+    else if (failing.size > 0)
+      print(
+        `every item arrived, unchanged; the consumer failed ${failing.size} items, as asked, and counted them failed`,
+      );
+    else print('every item arrived, unchanged');
     return {
       ok: problems.length === 0,
       scanId: start.scanId,
@@ -272,6 +294,7 @@ async function runExampleConsumer(
   stack: LocalStack,
   streamName: string,
   progressTable: string,
+  failing: ReadonlySet<string>,
   onProgress: (records: number) => void,
 ): Promise<{ items: number; records: number }> {
   const idempotencyTable = 'ddbscan-idempotency';
@@ -291,15 +314,38 @@ async function runExampleConsumer(
       POWERTOOLS_LOG_LEVEL: 'SILENT',
     },
     process: async (record) => {
-      processed.add(
-        JSON.stringify(record.keys, (_, v) =>
-          v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
-        ),
-      );
+      const key = itemKey(record.keys);
+      if (failing.has(key)) throw new Error(`the demo fails item ${key}`);
+      processed.add(key);
     },
   });
-  const report = await pollStream(stack.clients.kinesis, streamName, consumer, { onProgress });
+  // The event source mapping's on-failure queue, and the failure counter that drains it.
+  const failureQueueArn = 'arn:aws:sqs:us-east-1:000000000000:example-consumer-failures';
+  const counter = createFailureCounterHandler({
+    env: {
+      ...stack.env,
+      [ProgressEnv.progressTable]: progressTable,
+      [ProgressEnv.consumers]: JSON.stringify([{ name: EXAMPLE_CONSUMER, failureQueueArn }]),
+      [ProgressEnv.streamName]: streamName,
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+    },
+  });
+  const onFailure = async (body: string) => {
+    const message = { messageId: randomUUID(), body, eventSourceARN: failureQueueArn };
+    const answer = await counter({ Records: [message as never] }, { awsRequestId: randomUUID() });
+    if (answer.batchItemFailures.length > 0)
+      throw new Error('the failure counter could not count a failed batch');
+  };
+  const report = await pollStream(stack.clients.kinesis, streamName, consumer, { onProgress, onFailure });
   return { items: processed.size, records: report.records };
+}
+
+/** An item's key as one string (binary as base64), the same from the table's item and from the record. */
+function itemKey(item: Readonly<Record<string, unknown>>): string {
+  const { pk, sk } = item as Record<string, unknown>;
+  return JSON.stringify({ pk, sk }, (_, v) =>
+    v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
+  );
 }
 
 /** The example consumer's name in its progress and its "Scan Processed" event. */

@@ -35,6 +35,11 @@ export async function pollStream(
     readonly region?: string;
     /** Called after each batch with the records read so far. */
     readonly onProgress?: (records: number) => void;
+    /**
+     * Receives the on-failure record of a batch that failed every retry, as an event source
+     * mapping sends it to its on-failure destination (the JSON of an SQS message's body).
+     */
+    readonly onFailure?: (message: string) => Promise<void>;
   } = {},
 ): Promise<PollReport> {
   const batchSize = options.batchSize ?? 100;
@@ -60,7 +65,9 @@ export async function pollStream(
         firstFailed === undefined ? -1 : records.findIndex((r) => r.SequenceNumber === firstFailed);
       if (index < 0) break;
       if (attempt >= (options.retries ?? 3)) {
-        failed += records.length - index;
+        const rest = records.slice(index);
+        failed += rest.length;
+        await options.onFailure?.(failureRecord(page.shardId, streamArn, rest, attempt + 1));
         break;
       }
       records = records.slice(index);
@@ -68,6 +75,35 @@ export async function pollStream(
     options.onProgress?.(total);
   }
   return { batches, records: total, failed };
+}
+
+/** Lambda's on-failure record of a Kinesis batch: metadata only, the records stay on the stream. */
+function failureRecord(
+  shardId: string,
+  streamArn: string,
+  records: KinesisRecord[],
+  invokes: number,
+): string {
+  return JSON.stringify({
+    requestContext: {
+      requestId: randomUUID(),
+      functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:local-consumer',
+      condition: 'RetryAttemptsExhausted',
+      approximateInvokeCount: invokes,
+    },
+    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+    version: '1.0',
+    timestamp: new Date().toISOString(),
+    KinesisBatchInfo: {
+      shardId,
+      startSequenceNumber: records[0]?.SequenceNumber,
+      endSequenceNumber: records.at(-1)?.SequenceNumber,
+      approximateArrivalOfFirstRecord: records[0]?.ApproximateArrivalTimestamp?.toISOString(),
+      approximateArrivalOfLastRecord: records.at(-1)?.ApproximateArrivalTimestamp?.toISOString(),
+      batchSize: records.length,
+      streamArn,
+    },
+  });
 }
 
 function toEventRecord(

@@ -6,12 +6,14 @@ export async function runDemoCommand(options: {
   segments: number;
   seed: number;
   duplicateDelivery: boolean;
+  failItems: number;
 }): Promise<number> {
   const result = await runDemo({
     items: options.items,
     segments: options.segments,
     seed: options.seed,
     lambda: { duplicateDelivery: options.duplicateDelivery },
+    failItems: options.failItems,
     print: (line) => console.log(line),
   });
   return result.ok ? 0 : 1;

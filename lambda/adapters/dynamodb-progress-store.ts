@@ -45,6 +45,8 @@ interface Change {
   readonly eventID: string;
   readonly kind: 'create' | 'convert';
   readonly keys?: Readonly<Record<string, unknown>>;
+  readonly shardId?: string;
+  readonly sequenceNumber?: string;
 }
 
 /**
@@ -218,6 +220,8 @@ export class DynamoDbProgressStore implements ProgressStore {
           eventID: item.sk?.S ?? '',
           keys: JSON.parse(item.keys?.S ?? '{}') as Record<string, unknown>,
           failedAt: number(item.failedAt) ?? 0,
+          ...(item.shardId?.S === undefined ? {} : { shardId: item.shardId.S }),
+          ...(item.sequenceNumber?.S === undefined ? {} : { sequenceNumber: item.sequenceNumber.S }),
         });
       }
       start = page.LastEvaluatedKey;
@@ -291,7 +295,7 @@ export class DynamoDbProgressStore implements ProgressStore {
           Update: {
             TableName: this.tableName,
             Key: key,
-            UpdateExpression: 'SET #s = :p REMOVE #of, #at, #k',
+            UpdateExpression: 'SET #s = :p REMOVE #of, #at, #k, shardId, sequenceNumber',
             ConditionExpression: '#s = :f',
             ExpressionAttributeNames: { '#s': 's', '#of': 'failedOf', '#at': 'failedAt', '#k': 'keys' },
             ExpressionAttributeValues: { ':p': { S: 'P' }, ':f': { S: 'F' } },
@@ -308,6 +312,10 @@ export class DynamoDbProgressStore implements ProgressStore {
               failedOf: { S: head },
               failedAt: { N: String(at) },
               keys: { S: JSON.stringify(change.keys ?? {}) },
+              ...(change.shardId === undefined ? {} : { shardId: { S: change.shardId } }),
+              ...(change.sequenceNumber === undefined
+                ? {}
+                : { sequenceNumber: { S: change.sequenceNumber } }),
               expiresAt,
             };
       return {

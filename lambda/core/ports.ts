@@ -255,6 +255,9 @@ export interface FailedRecord {
   readonly keys: Readonly<Record<string, unknown>>;
   /** When its failure was counted, epoch milliseconds. */
   readonly failedAt: number;
+  /** Where the record is on the stream, to read it back for a replay while the stream keeps it. */
+  readonly shardId?: string;
+  readonly sequenceNumber?: string;
 }
 
 /** One consumer's counts for one scan, as the progress store holds them. */

@@ -1,0 +1,60 @@
+import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { translateAwsError } from './aws-errors';
+
+/** A record read back from the stream. */
+export interface StreamedRecord {
+  readonly sequenceNumber: string;
+  readonly data: Uint8Array;
+}
+
+/** GetRecords: at most 10,000 records a call. */
+const RECORDS_PER_CALL = 10_000;
+
+/**
+ * Reads the records of one shard between two sequence numbers (both included), as the
+ * description of a failed batch names them. The stream keeps records 24 hours by default:
+ * older ones are gone, and are not returned.
+ */
+export class KinesisStreamRange {
+  constructor(
+    private readonly client: KinesisClient,
+    /** The stream's name or ARN. */
+    private readonly stream: string,
+  ) {}
+
+  async read(shardId: string, from: string, to: string): Promise<StreamedRecord[]> {
+    // The name, from an ARN too (arn:aws:kinesis:<region>:<account>:stream/<name>): the same account's stream.
+    const target = {
+      StreamName: this.stream.startsWith('arn:') ? this.stream.split('/').slice(1).join('/') : this.stream,
+    };
+    const last = BigInt(to);
+    const records: StreamedRecord[] = [];
+    try {
+      let { ShardIterator: iterator } = await this.client.send(
+        new GetShardIteratorCommand({
+          ...target,
+          ShardId: shardId,
+          ShardIteratorType: 'AT_SEQUENCE_NUMBER',
+          StartingSequenceNumber: from,
+        }),
+      );
+      while (iterator) {
+        const output = await this.client.send(
+          new GetRecordsCommand({ ShardIterator: iterator, Limit: RECORDS_PER_CALL }),
+        );
+        for (const record of output.Records ?? []) {
+          if (BigInt(record.SequenceNumber ?? '0') > last) return records;
+          records.push({
+            sequenceNumber: record.SequenceNumber ?? '',
+            data: record.Data ?? new Uint8Array(),
+          });
+        }
+        if ((output.Records ?? []).length === 0 && (output.MillisBehindLatest ?? 0) === 0) return records;
+        iterator = output.NextShardIterator;
+      }
+      return records;
+    } catch (error) {
+      throw translateAwsError(error, `Reading shard ${shardId} of ${this.stream} back`);
+    }
+  }
+}
