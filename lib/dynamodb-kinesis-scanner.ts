@@ -7,6 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -15,6 +16,7 @@ import { Construct } from 'constructs';
 import {
   INITIAL_ROOT_PARAMETER_VALUE,
   MAX_CONCURRENCY,
+  ProgressEnv,
   ScannerDefaults,
   ScannerEnv,
   ScannerMetrics,
@@ -163,6 +165,8 @@ export class DynamoDbKinesisScanner extends Construct {
   readonly watchdog: events.Rule;
   private progress: dynamodb.Table | undefined;
   private readonly trackedConsumers: string[] = [];
+  private failureCounterFn: lambda.Function | undefined;
+  private readonly failureQueues: { name: string; failureQueueArn: string }[] = [];
 
   constructor(scope: Construct, id: string, props: DynamoDbKinesisScannerProps) {
     super(scope, id);
@@ -335,10 +339,64 @@ export class DynamoDbKinesisScanner extends Construct {
     return table;
   }
 
-  /** Names a consumer whose progress `status` shows (see `ScanConsumerOptions.trackProgress`). */
-  trackConsumer(name: string): void {
+  /**
+   * Names a consumer whose progress `status` shows (see `ScanConsumerOptions.trackProgress`);
+   * the failure counter drains its failure queue, if given.
+   */
+  trackConsumer(name: string, failureQueue?: sqs.Queue): void {
     this.progressTable();
     this.trackedConsumers.push(name);
+    if (failureQueue === undefined) return;
+    this.failureQueues.push({ name, failureQueueArn: failureQueue.queueArn });
+    this.failureCounter().addEventSource(
+      new sources.SqsEventSource(failureQueue, { batchSize: 10, reportBatchItemFailures: true }),
+    );
+  }
+
+  /** One function for every tracked consumer's failure queue: it counts their failed records. */
+  private failureCounter(): lambda.Function {
+    if (this.failureCounterFn !== undefined) return this.failureCounterFn;
+    const table = this.progressTable();
+    const logGroup = new logs.LogGroup(this, 'FailureCounterLogs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const description = "dynamodb-kinesis-scanner: counts tracked consumers' records that failed every retry";
+    const fn = createBundledFunction(this, 'FailureCounter', 'failure-counter', {
+      architecture: lambda.Architecture.ARM_64,
+      timeout: Duration.minutes(1),
+      memorySize: 512,
+      description,
+      environment: {
+        [ProgressEnv.progressTable]: table.tableName,
+        [ProgressEnv.streamName]: this.stream.streamName,
+        [ProgressEnv.eventBusName]: this.eventBus.eventBusName,
+        [ProgressEnv.consumers]: Lazy.string({
+          produce: () => Stack.of(this).toJsonString(this.failureQueues),
+        }),
+        POWERTOOLS_METRICS_NAMESPACE: ScannerMetrics.namespace,
+        POWERTOOLS_SERVICE_NAME: ScannerMetrics.service,
+      },
+      logGroup,
+      role: createFunctionRole(this, 'FailureCounterRole', logGroup, description),
+    });
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'],
+        resources: [table.tableArn],
+      }),
+    );
+    // Reads the failed batches' records back: an iterator at a sequence number, then GetRecords.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kinesis:GetShardIterator', 'kinesis:GetRecords'],
+        resources: [this.stream.streamArn],
+      }),
+    );
+    this.stream.encryptionKey?.grantDecrypt(fn);
+    this.eventBus.grantPutEventsTo(fn);
+    this.failureCounterFn = fn;
+    return fn;
   }
 
   private grantLeastPrivilege(table: dynamodb.ITable): void {

@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { ConsumerEnv } from '../lambda/contract';
+import { ConsumerEnv, ConsumerMetrics, ScannerMetrics } from '../lambda/contract';
 import type { DynamoDbKinesisScanner } from './dynamodb-kinesis-scanner';
 import { acknowledgeNagFinding } from './nag';
 import { CLI, functionFlagOf } from './scanner-monitoring';
@@ -66,6 +66,11 @@ export function attachConsumer(
   consumer: lambda.IFunction,
   options: ScanConsumerOptions = {},
 ): ScanConsumer {
+  if (options.trackProgress === true && options.onFailure !== undefined) {
+    throw new Error(
+      `Invalid trackProgress for ${consumer.node.path}: failed records are counted from the failure queue addConsumer creates, so onFailure must be left unset, received an onFailure destination.`,
+    );
+  }
   if (options.trackProgress === true && !(consumer instanceof lambda.Function)) {
     throw new Error(
       `Invalid trackProgress for ${consumer.node.path}: expected a lambda.Function (its environment names the progress table), received an imported function.`,
@@ -86,24 +91,30 @@ export function attachConsumer(
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
+      // Six times the failure counter's timeout, as AWS advises for a queue a function consumes.
+      visibilityTimeout: Duration.minutes(6),
     });
     acknowledgeNagFinding(failureQueue, 'AwsSolutions-SQS3', CONSUMER_FAILURES_NAG_REASON);
     onFailure = new sources.SqsDlq(failureQueue);
-    failureAlarm = failureQueue
-      .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' })
-      .createAlarm(scanner, `${unique}Alarm`, {
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        alarmDescription:
-          `A batch of scan records failed every retry of the consumer ${consumer.functionName}; the queue ` +
-          `${failureQueue.queueName} holds its description (shard and sequence numbers), not the records. Look at the ` +
-          "consumer's logs and the messages (aws sqs receive-message). Fix the consumer, then either read those records " +
-          'again from the stream while it keeps them (24 hours by default), or run the scan again (' +
-          `${CLI} start --restart ${functionFlagOf(scanner.function)}): consumers deduplicate on the record's eventID. Purge the ` +
-          'queue when done (aws sqs purge-queue): the alarm stays on while a message is in it.',
-      });
+    failureAlarm =
+      (options.trackProgress === true
+        ? failedRecordsAlarm(scanner, consumer, failureQueue, `${unique}Alarm`)
+        : undefined) ??
+      failureQueue
+        .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' })
+        .createAlarm(scanner, `${unique}Alarm`, {
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          alarmDescription:
+            `A batch of scan records failed every retry of the consumer ${consumer.functionName}; the queue ` +
+            `${failureQueue.queueName} holds its description (shard and sequence numbers), not the records. Look at the ` +
+            "consumer's logs and the messages (aws sqs receive-message). Fix the consumer, then either read those records " +
+            'again from the stream while it keeps them (24 hours by default), or run the scan again (' +
+            `${CLI} start --restart ${functionFlagOf(scanner.function)}): consumers deduplicate on the record's eventID. Purge the ` +
+            'queue when done (aws sqs purge-queue): the alarm stays on while a message is in it.',
+        });
     scanner.monitoring.notify(failureAlarm);
   }
   const eventSource = new sources.KinesisEventSource(scanner.stream, {
@@ -119,7 +130,7 @@ export function attachConsumer(
   consumer.addEventSource(eventSource);
   const progressTable =
     options.trackProgress === true && consumer instanceof lambda.Function
-      ? trackProgress(scanner, consumer)
+      ? trackProgress(scanner, consumer, failureQueue)
       : undefined;
   return { eventSource, failureQueue, failureAlarm, progressTable };
 }
@@ -133,7 +144,11 @@ const PROGRESS_TABLE_NAG_REASON =
  * first tracked consumer) and publish "Scan Processed"; the scanner reads the counts for
  * `status` and records each scan's total at completion. Least privilege on both sides.
  */
-function trackProgress(scanner: DynamoDbKinesisScanner, consumer: lambda.Function): dynamodb.Table {
+function trackProgress(
+  scanner: DynamoDbKinesisScanner,
+  consumer: lambda.Function,
+  failureQueue: sqs.Queue | undefined,
+): dynamodb.Table {
   const table = scanner.progressTable();
   consumer.addEnvironment(ConsumerEnv.progressTable, table.tableName);
   consumer.addEnvironment(ConsumerEnv.eventBusName, scanner.eventBus.eventBusName);
@@ -146,8 +161,40 @@ function trackProgress(scanner: DynamoDbKinesisScanner, consumer: lambda.Functio
   );
   scanner.eventBus.grantPutEventsTo(consumer);
   // The consumer's name at run time is its function name (AWS_LAMBDA_FUNCTION_NAME).
-  scanner.trackConsumer(consumer.functionName);
+  scanner.trackConsumer(consumer.functionName, failureQueue);
   return table;
+}
+
+/**
+ * With `trackProgress`, the failure counter drains the failure queue, so the alarm watches the
+ * records it counted failed instead of the queue's messages.
+ */
+function failedRecordsAlarm(
+  scanner: DynamoDbKinesisScanner,
+  consumer: lambda.IFunction,
+  failureQueue: sqs.Queue,
+  id: string,
+): cloudwatch.Alarm {
+  return new cloudwatch.Metric({
+    namespace: ScannerMetrics.namespace,
+    metricName: ConsumerMetrics.recordsFailed,
+    dimensionsMap: {
+      service: ScannerMetrics.service,
+      [ConsumerMetrics.consumerDimension]: consumer.functionName,
+    },
+    statistic: cloudwatch.Stats.SUM,
+    period: Duration.minutes(5),
+  }).createAlarm(scanner, id, {
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    alarmDescription:
+      `Records of a scan failed every retry of the consumer ${consumer.functionName}: the failure counter read them ` +
+      `back from the stream (queue ${failureQueue.queueName}) and counted them failed. \`${CLI} status\` shows how many. ` +
+      "Look at the consumer's logs, fix it, then run the scan again (" +
+      `${CLI} start --restart ${functionFlagOf(scanner.function)}): consumers deduplicate on the record's eventID.`,
+  });
 }
 
 /** The scanner's progress table: `pk`/`sk`, TTL `expiresAt`, and the sparse index of failed records. */

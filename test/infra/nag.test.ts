@@ -94,6 +94,7 @@ describe('cdk-nag AwsSolutions', () => {
         'Backfill/Scanner/ConsumerFailures…: AwsSolutions-SQS3',
         'Backfill/Scanner/ConsumerProgress: AwsSolutions-DDB3',
         'Backfill/Scanner/FailedInvocations: AwsSolutions-SQS3',
+        'Backfill/Scanner/FailureCounter: AwsSolutions-L1',
         `Backfill/Scanner/ServiceRole/DefaultPolicy: ${SSM_PATH_FINDING(parameterId, REGION, ACCOUNT)}`,
       ].sort(),
     );

@@ -762,6 +762,56 @@ describe('addConsumer', () => {
     ]);
   });
 
+  it("counts a tracked consumer's failed batches from its failure queue, and alarms on the records it counted", () => {
+    const { stack, scanner, consumer } = consumerScope();
+    const { failureQueue, failureAlarm } = scanner.addConsumer(consumer, { trackProgress: true });
+    const template = Template.fromStack(stack);
+    const queueArn = getAttArn(stack.getLogicalId(failureQueue?.node.defaultChild as CfnResource));
+
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: queueArn,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 360 });
+    const counter = Object.values(template.findResources('AWS::Lambda::Function')).find((fn) =>
+      String(fn.Properties?.Description).includes('failed every retry'),
+    );
+    expect(JSON.stringify(counter?.Properties?.Environment?.Variables?.PROGRESS_CONSUMERS)).toContain(
+      stack.getLogicalId(failureQueue?.node.defaultChild as CfnResource),
+    );
+    const counterRole = (counter?.Properties?.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
+    const counterActions = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p.Properties?.Roles).includes(String(counterRole)))
+      .flatMap((p) => (p.Properties?.PolicyDocument?.Statement ?? []) as { Action: string | string[] }[])
+      .flatMap((st) => st.Action);
+    expect(counterActions.filter((a) => a.startsWith('kinesis:')).sort()).toEqual([
+      'kinesis:GetRecords',
+      'kinesis:GetShardIterator',
+    ]);
+    expect(counterActions).toContain('sqs:DeleteMessage');
+    const alarm =
+      template.findResources('AWS::CloudWatch::Alarm')[
+        stack.getLogicalId(failureAlarm?.node.defaultChild as CfnResource)
+      ];
+    expect(alarm?.Properties).toMatchObject({
+      MetricName: 'ConsumerRecordsFailed',
+      Statistic: 'Sum',
+      Threshold: 1,
+    });
+  });
+
+  it('refuses trackProgress with an onFailure destination of its own, whose failures it could not count', () => {
+    const { stack, scanner, consumer } = consumerScope();
+    expect(() =>
+      scanner.addConsumer(consumer, {
+        trackProgress: true,
+        onFailure: new sources.SqsDlq(new sqs.Queue(stack, 'Mine')),
+      }),
+    ).toThrow(
+      'failed records are counted from the failure queue addConsumer creates, so onFailure must be left unset',
+    );
+  });
+
   it('adds no progress table without trackProgress, and refuses to track an imported function', () => {
     const { stack, scanner, consumer } = consumerScope();
     expect(scanner.addConsumer(consumer).progressTable).toBeUndefined();
@@ -781,8 +831,9 @@ describe('addConsumer', () => {
       env: { account: ACCOUNT, region: REGION },
     });
     const template = Template.fromStack(withConsumer);
-    template.resourceCountIs('AWS::Lambda::Function', 2);
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    // The scanner, the example consumer and the failure counter; the stream's mapping and the failure queue's.
+    template.resourceCountIs('AWS::Lambda::Function', 3);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
       TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
