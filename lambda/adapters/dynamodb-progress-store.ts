@@ -86,9 +86,7 @@ export class DynamoDbProgressStore implements ProgressStore {
     at: number,
   ): Promise<number> {
     const unique = new Map(records.map((r) => [r.eventID, r]));
-    const changes = [...unique.values()].map(
-      (r): Change => ({ eventID: r.eventID, kind: 'create', keys: r.keys }),
-    );
+    const changes = [...unique.values()].map((r): Change => ({ ...r, kind: 'create' }));
     return this.count(consumer, scanId, changes, at, 'failed');
   }
 

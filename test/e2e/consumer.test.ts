@@ -1,10 +1,13 @@
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { Context, KinesisStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbProgressStore } from '../../lambda/adapters/dynamodb-progress-store';
 import { createConsumerHandler } from '../../lambda/consumer/consumer-handler';
+import { createFailureCounterHandler } from '../../lambda/consumer/failure-counter';
 import type { ScanStreamRecord } from '../../lambda/consumer/parse-scan-record';
 import { buildRecord } from '../../lambda/core/record-format';
-import { createProgressTable, createTable } from '../../local/local-resources';
+import { pollStream } from '../../local/kinesis-poller';
+import { createProgressTable, createStream, createTable } from '../../local/local-resources';
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
 import { kinesisEventRecord } from '../fakes';
 
@@ -255,6 +258,100 @@ describe('a tracked consumer, with its progress in the local DynamoDB', () => {
 function fail(): never {
   throw new Error('no such lane');
 }
+
+describe('the failure counter, on the local stack', () => {
+  it('counts the records of a batch that failed every retry once, so processed + failed = total', async () => {
+    const stack = await startLocalStack();
+    try {
+      await createTable(stack.clients.dynamodb, {
+        TableName: 'idempotency',
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      });
+      await createProgressTable(stack.clients.dynamodb, 'progress');
+      await createStream(stack.clients.kinesis, 'scan-stream', 1);
+      const scanId = 'scan-failures';
+      const records = Array.from({ length: 30 }, (_, n) =>
+        buildRecord(
+          { pk: { S: `item-${n}` } },
+          {
+            tableName: 'Orders',
+            region: 'us-east-1',
+            keyAttributes: ['pk'],
+            scanId,
+            segment: 0,
+            format: 'dynamodb-stream',
+          },
+          1,
+        ),
+      );
+      await stack.clients.kinesis.send(
+        new PutRecordsCommand({
+          StreamName: 'scan-stream',
+          Records: records.map((r) => ({ Data: r.data, PartitionKey: r.partitionKey })),
+        }),
+      );
+      const env = { ...stack.env, POWERTOOLS_LOG_LEVEL: 'SILENT' };
+      const consumer = createConsumerHandler({
+        env: {
+          ...env,
+          CONSUMER_IDEMPOTENCY_TABLE: 'idempotency',
+          CONSUMER_PROGRESS_TABLE: 'progress',
+          CONSUMER_NAME: 'indexer',
+        },
+        process: async (record) => {
+          const key = JSON.stringify(record.keys);
+          if (key.includes('"item-3"') || key.includes('"item-17"')) throw new Error('bad item');
+        },
+      });
+      const queueArn = 'arn:aws:sqs:us-east-1:000000000000:indexer-failures';
+      const counter = createFailureCounterHandler({
+        env: {
+          ...env,
+          PROGRESS_TABLE: 'progress',
+          PROGRESS_CONSUMERS: JSON.stringify([{ name: 'indexer', failureQueueArn: queueArn }]),
+          PROGRESS_STREAM_NAME: 'scan-stream',
+        },
+      });
+      const messages: string[] = [];
+      const store = new DynamoDbProgressStore(stack.clients.dynamodb, 'progress');
+      await store.setTotal('indexer', scanId, 30);
+
+      const report = await pollStream(stack.clients.kinesis, 'scan-stream', consumer, {
+        batchSize: 10,
+        onFailure: async (body) => {
+          messages.push(body);
+        },
+      });
+      // Each message twice, as SQS may deliver it.
+      for (const body of [...messages, ...messages]) {
+        const answer = await counter(
+          { Records: [{ messageId: body.slice(0, 20), body, eventSourceARN: queueArn } as never] },
+          { awsRequestId: 'counter' },
+        );
+        expect(answer.batchItemFailures).toEqual([]);
+      }
+
+      expect(report.failed).toBeGreaterThanOrEqual(2);
+      expect(await store.read('indexer', scanId)).toMatchObject({ total: 30, processed: 28, failed: 2 });
+      const failed = await store.listFailed('indexer', scanId, 10);
+      expect(
+        failed.map((f) => f.keys).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      ).toEqual([{ pk: { S: 'item-17' } }, { pk: { S: 'item-3' } }]);
+      expect(failed.map((f) => [f.shardId, typeof f.sequenceNumber])).toEqual([
+        ['shardId-000000000000', 'string'],
+        ['shardId-000000000000', 'string'],
+      ]);
+      const events = stack.eventbridge.events.filter((e) => e.detailType === 'Scan Processed');
+      expect(events.map((e) => e.detail)).toEqual([
+        expect.objectContaining({ scanId, processed: 28, failed: 2, total: 30 }),
+      ]);
+    } finally {
+      await stack.stop();
+    }
+  });
+});
 
 /** A small deterministic generator (mulberry32), so a failing schedule can be replayed. */
 function seeded(seed: number): () => number {
