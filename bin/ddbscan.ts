@@ -114,6 +114,39 @@ targeting(program.command('history'))
     process.exitCode = await runHistoryCommand(await connect(options), options, processIo);
   });
 
+targeting(program.command('failures'))
+  .description('list the records of the scan that failed every retry of a tracked consumer')
+  .requiredOption('--consumer <name>', "the consumer's name, as status shows it")
+  .option('--scan <id>', 'the failures of this scan (default: the current or last one)')
+  .option('--limit <n>', 'at most this many records, 1 to 1000', positiveInteger, 100)
+  .action(
+    async (options: TargetOptions & { consumer: string; scan?: string; limit: number; json: boolean }) => {
+      const { runFailuresCommand } = require('./commands/failures') as typeof import('./commands/failures');
+      process.exitCode = await runFailuresCommand(await connect(options), options, processIo);
+    },
+  );
+
+targeting(program.command('replay'))
+  .description("put a tracked consumer's failed records of the scan back on the stream, as they were")
+  .option('--failed', 'the records that failed every retry of --consumer (the only kind of replay)', false)
+  .requiredOption('--consumer <name>', "the consumer's name, as status shows it")
+  .option('--scan <id>', 'the failures of this scan (default: the current or last one)')
+  .option('--limit <n>', 'at most this many records, 1 to 1000', positiveInteger, 1000)
+  .action(
+    async (
+      options: TargetOptions & {
+        consumer: string;
+        scan?: string;
+        limit: number;
+        json: boolean;
+        failed: boolean;
+      },
+    ) => {
+      const { runReplayCommand } = require('./commands/failures') as typeof import('./commands/failures');
+      process.exitCode = await runReplayCommand(await connect(options), options, processIo);
+    },
+  );
+
 targeting(program.command('logs'))
   .description("show the scanner's log lines of the current scan (CloudWatch Logs), or follow them")
   .option('--scan <id>', 'the lines of this scan (default: the current or last one)')

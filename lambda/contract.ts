@@ -279,6 +279,63 @@ export interface StatusRequest {
   readonly scanId?: string;
 }
 
+/** `failures`: the records of a scan that failed every retry of a tracked consumer, oldest first. */
+export interface FailuresRequest {
+  readonly action: 'failures';
+  /** The tracked consumer's name (its function name), as `status` shows it. */
+  readonly consumer: string;
+  /** @default the current (or last) scan */
+  readonly scanId?: string;
+  /** At most this many records, 1 to 1,000. @default 100 */
+  readonly limit?: number;
+}
+
+/** A record that failed every retry of a consumer. */
+export interface FailedRecordEntry {
+  readonly eventID: string;
+  /** The item's key, typed (as in DynamoDB's JSON). */
+  readonly keys: AttributeValueJsonMap;
+  readonly failedAt: string;
+  /** Where the record is on the stream, while the stream keeps it. */
+  readonly shardId: string | null;
+  readonly sequenceNumber: string | null;
+}
+
+/** Answer to `failures`. */
+export interface FailuresResponse {
+  readonly scanId: string;
+  readonly consumer: string;
+  readonly records: readonly FailedRecordEntry[];
+  /** More failed records than `limit`. */
+  readonly more: boolean;
+}
+
+/**
+ * `replay`: puts the failed records of a scan back on the stream, each as it was (same data,
+ * same partition key, so the consumer processes it again; its count moves from failed to
+ * processed). Records the stream no longer keeps (past its retention) are counted as gone.
+ */
+export interface ReplayRequest {
+  readonly action: 'replay';
+  readonly consumer: string;
+  /** @default the current (or last) scan */
+  readonly scanId?: string;
+  /** At most this many records, 1 to 1,000. @default 1000 */
+  readonly limit?: number;
+}
+
+/** Answer to `replay`. */
+export interface ReplayResponse {
+  readonly scanId: string;
+  readonly consumer: string;
+  /** Records put back on the stream. */
+  readonly replayed: number;
+  /** Failed records no longer on the stream: run the scan again to send their items. */
+  readonly gone: number;
+  /** More failed records than `limit`: replay again. */
+  readonly more: boolean;
+}
+
 /** `history`: the scans the scan record's kept versions show, newest first. */
 export interface HistoryRequest {
   readonly action: 'history';
@@ -336,6 +393,8 @@ export type ScannerEvent =
   | StartRequest
   | StatusRequest
   | HistoryRequest
+  | FailuresRequest
+  | ReplayRequest
   | StopRequest
   | ResumeRequest
   | WatchdogRequest

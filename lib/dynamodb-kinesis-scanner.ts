@@ -331,11 +331,20 @@ export class DynamoDbKinesisScanner extends Construct {
     );
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
-        // Query: a consumer's counters; UpdateItem: a scan's total and the right to publish.
+        // Query: a consumer's counters, and its failed records (`failures`, `replay`);
+        // UpdateItem: a scan's total and the right to publish.
         actions: ['dynamodb:Query', 'dynamodb:UpdateItem'],
-        resources: [table.tableArn],
+        resources: [table.tableArn, `${table.tableArn}/index/failed`],
       }),
     );
+    // `replay` reads each failed record back from the stream (and puts it, as the scan does).
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kinesis:GetShardIterator', 'kinesis:GetRecords'],
+        resources: [this.stream.streamArn],
+      }),
+    );
+    this.stream.encryptionKey?.grantDecrypt(this.function);
     return table;
   }
 

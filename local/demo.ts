@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { createConsumerHandler } from '../lambda/consumer/consumer-handler';
 import { createFailureCounterHandler } from '../lambda/consumer/failure-counter';
@@ -7,8 +8,10 @@ import {
   CompletionEvent,
   ConsumerEnv,
   type ConsumerProgress,
+  type FailuresResponse,
   ProcessedEvent,
   ProgressEnv,
+  type ReplayResponse,
   ScanState,
   type StartResponse,
   type StatusResponse,
@@ -144,9 +147,36 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         e.detailType === ProcessedEvent.detailType &&
         (e.detail as { scanId?: unknown }).scanId === start.scanId,
     );
-    const consumer = (
-      (await invoke(stack.clients.lambda, scanner.functionName, { action: 'status' })) as StatusResponse
-    ).consumers?.find((c) => c.consumer === EXAMPLE_CONSUMER);
+    const progressOf = async () =>
+      (
+        (await invoke(stack.clients.lambda, scanner.functionName, { action: 'status' })) as StatusResponse
+      ).consumers?.find((c) => c.consumer === EXAMPLE_CONSUMER);
+    const consumer = await progressOf();
+    // The failing consumer's story: list what failed, fix it, replay those records, consume again.
+    let replay: { listed: number; replayed: number; after: ConsumerProgress | undefined } | undefined;
+    if (failing.size > 0) {
+      const request = { consumer: EXAMPLE_CONSUMER };
+      const failures = (await invoke(stack.clients.lambda, scanner.functionName, {
+        action: 'failures',
+        ...request,
+      })) as FailuresResponse;
+      print(`ddbscan failures --consumer ${EXAMPLE_CONSUMER}: ${failures.records.length} records failed`);
+      for (const r of failures.records)
+        print(`    ${JSON.stringify(r.keys)}  at ${r.shardId}/${r.sequenceNumber}`);
+      failing.clear();
+      const replayed = (await invoke(stack.clients.lambda, scanner.functionName, {
+        action: 'replay',
+        ...request,
+      })) as ReplayResponse;
+      print(
+        `the consumer is fixed; ddbscan replay --failed: ${replayed.replayed} records put back on the stream`,
+      );
+      const again = await runExampleConsumer(stack, streamName, progressTable, failing, () => {});
+      print(
+        `the consumer read the stream again: ${again.items} items processed (the rest were already done)`,
+      );
+      replay = { listed: failures.records.length, replayed: replayed.replayed, after: await progressOf() };
+    }
 
     const problems: string[] = [];
     if (status.state !== ScanState.completed)
@@ -157,18 +187,26 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       problems.push(`${delivery.altered} items arrived altered, e.g. ${delivery.alteredExamples.join(', ')}`);
     if (delivery.unexpected > 0) problems.push(`${delivery.unexpected} unexpected records on the stream`);
     if (completionEvents !== 1) problems.push(`${completionEvents} completion events instead of 1`);
-    const processable = count - failing.size;
+    const processable = count - (options.failItems ?? 0);
     if (consumed.items !== processable)
       problems.push(`the example consumer processed ${consumed.items} items, not ${processable}`);
-    const expected = failing.size > 0 ? 'FAILED' : 'PROCESSED';
-    if (
-      consumer?.state !== expected ||
-      consumer.processed !== processable ||
-      consumer.failed !== failing.size
-    )
+    const failedCount = count - processable;
+    const expected = failedCount > 0 ? 'FAILED' : 'PROCESSED';
+    if (consumer?.state !== expected || consumer.processed !== processable || consumer.failed !== failedCount)
       problems.push(
         `the example consumer's progress reads ${consumer?.state ?? 'nothing'}: ${consumer?.processed ?? 0} processed, ${consumer?.failed ?? 0} failed, of ${consumer?.total ?? '?'}`,
       );
+    if (replay !== undefined) {
+      if (replay.listed !== failedCount || replay.replayed !== failedCount)
+        problems.push(
+          `${replay.listed} failed records listed and ${replay.replayed} replayed, not ${failedCount}`,
+        );
+      const after = replay.after;
+      if (after?.state !== 'PROCESSED' || after.processed !== count || after.failed !== 0)
+        problems.push(
+          `after the replay the consumer reads ${after?.state ?? 'nothing'}: ${after?.processed ?? 0} processed, ${after?.failed ?? 0} failed, of ${count}`,
+        );
+    }
     if (processedEvents.length !== 1)
       problems.push(`${processedEvents.length} Scan Processed events instead of 1`);
 
@@ -187,14 +225,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     print(
       `  consumer progress         ${consumer?.consumer ?? EXAMPLE_CONSUMER} ${consumer?.state ?? 'none'}: ${consumer?.processed ?? 0} processed, ${consumer?.failed ?? 0} failed, of ${consumer?.total ?? '?'}`,
     );
+    if (replay?.after)
+      print(
+        `  after the replay          ${replay.after.state}: ${replay.after.processed} processed, ${replay.after.failed} failed, of ${replay.after.total ?? '?'}`,
+      );
     print(`  Scan Processed events     ${processedEvents.length}`);
     for (const event of processedEvents) print(`    ${JSON.stringify(event.detail)}`);
     print(`  Lambda invocations        ${stack.lambda.stats.invocations}`);
     print(`  SSM writes                ${stack.ssm.calls.PutParameter ?? 0}`);
     if (problems.length > 0) print(`FAILED: ${problems.join('; ')}`);
-    else if (failing.size > 0)
+    else if (failedCount > 0)
       print(
-        `every item arrived, unchanged; the consumer failed ${failing.size} items, as asked, and counted them failed`,
+        `every item arrived, unchanged; the consumer failed ${failedCount} items, as asked: they were counted, listed, replayed and processed`,
       );
     else print('every item arrived, unchanged');
     return {
@@ -298,12 +340,15 @@ async function runExampleConsumer(
   onProgress: (records: number) => void,
 ): Promise<{ items: number; records: number }> {
   const idempotencyTable = 'ddbscan-idempotency';
-  await createTable(stack.clients.dynamodb, {
-    TableName: idempotencyTable,
-    AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-    KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-    BillingMode: 'PAY_PER_REQUEST',
-  });
+  const { TableNames = [] } = await stack.clients.dynamodb.send(new ListTablesCommand({}));
+  if (!TableNames.includes(idempotencyTable)) {
+    await createTable(stack.clients.dynamodb, {
+      TableName: idempotencyTable,
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    });
+  }
   const processed = new Set<string>();
   const consumer = createConsumerHandler({
     env: {

@@ -22,6 +22,37 @@ export class KinesisStreamRange {
     private readonly stream: string,
   ) {}
 
+  /** One record as it was put (data and partition key); null when the stream no longer keeps it. */
+  async readRecord(
+    shardId: string,
+    sequenceNumber: string,
+  ): Promise<{ data: Uint8Array; partitionKey: string } | null> {
+    try {
+      const { ShardIterator: iterator } = await this.client.send(
+        new GetShardIteratorCommand({
+          StreamName: this.streamName(),
+          ShardId: shardId,
+          ShardIteratorType: 'AT_SEQUENCE_NUMBER',
+          StartingSequenceNumber: sequenceNumber,
+        }),
+      );
+      const output = await this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1 }));
+      const record = output.Records?.[0];
+      if (record?.SequenceNumber !== sequenceNumber) return null;
+      return { data: record.Data ?? new Uint8Array(), partitionKey: record.PartitionKey ?? '' };
+    } catch (error) {
+      // A sequence number past the stream's retention, or of a shard that has gone.
+      const name = (error as Error | null)?.name;
+      if (name === 'InvalidArgumentException' || name === 'ResourceNotFoundException') return null;
+      throw translateAwsError(error, `Reading record ${sequenceNumber} of ${this.stream} back`);
+    }
+  }
+
+  private streamName(): string {
+    // The name, from an ARN too (arn:aws:kinesis:<region>:<account>:stream/<name>): the same account's stream.
+    return this.stream.startsWith('arn:') ? this.stream.split('/').slice(1).join('/') : this.stream;
+  }
+
   async read(shardId: string, from: string, to: string): Promise<StreamedRecord[]> {
     // The name, from an ARN too (arn:aws:kinesis:<region>:<account>:stream/<name>): the same account's stream.
     const target = {

@@ -246,6 +246,8 @@ export interface TrackedConsumers {
   readonly store: ProgressStore;
   readonly events: ProcessedEventPublisher;
   readonly consumers: readonly string[];
+  /** Reads a record back from the stream for a replay; null when the stream no longer keeps it. */
+  readonly stream: { readRecord(shardId: string, sequenceNumber: string): Promise<OutboundRecord | null> };
 }
 
 /** A record that failed every retry of a consumer, as its progress keeps it. */

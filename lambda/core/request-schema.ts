@@ -1,10 +1,12 @@
 import * as z from 'zod/mini';
 import {
   type AttributeValueJsonMap,
+  type FailuresRequest,
   type HistoryRequest,
   MAX_CONCURRENCY,
   MAX_SEGMENTS,
   RecordFormat,
+  type ReplayRequest,
   type ResumeRequest,
   type SegmentEvent,
   type StartRequest,
@@ -140,6 +142,15 @@ const segmentEventSchema = z
     }),
   );
 
+const CONSUMER = "a tracked consumer's name";
+const consumerRequest = <A extends 'failures' | 'replay'>(action: A) =>
+  z.strictObject({
+    action: z.literal(action),
+    consumer: z.string({ error: CONSUMER }).check(z.minLength(1, { error: CONSUMER })),
+    scanId: z.optional(z.string({ error: 'a scan id' })),
+    limit: z.optional(integer(1, 1000)),
+  });
+
 /** Every action's schema, by action. */
 export const requestSchemas = {
   start: startRequestSchema,
@@ -148,6 +159,8 @@ export const requestSchemas = {
   resume: scanIdRequest('resume'),
   history: z.strictObject({ action: z.literal('history') }),
   watchdog: z.strictObject({ action: z.literal('watchdog') }),
+  failures: consumerRequest('failures'),
+  replay: consumerRequest('replay'),
   segment: segmentEventSchema,
 } as const;
 
@@ -226,5 +239,7 @@ export type ContractMatchesSchemas = [
   Holds<Same<ResumeRequest, Input<'resume'>>>,
   Holds<Same<HistoryRequest, Input<'history'>>>,
   Holds<Same<WatchdogRequest, Input<'watchdog'>>>,
+  Holds<Same<FailuresRequest, Input<'failures'>>>,
+  Holds<Same<ReplayRequest, Input<'replay'>>>,
   Holds<Same<SegmentEvent, Input<'segment'>>>,
 ];

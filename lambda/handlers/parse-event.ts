@@ -3,13 +3,19 @@ import { ValidationError } from '../core/errors';
 import { parseStart, parseWith, type RequestAction, requestSchemas } from '../core/request-schema';
 import type { StartOptions } from '../core/scan-control';
 
-const USER_ACTIONS = '"start", "status", "history", "stop", "resume" or "watchdog"';
+const USER_ACTIONS = '"start", "status", "history", "stop", "resume", "failures", "replay" or "watchdog"';
 
 /** A validated event: start carries its options in the core's form. */
 export type ParsedEvent =
   | { readonly action: 'start'; readonly options: StartOptions }
   | { readonly action: 'status' | 'stop' | 'resume'; readonly scanId: string | null }
   | { readonly action: 'watchdog' | 'history' }
+  | {
+      readonly action: 'failures' | 'replay';
+      readonly consumer: string;
+      readonly scanId: string | null;
+      readonly limit: number | null;
+    }
   | SegmentEvent;
 
 /**
@@ -42,6 +48,14 @@ export function parseEvent(event: unknown): ParsedEvent {
     case 'watchdog':
     case 'history':
       return { action: request.action };
+    case 'failures':
+    case 'replay':
+      return {
+        action: request.action,
+        consumer: request.consumer,
+        scanId: request.scanId ?? null,
+        limit: request.limit ?? null,
+      };
     case 'segment': {
       const { from, relaunch, ...required } = request;
       return {

@@ -4,11 +4,19 @@ import { DynamoDbPageReader } from '../adapters/dynamodb-page-reader';
 import { DynamoDbProgressStore } from '../adapters/dynamodb-progress-store';
 import { EventBridgeEventPublisher } from '../adapters/eventbridge-event-publisher';
 import { KinesisRecordSink } from '../adapters/kinesis-record-sink';
+import { KinesisStreamRange } from '../adapters/kinesis-stream-range';
 import { LambdaContinuation } from '../adapters/lambda-continuation';
 import { PowertoolsMetrics, publishesMetrics } from '../adapters/powertools-metrics';
 import { SsmCheckpointStore } from '../adapters/ssm-checkpoint-store';
 import { randomIds, systemClock } from '../adapters/system';
-import type { HistoryResponse, StartResponse, StatusResponse } from '../contract';
+import type {
+  FailuresResponse,
+  HistoryResponse,
+  ReplayResponse,
+  StartResponse,
+  StatusResponse,
+} from '../contract';
+import { listFailures, replayFailures } from '../core/consumer-failures';
 import type { Clock, IdSource, Metrics, ScannerPorts } from '../core/ports';
 import {
   type ControlConfig,
@@ -34,6 +42,8 @@ export type ScannerResult =
   | StartResponse
   | StatusResponse
   | HistoryResponse
+  | FailuresResponse
+  | ReplayResponse
   | SegmentOutcome
   | WatchdogReport;
 
@@ -133,6 +143,7 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
               store: new DynamoDbProgressStore(clients.dynamodb, config.progress.table, clock),
               events,
               consumers: config.progress.consumers,
+              stream: new KinesisStreamRange(clients.kinesis, config.streamName),
             },
           }),
     };
@@ -151,6 +162,10 @@ export function createScannerHandler(options: ScannerHandlerOptions = {}) {
           return await getStatus(control, ports, request.scanId);
         case 'history':
           return await listScans(ports);
+        case 'failures':
+          return await listFailures(request, ports);
+        case 'replay':
+          return await replayFailures(request, ports);
         case 'stop':
           return await stopScan(ports, request.scanId);
         case 'resume':

@@ -109,7 +109,8 @@ describe('recordTotals', () => {
     const { store, published, ports } = world();
     store.counts = { ...store.counts, processed: 4 };
     const broken = { ...store, read: async () => Promise.reject(new Error('denied')) };
-    const tracked = { store: ports.store, events: ports.events, consumers: ['indexer'] };
+    const stream = { readRecord: async () => null };
+    const tracked = { store: ports.store, events: ports.events, consumers: ['indexer'], stream };
 
     expect(await recordTotals('scan-1', 4, 'r1', tracked, ports)).toEqual([]);
     expect(store.counts.total).toBe(4);
