@@ -54,12 +54,12 @@ describe('bad input on the local stack', () => {
     [
       'an unknown action',
       { action: 'scan' },
-      'Invalid action: expected "start", "status", "history", "stop", "resume" or "watchdog", received "scan".',
+      'Invalid action: expected "start", "status", "history", "stop", "resume", "failures", "replay" or "watchdog", received "scan".',
     ],
     [
       'an action that is not a string',
       { action: ['start'] },
-      'Invalid action: expected "start", "status", "history", "stop", "resume" or "watchdog", received ["start"].',
+      'Invalid action: expected "start", "status", "history", "stop", "resume", "failures", "replay" or "watchdog", received ["start"].',
     ],
     [
       'a payload that is not an object',
@@ -80,7 +80,7 @@ describe('bad input on the local stack', () => {
     [
       'a null action (only a missing one means start)',
       { action: null },
-      'Invalid action: expected "start", "status", "history", "stop", "resume" or "watchdog", received null.',
+      'Invalid action: expected "start", "status", "history", "stop", "resume", "failures", "replay" or "watchdog", received null.',
     ],
     [
       'a projection DynamoDB refuses, shown as sent (without the key attributes start adds)',

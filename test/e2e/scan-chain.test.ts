@@ -205,7 +205,7 @@ describe('the scanner on the local stack', () => {
       const before = stack.ssm.value(`${scanner.parameterName}/scan`);
 
       await expect(invoke(stack.clients.lambda, scanner.functionName, { action: 'begin' })).rejects.toThrow(
-        'ValidationError: Invalid action: expected "start", "status", "history", "stop", "resume" or "watchdog", received "begin".',
+        'ValidationError: Invalid action: expected "start", "status", "history", "stop", "resume", "failures", "replay" or "watchdog", received "begin".',
       );
       await expect(
         invoke(stack.clients.lambda, scanner.functionName, { action: 'start', segments: 'many' }),

@@ -754,11 +754,15 @@ describe('addConsumer', () => {
     ]);
     const actions = statementsOf(stack, consumer.role).flatMap((st) => st.Action);
     expect(actions).toContain('events:PutEvents');
-    const scannerDynamo = statementsOf(stack, scanner.function.role).filter(
-      (st) => JSON.stringify(st.Resource) === JSON.stringify(tableArn),
+    const scannerDynamo = statementsOf(stack, scanner.function.role).filter((st) =>
+      JSON.stringify(st.Resource).includes(JSON.stringify(tableArn)),
     );
+    // The table and its index of failed records (`failures`, `replay`), nothing more.
     expect(scannerDynamo).toEqual([
-      expect.objectContaining({ Action: ['dynamodb:Query', 'dynamodb:UpdateItem'] }),
+      expect.objectContaining({
+        Action: ['dynamodb:Query', 'dynamodb:UpdateItem'],
+        Resource: [tableArn, { 'Fn::Join': ['', [tableArn, '/index/failed']] }],
+      }),
     ]);
   });
 

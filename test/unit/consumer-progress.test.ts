@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { ProcessedDetail } from '../../lambda/contract';
+import { listFailures, replayFailures } from '../../lambda/core/consumer-failures';
 import { consumerProgress, publishIfProcessed, recordTotals } from '../../lambda/core/consumer-progress';
-import { TransientError, UncertainOutcomeError } from '../../lambda/core/errors';
-import type { ProgressCounts, ProgressPorts, ProgressStore } from '../../lambda/core/ports';
-import { FakeClock, silentLog } from '../fakes';
+import { TransientError, UncertainOutcomeError, ValidationError } from '../../lambda/core/errors';
+import type { FailedRecord, ProgressCounts, ProgressPorts, ProgressStore } from '../../lambda/core/ports';
+import type { OutboundRecord } from '../../lambda/core/record-format';
+import { FakeClock, fakeWorld, silentLog } from '../fakes';
 
 /** The counts and the claim of one consumer and scan, as the store keeps them. */
 class OneScanStore implements Pick<ProgressStore, 'read' | 'setTotal' | 'claimEvent' | 'settleEvent'> {
@@ -162,5 +164,76 @@ describe('consumerProgress', () => {
     const claimed = counts({ total: 1, processed: 1, event: { holder: 'r1', at: 0 } });
     expect(consumerProgress('indexer', claimed, 1, 60_000).processedEvent).toBeNull();
     expect(consumerProgress('indexer', claimed, 1, 6 * 60_000).processedEvent).toBe('unknown');
+  });
+});
+
+describe('failures and replay', () => {
+  function tracked(failed: FailedRecord[], onStream: Map<string, OutboundRecord>) {
+    const world = fakeWorld([]);
+    const progress = {
+      store: {
+        listFailed: async (_c: string, _s: string, limit: number) => failed.slice(0, limit),
+      } as unknown as ProgressStore,
+      events: { publishProcessed: async () => {} },
+      consumers: ['indexer'],
+      stream: {
+        readRecord: async (shardId: string, seq: string) => onStream.get(`${shardId}/${seq}`) ?? null,
+      },
+    };
+    return { world, ports: { ...world.ports, progress } };
+  }
+  const failure = (n: number, onStream = true): FailedRecord => ({
+    eventID: `e${n}`,
+    keys: { pk: { S: `item-${n}` } },
+    failedAt: n,
+    ...(onStream ? { shardId: 'shard-0', sequenceNumber: String(100 + n) } : {}),
+  });
+
+  it('lists a consumer’s failed records of a scan, saying when there are more than the limit', async () => {
+    const { ports } = tracked([failure(1), failure(2), failure(3)], new Map());
+    const answer = await listFailures({ consumer: 'indexer', scanId: 'scan-1', limit: 2 }, ports);
+    expect(answer).toMatchObject({ scanId: 'scan-1', consumer: 'indexer', more: true });
+    expect(answer.records).toEqual([
+      {
+        eventID: 'e1',
+        keys: { pk: { S: 'item-1' } },
+        failedAt: '1970-01-01T00:00:00.001Z',
+        shardId: 'shard-0',
+        sequenceNumber: '101',
+      },
+      {
+        eventID: 'e2',
+        keys: { pk: { S: 'item-2' } },
+        failedAt: '1970-01-01T00:00:00.002Z',
+        shardId: 'shard-0',
+        sequenceNumber: '102',
+      },
+    ]);
+  });
+
+  it('puts the records the stream still keeps back as they were, and counts the others as gone', async () => {
+    const kept = { data: new Uint8Array([1, 2]), partitionKey: 'abc' };
+    const { world, ports } = tracked(
+      [failure(1), failure(2), failure(3, false)],
+      new Map([['shard-0/101', kept]]),
+    );
+    expect(await replayFailures({ consumer: 'indexer', scanId: 'scan-1', limit: null }, ports)).toEqual({
+      scanId: 'scan-1',
+      consumer: 'indexer',
+      replayed: 1,
+      gone: 2,
+      more: false,
+    });
+    expect(world.sink.records).toEqual([kept]);
+  });
+
+  it('refuses a consumer that is not tracked, naming the tracked ones, before reading anything', async () => {
+    const { ports } = tracked([], new Map());
+    await expect(listFailures({ consumer: 'mailer', scanId: null, limit: null }, ports)).rejects.toThrow(
+      'Invalid consumer: expected one of "indexer", received "mailer".',
+    );
+    await expect(
+      replayFailures({ consumer: 'mailer', scanId: null, limit: null }, { ...fakeWorld([]).ports }),
+    ).rejects.toThrow(ValidationError);
   });
 });

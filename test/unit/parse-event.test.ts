@@ -80,17 +80,17 @@ describe('parseEvent', () => {
     [
       'an unknown action',
       { action: 'stats' },
-      'Invalid action: expected "start", "status", "history", "stop", "resume" or "watchdog", received "stats".',
+      'Invalid action: expected "start", "status", "history", "stop", "resume", "failures", "replay" or "watchdog", received "stats".',
     ],
     [
       'a null action (only a missing one means start)',
       { action: null },
-      'Invalid action: expected "start", "status", "history", "stop", "resume" or "watchdog", received null.',
+      'Invalid action: expected "start", "status", "history", "stop", "resume", "failures", "replay" or "watchdog", received null.',
     ],
     [
       'a non-string action',
       { action: 7 },
-      'Invalid action: expected "start", "status", "history", "stop", "resume" or "watchdog", received 7.',
+      'Invalid action: expected "start", "status", "history", "stop", "resume", "failures", "replay" or "watchdog", received 7.',
     ],
     [
       'an unknown field',
@@ -202,6 +202,32 @@ describe('parseEvent', () => {
   ])('rejects %s with a message naming the field', (_, event, message) => {
     expect(() => parseEvent(event)).toThrow(ValidationError);
     expect(() => parseEvent(event)).toThrow(message);
+  });
+});
+
+describe('parseEvent: failures and replay', () => {
+  it('reads the consumer, the scan and the limit', () => {
+    expect(parseEvent({ action: 'failures', consumer: 'indexer' })).toEqual({
+      action: 'failures',
+      consumer: 'indexer',
+      scanId: null,
+      limit: null,
+    });
+    expect(parseEvent({ action: 'replay', consumer: 'indexer', scanId: 's', limit: 10 })).toEqual({
+      action: 'replay',
+      consumer: 'indexer',
+      scanId: 's',
+      limit: 10,
+    });
+  });
+
+  it('names the field of a bad request', () => {
+    expect(() => parseEvent({ action: 'failures' })).toThrow(
+      "Invalid consumer: expected a tracked consumer's name, received nothing.",
+    );
+    expect(() => parseEvent({ action: 'replay', consumer: 'indexer', limit: 0 })).toThrow(
+      'Invalid limit: expected an integer from 1 to 1000, received 0.',
+    );
   });
 });
 
