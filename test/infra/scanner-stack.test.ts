@@ -783,7 +783,9 @@ describe('addConsumer', () => {
     expect(JSON.stringify(counter?.Properties?.Environment?.Variables?.PROGRESS_CONSUMERS)).toContain(
       stack.getLogicalId(failureQueue?.node.defaultChild as CfnResource),
     );
-    const counterRole = (counter?.Properties?.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
+    const counterRole = (counter?.Properties?.Role as { 'Fn::GetAtt': string[] } | undefined)?.[
+      'Fn::GetAtt'
+    ][0];
     const counterActions = Object.values(template.findResources('AWS::IAM::Policy'))
       .filter((p) => JSON.stringify(p.Properties?.Roles).includes(String(counterRole)))
       .flatMap((p) => (p.Properties?.PolicyDocument?.Statement ?? []) as { Action: string | string[] }[])
