@@ -119,6 +119,8 @@ export const ScannerMetrics = {
 export const ConsumerMetrics = {
   /** Records newly counted as failed every retry of the consumer (Count). */
   recordsFailed: 'ConsumerRecordsFailed',
+  /** Records newly counted as processed by the consumer (Count), emitted by the consumer itself. */
+  recordsProcessed: 'ConsumerRecordsProcessed',
   consumerDimension: 'Consumer',
 } as const;
 

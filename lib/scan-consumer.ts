@@ -44,6 +44,12 @@ export interface ScanConsumerOptions {
    * @default false
    */
   readonly trackProgress?: boolean;
+  /**
+   * With `trackProgress`: alarm when the consumer has counted no record for this long while the
+   * stream holds records it has not processed (its iterator age is above zero).
+   * @default Duration.minutes(15)
+   */
+  readonly stalledAfter?: Duration;
 }
 
 /** What `addConsumer` created. */
@@ -55,6 +61,8 @@ export interface ScanConsumer {
   readonly failureAlarm?: cloudwatch.Alarm;
   /** With `trackProgress`: the scanner's progress table, shared by its tracked consumers. */
   readonly progressTable?: dynamodb.Table;
+  /** With `trackProgress`: in alarm while the consumer makes no progress and records remain. */
+  readonly stalledAlarm?: cloudwatch.Alarm;
 }
 
 /**
@@ -74,6 +82,12 @@ export function attachConsumer(
   if (options.trackProgress === true && !(consumer instanceof lambda.Function)) {
     throw new Error(
       `Invalid trackProgress for ${consumer.node.path}: expected a lambda.Function (its environment names the progress table), received an imported function.`,
+    );
+  }
+  const stalledAfter = options.stalledAfter?.toSeconds();
+  if (stalledAfter !== undefined && stalledAfter < 60) {
+    throw new Error(
+      `Invalid stalledAfter: expected at least 1 minute, received ${options.stalledAfter?.toHumanString()}.`,
     );
   }
   const parallelizationFactor = options.parallelizationFactor ?? 2;
@@ -128,11 +142,11 @@ export function attachConsumer(
     onFailure,
   });
   consumer.addEventSource(eventSource);
-  const progressTable =
-    options.trackProgress === true && consumer instanceof lambda.Function
-      ? trackProgress(scanner, consumer, failureQueue)
-      : undefined;
-  return { eventSource, failureQueue, failureAlarm, progressTable };
+  const tracked = options.trackProgress === true && consumer instanceof lambda.Function;
+  const progressTable = tracked ? trackProgress(scanner, consumer, failureQueue) : undefined;
+  const stalledAlarm = tracked ? consumerStalledAlarm(scanner, consumer, options.stalledAfter) : undefined;
+  if (stalledAlarm) scanner.monitoring.notify(stalledAlarm);
+  return { eventSource, failureQueue, failureAlarm, progressTable, stalledAlarm };
 }
 
 const PROGRESS_TABLE_NAG_REASON =
@@ -163,6 +177,59 @@ function trackProgress(
   // The consumer's name at run time is its function name (AWS_LAMBDA_FUNCTION_NAME).
   scanner.trackConsumer(consumer.functionName, failureQueue);
   return table;
+}
+
+/**
+ * A tracked consumer that counted no record for `stalledAfter` while its event source mapping
+ * still reads records behind the stream's tip (iterator age above zero): stuck on a batch that
+ * keeps failing, or throttled to nothing.
+ */
+function consumerStalledAlarm(
+  scanner: DynamoDbKinesisScanner,
+  consumer: lambda.Function,
+  stalledAfter: Duration = Duration.minutes(15),
+): cloudwatch.Alarm {
+  // Alarm periods are whole minutes.
+  const minutes = Math.max(1, Math.round(stalledAfter.toSeconds() / 60));
+  if (minutes < 1) {
+    throw new Error(
+      `Invalid stalledAfter: expected at least 1 minute, received ${stalledAfter.toHumanString()}.`,
+    );
+  }
+  const period = Duration.minutes(minutes);
+  const expression = new cloudwatch.MathExpression({
+    // 1 while records remain (the mapping reports an iterator age) and none was counted.
+    expression: 'IF(age > 0 AND FILL(processed, 0) == 0, 1, 0)',
+    usingMetrics: {
+      age: consumer.metric('IteratorAge', { statistic: 'Maximum', period }),
+      processed: new cloudwatch.Metric({
+        namespace: ScannerMetrics.namespace,
+        metricName: ConsumerMetrics.recordsProcessed,
+        dimensionsMap: {
+          service: ScannerMetrics.service,
+          [ConsumerMetrics.consumerDimension]: consumer.functionName,
+        },
+        statistic: cloudwatch.Stats.SUM,
+        period,
+      }),
+    },
+    period,
+    label: 'stalled (records remain, none processed)',
+  });
+  const id = `ConsumerStalled${Names.uniqueId(consumer)}`;
+  // A function attached twice gets an alarm per attachment.
+  const unique = scanner.node.tryFindChild(id) === undefined ? id : `${id}${scanner.node.children.length}`;
+  return expression.createAlarm(scanner, unique, {
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    alarmDescription:
+      `The consumer ${consumer.functionName} processed no record for ${minutes} minutes while the stream holds ` +
+      `records it has not read (its iterator age is above zero). \`${CLI} status ${functionFlagOf(scanner.function)}\` shows ` +
+      'its counts and lag. Look at its logs: a batch that keeps failing (a retry limit of -1 retries it forever), ' +
+      'throttling, or a downstream outage.',
+  });
 }
 
 /**

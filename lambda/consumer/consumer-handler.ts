@@ -2,13 +2,15 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import { DynamoDbProgressStore } from '../adapters/dynamodb-progress-store';
 import { EventBridgeEventPublisher } from '../adapters/eventbridge-event-publisher';
+import { publishesMetrics } from '../adapters/powertools-metrics';
 import { systemClock } from '../adapters/system';
-import { ConsumerEnv, ScannerDefaults } from '../contract';
+import { ConsumerEnv, ConsumerMetrics, ScannerDefaults, ScannerMetrics } from '../contract';
 import { publishIfProcessed } from '../core/consumer-progress';
 import type { ProgressPorts } from '../core/ports';
 import { parseScanRecord, type ScanStreamRecord } from './parse-scan-record';
@@ -92,6 +94,8 @@ export function createConsumerHandler(options: ConsumerOptions = {}) {
 interface Tracking {
   readonly consumer: string;
   readonly ports: ProgressPorts;
+  /** Publishes the records newly counted, the metric the consumer's stall alarm watches. */
+  readonly counted: (records: number) => void;
 }
 
 function trackingOf(
@@ -114,8 +118,16 @@ function trackingOf(
     maxAttempts: 1,
   });
   const bus = env[ConsumerEnv.eventBusName] || ScannerDefaults.eventBusName;
+  const metrics = publishesMetrics(env);
   return {
     consumer,
+    counted: (records) => {
+      if (!metrics) return;
+      const emf = new Metrics({ namespace: ScannerMetrics.namespace, serviceName: ScannerMetrics.service });
+      emf.addDimension(ConsumerMetrics.consumerDimension, consumer);
+      emf.addMetric(ConsumerMetrics.recordsProcessed, MetricUnit.Count, records);
+      emf.publishStoredMetrics();
+    },
     ports: {
       store: new DynamoDbProgressStore(dynamodb, table),
       events: new EventBridgeEventPublisher(eventbridge, bus),
@@ -134,7 +146,7 @@ async function count(tracking: Tracking, succeeded: Map<string, string[]>, holde
   const { consumer, ports } = tracking;
   for (const [scanId, eventIDs] of succeeded) {
     try {
-      await ports.store.markProcessed(consumer, scanId, eventIDs, ports.clock.now());
+      tracking.counted(await ports.store.markProcessed(consumer, scanId, eventIDs, ports.clock.now()));
       await publishIfProcessed(consumer, scanId, holder, ports);
     } catch (error) {
       ports.log.error('counting processed records failed; the batch is retried', {

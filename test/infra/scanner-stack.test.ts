@@ -806,6 +806,39 @@ describe('addConsumer', () => {
     });
   });
 
+  it('alarms when a tracked consumer counted nothing for stalledAfter while records remain', () => {
+    const { stack, scanner, consumer } = consumerScope();
+    const { stalledAlarm } = scanner.addConsumer(consumer, {
+      trackProgress: true,
+      stalledAfter: Duration.minutes(30),
+    });
+    const alarm =
+      Template.fromStack(stack).findResources('AWS::CloudWatch::Alarm')[
+        stack.getLogicalId(stalledAlarm?.node.defaultChild as CfnResource)
+      ];
+    const metrics = alarm?.Properties?.Metrics as {
+      Expression?: string;
+      MetricStat?: { Metric: { MetricName: string }; Period: number };
+    }[];
+    expect(metrics.find((m) => m.Expression)?.Expression).toBe(
+      'IF(age > 0 AND FILL(processed, 0) == 0, 1, 0)',
+    );
+    expect(
+      metrics
+        .flatMap((m) => (m.MetricStat ? [[m.MetricStat.Metric.MetricName, m.MetricStat.Period]] : []))
+        .sort(),
+    ).toEqual([
+      ['ConsumerRecordsProcessed', 1800],
+      ['IteratorAge', 1800],
+    ]);
+    expect(JSON.stringify(alarm?.Properties?.AlarmDescription)).toContain(
+      'processed no record for 30 minutes',
+    );
+    expect(() =>
+      scanner.addConsumer(consumer, { trackProgress: true, stalledAfter: Duration.seconds(30) }),
+    ).toThrow('Invalid stalledAfter: expected at least 1 minute, received 30 seconds.');
+  });
+
   it('refuses trackProgress with an onFailure destination of its own, whose failures it could not count', () => {
     const { stack, scanner, consumer } = consumerScope();
     expect(() =>
