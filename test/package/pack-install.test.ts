@@ -114,7 +114,7 @@ describe('the npm package', () => {
     const paths = packed.files.map((file) => file.path).sort();
     for (const path of paths) {
       expect(path).toMatch(
-        /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/ddbscan\.js|dist\/(lib|lambda)\/.+\.(js|mjs|d\.ts|d\.mts)|dist\/assets\/(scanner|example-consumer)\/index\.js(\.map)?|dist\/bin\/ddbscan\.js)$/,
+        /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/ddbscan\.js|dist\/(lib|lambda)\/.+\.(js|mjs|d\.ts|d\.mts)|dist\/assets\/(scanner|example-consumer|failure-counter)\/index\.js(\.map)?|dist\/bin\/ddbscan\.js)$/,
       );
     }
     expect(paths).toEqual(
@@ -194,10 +194,11 @@ app.synth();
     expect(bundles.some((bundle) => bundle.equals(consumer))).toBe(true);
 
     const whole = Template.fromJSON(JSON.parse(readFileSync(join(outdir, 'Whole.template.json'), 'utf8')));
-    whole.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    // The example consumer's mapping on the stream, and the failure counter's on its failure queue.
+    whole.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
     expect(
       Object.keys(whole.findResources('AWS::Lambda::Function', { Properties: { Handler: 'index.handler' } })),
-    ).toHaveLength(2);
+    ).toHaveLength(3);
   });
 
   it('imports from CommonJS and from an ES module, with types TypeScript resolves', async () => {
