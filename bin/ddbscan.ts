@@ -131,7 +131,7 @@ targeting(program.command('replay'))
   .option('--failed', 'the records that failed every retry of --consumer (the only kind of replay)', false)
   .requiredOption('--consumer <name>', "the consumer's name, as status shows it")
   .option('--scan <id>', 'the failures of this scan (default: the current or last one)')
-  .option('--limit <n>', 'at most this many records, 1 to 1000', positiveInteger, 1000)
+  .option('--limit <n>', 'at most this many records, 1 to 1000', positiveInteger, 100)
   .action(
     async (
       options: TargetOptions & {

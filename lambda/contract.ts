@@ -322,7 +322,7 @@ export interface ReplayRequest {
   readonly consumer: string;
   /** @default the current (or last) scan */
   readonly scanId?: string;
-  /** At most this many records, 1 to 1,000. @default 1000 */
+  /** At most this many records, 1 to 1,000. @default 100 */
   readonly limit?: number;
 }
 

@@ -22,7 +22,10 @@ export interface ScanConsumerOptions {
   readonly batchSize?: number;
   /** Wait up to this long to fill a batch. @default Duration.seconds(1) */
   readonly maxBatchingWindow?: Duration;
-  /** Concurrent batches per shard (1 to 10); records of one item stay in order. @default 2 */
+  /**
+   * Concurrent batches per shard (1 to 10); records of one item stay in order. With
+   * `trackProgress` it must be 1. @default 2, or 1 with `trackProgress`
+   */
   readonly parallelizationFactor?: number;
   /** Retries of a failing batch before its records go to the failure queue. @default 3 */
   readonly retryAttempts?: number;
@@ -90,9 +93,15 @@ export function attachConsumer(
       `Invalid stalledAfter: expected at least 1 minute, received ${options.stalledAfter?.toHumanString()}.`,
     );
   }
-  const parallelizationFactor = options.parallelizationFactor ?? 2;
+  const parallelizationFactor = options.parallelizationFactor ?? (options.trackProgress === true ? 1 : 2);
   if (!Number.isInteger(parallelizationFactor) || parallelizationFactor < 1 || parallelizationFactor > 10) {
     throw new Error(`Invalid parallelizationFactor: expected 1 to 10, received ${parallelizationFactor}.`);
+  }
+  if (options.trackProgress === true && parallelizationFactor !== 1) {
+    // With more lanes, a failed batch's sequence range also holds other lanes' records in flight.
+    throw new Error(
+      `Invalid parallelizationFactor with trackProgress: expected 1 (then a failed batch's range holds only its own records, so failures are counted exactly), received ${parallelizationFactor}.`,
+    );
   }
   let failureQueue: sqs.Queue | undefined;
   let failureAlarm: cloudwatch.Alarm | undefined;
@@ -151,7 +160,7 @@ export function attachConsumer(
 
 const PROGRESS_TABLE_NAG_REASON =
   "The table holds only the consumers' progress counters and per-record markers, which expire through TTL after " +
-  '30 days; they can be counted again from the stream. Restoring them is never wanted.';
+  '400 days; they can be counted again from the stream. Restoring them is never wanted.';
 
 /**
  * Sets the consumer up to count its records in the scanner's progress table (created with the

@@ -28,11 +28,12 @@ const BUCKETS = 16;
 /** TransactWriteItems: at most 100 actions, and one of them is the counter slot. */
 const MARKERS_PER_TRANSACTION = 99;
 /**
- * How long a record's marker is kept: longer than the stream keeps a record (24 hours by
- * default, 7 days extended) and the failure queue keeps a failure (14 days), so no late copy
- * of a record meets an expired marker and counts again.
+ * How long a record's marker and the counters are kept: longer than a stream can keep a record
+ * (365 days at most) and the failure queue a failure (14 days), so no late copy of a record
+ * meets an expired marker and counts again. The head (total and event claim) never expires: a
+ * head that outlived its counters would publish "Scan Processed" a second time.
  */
-const KEEP_SECONDS = 30 * 24 * 3600;
+const KEEP_SECONDS = 400 * 24 * 3600;
 /** Transactions cancelled by a concurrent one (or by markers already written) are sent again, with backoff. */
 const ATTEMPTS = 10;
 const BACKOFF_BASE_MS = 25;
@@ -54,7 +55,8 @@ interface Change {
  * TTL attribute `expiresAt`, and the sparse index `failed`. Per consumer and scan it keeps:
  * - a marker per record id (`<consumer>#<scan>#m<bucket>`, `<eventID>`), `s` = P or F;
  * - 16 counter slots (`<consumer>#<scan>`, `slot#<k>`): processed, failed, first and last time;
- * - the head (`<consumer>#<scan>`, `head`): the total, and the claim to publish "Scan Processed".
+ * - the head (`<consumer>#<scan>`, `head`): the total, and the claim to publish "Scan Processed"
+ *   (kept for good; markers and slots expire after 400 days).
  *
  * A marker and the count it adds are written in one transaction (`attribute_not_exists` on the
  * marker), so a record is counted exactly once whoever reports it again, and a crash between
@@ -146,23 +148,20 @@ export class DynamoDbProgressStore implements ProgressStore {
 
   async setTotal(consumer: string, scanId: string, total: number): Promise<void> {
     await this.update(consumer, scanId, {
-      UpdateExpression: 'SET #t = :t, #exp = if_not_exists(#exp, :exp)',
+      UpdateExpression: 'SET #t = :t',
       // The same scan has one total: a second completion (a retried event) writes nothing new.
       ConditionExpression: 'attribute_not_exists(#t) OR #t = :t',
-      ExpressionAttributeNames: { '#t': 'total', '#exp': 'expiresAt' },
-      ExpressionAttributeValues: { ':t': { N: String(total) }, ':exp': { N: String(this.expiry()) } },
+      ExpressionAttributeNames: { '#t': 'total' },
+      ExpressionAttributeValues: { ':t': { N: String(total) } },
     });
   }
 
   async claimEvent(consumer: string, scanId: string, holder: string, at: number): Promise<boolean> {
     const refused = await this.update(consumer, scanId, {
-      UpdateExpression: 'SET #e = :e, #exp = if_not_exists(#exp, :exp)',
+      UpdateExpression: 'SET #e = :e',
       ConditionExpression: 'attribute_not_exists(#e)',
-      ExpressionAttributeNames: { '#e': 'event', '#exp': 'expiresAt' },
-      ExpressionAttributeValues: {
-        ':e': { M: { holder: { S: holder }, at: { N: String(at) } } },
-        ':exp': { N: String(this.expiry()) },
-      },
+      ExpressionAttributeNames: { '#e': 'event' },
+      ExpressionAttributeValues: { ':e': { M: { holder: { S: holder }, at: { N: String(at) } } } },
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
     if (refused === null) return true;

@@ -15,6 +15,9 @@ import { publishIfProcessed } from '../core/consumer-progress';
 import type { ProgressPorts } from '../core/ports';
 import { parseScanRecord, type ScanStreamRecord } from './parse-scan-record';
 
+/** "Scan Processed" is published only with more than this left of the invocation. */
+const PUBLISH_MARGIN_MS = 10_000;
+
 /** How long a processed record id is remembered: longer than the stream keeps records (24 h by default). */
 const REMEMBER_SECONDS = 7 * 24 * 3600;
 
@@ -85,7 +88,7 @@ export function createConsumerHandler(options: ConsumerOptions = {}) {
       context,
       processInParallel: false,
     });
-    if (tracking) await count(tracking, succeeded, context.awsRequestId);
+    if (tracking) await count(tracking, succeeded, context);
     return response;
   };
 }
@@ -142,12 +145,15 @@ function trackingOf(
  * A failure to count fails the invocation: Lambda retries the batch, whose records are then
  * found processed (idempotency) and counted, each once. A count swallowed here would be lost.
  */
-async function count(tracking: Tracking, succeeded: Map<string, string[]>, holder: string): Promise<void> {
+async function count(tracking: Tracking, succeeded: Map<string, string[]>, context: Context): Promise<void> {
   const { consumer, ports } = tracking;
+  // A claim to publish taken just before a timeout would be left with no outcome ("unknown"):
+  // near the end the next batch, or the scanner's watchdog, publishes instead.
+  const publishes = context.getRemainingTimeInMillis() > PUBLISH_MARGIN_MS;
   for (const [scanId, eventIDs] of succeeded) {
     try {
       tracking.counted(await ports.store.markProcessed(consumer, scanId, eventIDs, ports.clock.now()));
-      await publishIfProcessed(consumer, scanId, holder, ports);
+      if (publishes) await publishIfProcessed(consumer, scanId, context.awsRequestId, ports);
     } catch (error) {
       ports.log.error('counting processed records failed; the batch is retried', {
         scanId,

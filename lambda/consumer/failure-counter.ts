@@ -22,6 +22,8 @@ export interface FailedBatch {
   readonly startSequenceNumber: string;
   readonly endSequenceNumber: string;
   readonly streamArn?: string;
+  /** Records in the batch, as Lambda reported it. */
+  readonly batchSize?: number;
 }
 
 /**
@@ -46,12 +48,21 @@ export function parseFailedBatch(body: string): FailedBatch {
     );
   }
   const streamArn = field('streamArn');
-  return { shardId, startSequenceNumber: start, endSequenceNumber: end, ...(streamArn ? { streamArn } : {}) };
+  const batchSize = info?.batchSize;
+  return {
+    shardId,
+    startSequenceNumber: start,
+    endSequenceNumber: end,
+    ...(streamArn ? { streamArn } : {}),
+    ...(typeof batchSize === 'number' ? { batchSize } : {}),
+  };
 }
 
 /** What counting one failed batch found. */
 export interface FailedBatchCount {
-  /** Scanner records in the batch's range, still on the stream. */
+  /** Records in the batch's range still on the stream, the scanner's or not. */
+  readonly read: number;
+  /** Scanner records among them. */
   readonly records: number;
   /** Of those, records newly counted as failed (not processed, nor counted before). */
   readonly failed: number;
@@ -77,10 +88,11 @@ export async function countFailedBatch(
     { eventID: string; keys: Record<string, unknown>; shardId: string; sequenceNumber: string }[]
   >();
   let records = 0;
-  for (const streamed of await read(batch)) {
+  const streamed = await read(batch);
+  for (const record of streamed) {
     let parsed: ReturnType<typeof parseScanRecord>;
     try {
-      parsed = parseScanRecord(streamed.data);
+      parsed = parseScanRecord(record.data);
     } catch (error) {
       if (error instanceof NotAScanRecordError) continue;
       throw error;
@@ -92,7 +104,7 @@ export async function countFailedBatch(
       eventID: parsed.eventID,
       keys,
       shardId: batch.shardId,
-      sequenceNumber: streamed.sequenceNumber,
+      sequenceNumber: record.sequenceNumber,
     });
     byScan.set(parsed.scan.scanId, failures);
   }
@@ -101,7 +113,7 @@ export async function countFailedBatch(
     failed += await ports.store.markFailed(consumer, scanId, failures, ports.clock.now());
     await publishIfProcessed(consumer, scanId, holder, ports);
   }
-  return { records, failed };
+  return { read: streamed.length, records, failed };
 }
 
 /** A tracked consumer and the queue its failed batches are described in. */
@@ -170,16 +182,13 @@ export function createFailureCounterHandler(options: FailureCounterOptions = {})
           ports,
         );
         logger.warn('a batch failed every retry of the consumer', { consumer, ...batch, ...counted });
-        if (counted.records === 0) {
-          logger.warn(
-            'none of the failed records is still on the stream (past its retention): they are not counted',
-            {
-              consumer,
-              ...batch,
-            },
+        emitFailed(env, consumer, counted.failed);
+        if (batch.batchSize !== undefined && counted.read < batch.batchSize) {
+          // Kept in the queue (its messages visible) rather than deleted: its scan cannot settle.
+          throw new Error(
+            `${batch.batchSize - counted.read} of the failed batch's ${batch.batchSize} records are no longer on the stream (past its retention): they cannot be counted; run the scan again for them.`,
           );
         }
-        emitFailed(env, consumer, counted.failed);
       } catch (error) {
         logger.error('counting a failed batch failed; SQS delivers the message again', {
           consumer,

@@ -38,7 +38,8 @@ export async function listFailures(request: ConsumerRequest, ports: ScannerPorts
  */
 export async function replayFailures(request: ConsumerRequest, ports: ScannerPorts): Promise<ReplayResponse> {
   const { tracked, scanId } = await target(request, ports);
-  const limit = request.limit ?? 1000;
+  // Each record is read back with its own iterator: GetShardIterator allows 5 calls a second per shard.
+  const limit = request.limit ?? 100;
   const found = await tracked.store.listFailed(request.consumer, scanId, limit + 1);
   const chosen = found.slice(0, limit);
   const records = [];

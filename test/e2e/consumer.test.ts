@@ -333,6 +333,19 @@ describe('the failure counter, on the local stack', () => {
         expect(answer.batchItemFailures).toEqual([]);
       }
 
+      // A batch some of whose records the stream no longer keeps stays in the queue.
+      const [first = ''] = messages;
+      const info = (JSON.parse(first) as { KinesisBatchInfo: { batchSize: number } }).KinesisBatchInfo;
+      const shortened = JSON.stringify({
+        ...JSON.parse(first),
+        KinesisBatchInfo: { ...info, batchSize: info.batchSize + 5 },
+      });
+      const kept = await counter(
+        { Records: [{ messageId: 'expired', body: shortened, eventSourceARN: queueArn } as never] },
+        { awsRequestId: 'counter' },
+      );
+      expect(kept.batchItemFailures).toEqual([{ itemIdentifier: 'expired' }]);
+
       expect(report.failed).toBeGreaterThanOrEqual(2);
       expect(await store.read('indexer', scanId)).toMatchObject({ total: 30, processed: 28, failed: 2 });
       const failed = await store.listFailed('indexer', scanId, 10);
