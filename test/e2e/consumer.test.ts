@@ -6,6 +6,7 @@ import { createConsumerHandler } from '../../lambda/consumer/consumer-handler';
 import { createFailureCounterHandler } from '../../lambda/consumer/failure-counter';
 import type { ScanStreamRecord } from '../../lambda/consumer/parse-scan-record';
 import { buildRecord } from '../../lambda/core/record-format';
+import { mulberry32 } from '../../local/demo-data';
 import { pollStream } from '../../local/kinesis-poller';
 import { createProgressTable, createStream, createTable } from '../../local/local-resources';
 import { type LocalStack, startLocalStack } from '../../local/local-stack';
@@ -31,6 +32,16 @@ const scanned = (n: number) =>
     1,
   ).data;
 
+/** The consumers' idempotency table: partition key `id`. */
+function createIdempotencyTable(stack: LocalStack): Promise<void> {
+  return createTable(stack.clients.dynamodb, {
+    TableName: 'idempotency',
+    AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+    KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+    BillingMode: 'PAY_PER_REQUEST',
+  });
+}
+
 describe('the example consumer, with idempotency in the local DynamoDB', () => {
   let stack: LocalStack;
   const processed: string[] = [];
@@ -38,12 +49,7 @@ describe('the example consumer, with idempotency in the local DynamoDB', () => {
 
   beforeAll(async () => {
     stack = await startLocalStack();
-    await createTable(stack.clients.dynamodb, {
-      TableName: 'idempotency',
-      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    });
+    await createIdempotencyTable(stack);
     handler = createConsumerHandler({
       env: { ...stack.env, CONSUMER_IDEMPOTENCY_TABLE: 'idempotency', POWERTOOLS_LOG_LEVEL: 'SILENT' },
       process: async (record: ScanStreamRecord) => {
@@ -115,12 +121,7 @@ describe('a tracked consumer, with its progress in the local DynamoDB', () => {
 
   beforeAll(async () => {
     stack = await startLocalStack();
-    await createTable(stack.clients.dynamodb, {
-      TableName: 'idempotency',
-      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    });
+    await createIdempotencyTable(stack);
     await createProgressTable(stack.clients.dynamodb, 'progress');
     store = new DynamoDbProgressStore(stack.clients.dynamodb, 'progress');
     const environment = () =>
@@ -166,7 +167,7 @@ describe('a tracked consumer, with its progress in the local DynamoDB', () => {
   it('counts each record once under duplicates, retried and bisected batches, partial failures and concurrency', async () => {
     const scanId = 'scan-exact';
     const records = recordsOf(scanId, 150);
-    const random = seeded(7);
+    const random = mulberry32(7);
     // Every record is delivered 1 to 3 times (the scanner's second copies, Lambda's retries), in
     // shuffled batches of up to 40; a fifth of them fail their first attempt.
     const deliveries = records.flatMap((r, n) =>
@@ -263,12 +264,7 @@ describe('the failure counter, on the local stack', () => {
   it('counts the records of a batch that failed every retry once, so processed + failed = total', async () => {
     const stack = await startLocalStack();
     try {
-      await createTable(stack.clients.dynamodb, {
-        TableName: 'idempotency',
-        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      });
+      await createIdempotencyTable(stack);
       await createProgressTable(stack.clients.dynamodb, 'progress');
       await createStream(stack.clients.kinesis, 'scan-stream', 1);
       const scanId = 'scan-failures';
@@ -365,15 +361,3 @@ describe('the failure counter, on the local stack', () => {
     }
   });
 });
-
-/** A small deterministic generator (mulberry32), so a failing schedule can be replayed. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
