@@ -99,33 +99,23 @@ export class DynamoDbProgressStore implements ProgressStore {
     let firstAt: number | null = null;
     let lastAt: number | null = null;
     let head: Item | undefined;
-    let start: Item | undefined;
-    do {
-      const page = await this.call('Query', () =>
-        this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': { S: pk } },
-            ConsistentRead: true,
-            ExclusiveStartKey: start,
-          }),
-        ),
-      );
-      for (const item of page.Items ?? []) {
-        if (item.sk?.S === 'head') {
-          head = item;
-          continue;
-        }
-        processed += number(item.processed) ?? 0;
-        failed += number(item.failed) ?? 0;
-        const first = number(item.firstAt);
-        const last = number(item.lastAt);
-        if (first !== undefined) firstAt = firstAt === null ? first : Math.min(firstAt, first);
-        if (last !== undefined) lastAt = lastAt === null ? last : Math.max(lastAt, last);
+    const items = this.query({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': { S: pk } },
+      ConsistentRead: true,
+    });
+    for await (const item of items) {
+      if (item.sk?.S === 'head') {
+        head = item;
+        continue;
       }
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
+      processed += number(item.processed) ?? 0;
+      failed += number(item.failed) ?? 0;
+      const first = number(item.firstAt);
+      const last = number(item.lastAt);
+      if (first !== undefined) firstAt = firstAt === null ? first : Math.min(firstAt, first);
+      if (last !== undefined) lastAt = lastAt === null ? last : Math.max(lastAt, last);
+    }
     const event = head?.event?.M;
     return {
       total: number(head?.total) ?? null,
@@ -197,33 +187,38 @@ export class DynamoDbProgressStore implements ProgressStore {
 
   async listFailed(consumer: string, scanId: string, limit: number): Promise<FailedRecord[]> {
     const failed: FailedRecord[] = [];
+    const items = this.query({
+      IndexName: FAILED_INDEX,
+      KeyConditionExpression: '#of = :f',
+      ExpressionAttributeNames: { '#of': 'failedOf' },
+      ExpressionAttributeValues: { ':f': { S: headKey(consumer, scanId) } },
+      Limit: Math.min(1000, limit),
+    });
+    for await (const item of items) {
+      failed.push({
+        eventID: item.sk?.S ?? '',
+        keys: JSON.parse(item.keys?.S ?? '{}') as Record<string, unknown>,
+        failedAt: number(item.failedAt) ?? 0,
+        ...(item.shardId?.S === undefined ? {} : { shardId: item.shardId.S }),
+        ...(item.sequenceNumber?.S === undefined ? {} : { sequenceNumber: item.sequenceNumber.S }),
+      });
+      if (failed.length >= limit) break;
+    }
+    return failed;
+  }
+
+  /** Every item a Query finds, page after page. */
+  private async *query(
+    input: Omit<ConstructorParameters<typeof QueryCommand>[0], 'TableName' | 'ExclusiveStartKey'>,
+  ): AsyncGenerator<Item> {
     let start: Item | undefined;
     do {
       const page = await this.call('Query', () =>
-        this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: FAILED_INDEX,
-            KeyConditionExpression: '#of = :f',
-            ExpressionAttributeNames: { '#of': 'failedOf' },
-            ExpressionAttributeValues: { ':f': { S: headKey(consumer, scanId) } },
-            Limit: Math.min(1000, limit - failed.length),
-            ExclusiveStartKey: start,
-          }),
-        ),
+        this.client.send(new QueryCommand({ ...input, TableName: this.tableName, ExclusiveStartKey: start })),
       );
-      for (const item of page.Items ?? []) {
-        failed.push({
-          eventID: item.sk?.S ?? '',
-          keys: JSON.parse(item.keys?.S ?? '{}') as Record<string, unknown>,
-          failedAt: number(item.failedAt) ?? 0,
-          ...(item.shardId?.S === undefined ? {} : { shardId: item.shardId.S }),
-          ...(item.sequenceNumber?.S === undefined ? {} : { sequenceNumber: item.sequenceNumber.S }),
-        });
-      }
+      yield* page.Items ?? [];
       start = page.LastEvaluatedKey;
-    } while (start !== undefined && failed.length < limit);
-    return failed;
+    } while (start !== undefined);
   }
 
   /**

@@ -32,6 +32,24 @@ const scanned = (n: number) =>
     1,
   ).data;
 
+/** The scanner's records of `count` items of a scan. */
+function recordsOf(scanId: string, count: number) {
+  return Array.from({ length: count }, (_, n) =>
+    buildRecord(
+      { pk: { S: `item-${n}` } },
+      {
+        tableName: 'Orders',
+        region: 'us-east-1',
+        keyAttributes: ['pk'],
+        scanId,
+        segment: 0,
+        format: 'dynamodb-stream',
+      },
+      1,
+    ),
+  );
+}
+
 /** The consumers' idempotency table: partition key `id`. */
 function createIdempotencyTable(stack: LocalStack): Promise<void> {
   return createTable(stack.clients.dynamodb, {
@@ -144,21 +162,6 @@ describe('a tracked consumer, with its progress in the local DynamoDB', () => {
     await stack.stop();
   });
 
-  const recordsOf = (scanId: string, count: number) =>
-    Array.from({ length: count }, (_, n) =>
-      buildRecord(
-        { pk: { S: `item-${n}` } },
-        {
-          tableName: 'Orders',
-          region: 'us-east-1',
-          keyAttributes: ['pk'],
-          scanId,
-          segment: 0,
-          format: 'dynamodb-stream',
-        },
-        1,
-      ),
-    );
   const processedEvents = (scanId: string) =>
     stack.eventbridge.events.filter(
       (e) => e.detailType === 'Scan Processed' && (e.detail as { scanId: string }).scanId === scanId,
@@ -268,20 +271,7 @@ describe('the failure counter, on the local stack', () => {
       await createProgressTable(stack.clients.dynamodb, 'progress');
       await createStream(stack.clients.kinesis, 'scan-stream', 1);
       const scanId = 'scan-failures';
-      const records = Array.from({ length: 30 }, (_, n) =>
-        buildRecord(
-          { pk: { S: `item-${n}` } },
-          {
-            tableName: 'Orders',
-            region: 'us-east-1',
-            keyAttributes: ['pk'],
-            scanId,
-            segment: 0,
-            format: 'dynamodb-stream',
-          },
-          1,
-        ),
-      );
+      const records = recordsOf(scanId, 30);
       await stack.clients.kinesis.send(
         new PutRecordsCommand({
           StreamName: 'scan-stream',
